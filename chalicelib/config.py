@@ -1,0 +1,86 @@
+"""Typed configuration, read once from the environment.
+
+Nothing else in chalicelib reads ``os.environ``: logic and stores receive a
+``Config``. The infra template's output keys map onto the variables through
+``TEMPLATE_OUTPUT_ENV`` so the local stack, tests and deploy script wire the
+same names.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+
+from pydantic import BaseModel, Field
+
+# infra/template.yaml output key -> environment variable read here.
+TEMPLATE_OUTPUT_ENV: dict[str, str] = {
+    "WorkspacesTable": "OPTOUT_WORKSPACES_TABLE",
+    "ContactsTable": "OPTOUT_CONTACTS_TABLE",
+    "DndTable": "OPTOUT_DND_TABLE",
+    "ExclusionsTable": "OPTOUT_EXCLUSIONS_TABLE",
+    "EnrollmentsTable": "OPTOUT_ENROLLMENTS_TABLE",
+    "AuditTable": "OPTOUT_AUDIT_TABLE",
+    "JobsTable": "OPTOUT_JOBS_TABLE",
+    "IdempotencyTable": "OPTOUT_IDEMPOTENCY_TABLE",
+    "UnenrollQueueUrl": "OPTOUT_UNENROLL_QUEUE_URL",
+    "CrmQueueUrl": "OPTOUT_CRM_QUEUE_URL",
+    "SesNotificationsTopicArn": "OPTOUT_SES_TOPIC",
+    "DndEventsTopicArn": "OPTOUT_DND_TOPIC",
+}
+
+_DEV_SECRET = "dev-only-secret-change-me"
+
+
+class Config(BaseModel):
+    stage: str = "local"
+    workspaces_table: str = "optout-local-workspaces"
+    contacts_table: str = "optout-local-contacts"
+    dnd_table: str = "optout-local-dnd"
+    exclusions_table: str = "optout-local-exclusions"
+    enrollments_table: str = "optout-local-enrollments"
+    audit_table: str = "optout-local-audit"
+    jobs_table: str = "optout-local-jobs"
+    idempotency_table: str = "optout-local-idempotency"
+    unenroll_queue_url: str = ""
+    crm_queue_url: str = ""
+    ses_topic: str = ""
+    dnd_topic: str = ""
+    public_url: str = "http://127.0.0.1:8000"
+    # sha256 hex of the admin key; plaintext OPTOUT_ADMIN_KEY is hashed on load.
+    admin_key_sha256: str = ""
+    # Pepper for the keyed hash of addresses (R3): no readable address is stored as a key.
+    address_key: str = _DEV_SECRET
+    # Token signing keys, newest first, "kid:secret" (R5: rotate without breaking links).
+    token_keys: list[str] = Field(default_factory=lambda: ["k1:" + _DEV_SECRET])
+    # How long a per-instance copy of a workspace's rules/sequences/settings may live (SPEC: <= 1 s).
+    config_cache_seconds: float = 1.0
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None) -> Config:
+        import hashlib
+
+        env = dict(os.environ if env is None else env)
+        values: dict[str, object] = {}
+        for field in cls.model_fields:
+            name = "OPTOUT_" + field.upper()
+            if name in env and field not in ("token_keys", "config_cache_seconds"):
+                values[field] = env[name]
+        values["stage"] = env.get("OPTOUT_STAGE", "local")
+        if env.get("OPTOUT_ADMIN_KEY"):
+            values["admin_key_sha256"] = hashlib.sha256(env["OPTOUT_ADMIN_KEY"].encode()).hexdigest()
+        if env.get("OPTOUT_TOKEN_KEYS"):
+            values["token_keys"] = [k.strip() for k in env["OPTOUT_TOKEN_KEYS"].split(",") if k.strip()]
+        if env.get("OPTOUT_CONFIG_CACHE_SECONDS"):
+            values["config_cache_seconds"] = float(env["OPTOUT_CONFIG_CACHE_SECONDS"])
+        return cls.model_validate(values)
+
+
+@lru_cache(maxsize=1)
+def get_config() -> Config:
+    return Config.from_env()
+
+
+def reset_config() -> None:
+    """Forget the cached config (tests and the local stack set env vars first)."""
+    get_config.cache_clear()
