@@ -1,0 +1,77 @@
+"""HTTP plumbing shared by every blueprint: body parsing, auth, and the one place where
+domain errors become responses."""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import Callable
+from typing import Any
+
+from chalice import Response
+from chalice.app import Request
+
+from chalicelib.errors import MalformedBody, OptoutError, StoreUnavailable
+from chalicelib.observability import logger
+from chalicelib.services.context import Services, get_services
+from chalicelib.services.workspaces import authenticate_admin, authenticate_workspace
+
+JSON_HEADERS = {"Content-Type": "application/json"}
+
+
+def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return Response(body=json.dumps(body, separators=(",", ":")), status_code=status, headers={**JSON_HEADERS, **(headers or {})})
+
+
+def error_response(error: OptoutError) -> Response:
+    return json_response(error.body(), error.status)
+
+
+def handles_errors(view: Callable[..., Any]) -> Callable[..., Any]:
+    """Map domain errors to their 4xx/503 JSON body; anything unexpected is a 503 so a
+    sender retries (never a 2xx for an unstored change)."""
+
+    @functools.wraps(view)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return view(*args, **kwargs)
+        except OptoutError as error:
+            if error.status >= 500:
+                logger.warning("request failed", extra={"error": error.code})
+            return error_response(error)
+        except Exception:
+            logger.exception("unhandled error")
+            return error_response(StoreUnavailable("temporarily unavailable; retry"))
+
+    return wrapper
+
+
+def json_body(request: Request, *, required: bool = True) -> dict[str, Any]:
+    raw = request.raw_body or b""
+    if not raw.strip():
+        if required:
+            raise MalformedBody("a JSON object body is required", fields={"body": "required"})
+        return {}
+    try:
+        body = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        raise MalformedBody("body is not valid JSON", fields={"body": "invalid JSON"}) from None
+    if not isinstance(body, dict):
+        raise MalformedBody("body must be a JSON object", fields={"body": "must be an object"})
+    return body
+
+
+def services() -> Services:
+    return get_services()
+
+
+def workspace_of(request: Request) -> str:
+    return authenticate_workspace(get_services(), dict(request.headers))
+
+
+def require_admin(request: Request) -> None:
+    authenticate_admin(get_services(), dict(request.headers))
+
+
+def query_params(request: Request) -> dict[str, str]:
+    return dict(request.query_params or {})

@@ -1,0 +1,104 @@
+"""The send-check verdict (R4) and the enrollment verdict (R11): pure functions of loaded
+records, the same code on every path that asks "allowed?"."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from chalicelib.logic.dnd_rules import dnd_view, is_do_not_contact, merged_entries, strongest
+from chalicelib.logic.exclusions import CompiledRule, MatchSubject, matching_rules
+from chalicelib.models.domain import Audience, DndState, Sequence, WorkspaceSettings
+
+
+@dataclass(frozen=True)
+class CheckRequest:
+    channel: str
+    mode: str = "automated"
+    sequence_id: str | None = None
+    audience_id: str | None = None
+
+
+@dataclass
+class Recipient:
+    """Everything loaded about one recipient. ``states`` holds the DND of the contact and of
+    each of its addresses; ``enrollment`` the enrollment item for the asked sequence."""
+
+    contact_id: str | None
+    subject: MatchSubject
+    states: list[DndState] = field(default_factory=list)
+    enrollment: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class Policy:
+    """The workspace configuration a verdict reads (from the <= 1 s config cache)."""
+
+    settings: WorkspaceSettings
+    rules: list[CompiledRule]
+    sequences: dict[str, Sequence]
+    audiences: dict[str, Audience]
+
+
+def _exclusion_blocks(
+    policy: Policy, recipient: Recipient, sequence_id: str | None, audience_id: str | None, now: datetime
+) -> list[dict[str, Any]]:
+    if audience_id is None and recipient.enrollment is not None:
+        audience_id = recipient.enrollment.get("audience_id")
+    hits = matching_rules(
+        policy.rules,
+        recipient.subject,
+        now,
+        sequence=policy.sequences.get(sequence_id) if sequence_id else None,
+        sequence_id=sequence_id,
+        audience=policy.audiences.get(audience_id) if audience_id else None,
+    )
+    return [{"type": "exclusion", "exclusion_id": rule.exclusion_id, "reason": rule.name} for rule in hits]
+
+
+def decide_send(request: CheckRequest, recipient: Recipient, policy: Policy, now: datetime) -> dict[str, Any]:
+    blocked_by: list[dict[str, Any]] = []
+    warnings: list[str] = []
+    view = dnd_view(recipient.states)
+    best = strongest(merged_entries(recipient.states, "outbound", request.channel).values())
+    if best is not None:
+        block = {"type": "dnd", "channel": request.channel, "reason": best.reason, "kind": best.kind}
+        if request.mode == "manual" and not policy.settings.manual_sends_respect_dnd:
+            warnings.append("do_not_contact")
+        else:
+            blocked_by.append(block)
+    blocked_by.extend(_exclusion_blocks(policy, recipient, request.sequence_id, request.audience_id, now))
+    if request.sequence_id is not None:
+        status = (recipient.enrollment or {}).get("status")
+        if status != "active":
+            blocked_by.append({"type": "enrollment", "reason": "unenrolled" if status else "not_enrolled"})
+    return {"allowed": not blocked_by, "dnd_status": view["status"], "blocked_by": blocked_by, "warnings": warnings}
+
+
+def decide_enrollment(
+    recipient: Recipient,
+    sequence: Sequence,
+    policy: Policy,
+    now: datetime,
+    *,
+    audience_id: str | None = None,
+    company_active_enrollments: int = 0,
+) -> list[dict[str, Any]]:
+    """Reasons an enrollment (automated or manual alike) is refused; empty when allowed."""
+    blocked_by: list[dict[str, Any]] = []
+    if is_do_not_contact(recipient.states):
+        blocked_by.append({"type": "dnd", "reason": "do_not_contact"})
+    blocked_by.extend(_exclusion_blocks(policy, recipient, sequence.sequence_id, audience_id, now))
+    enrollment = recipient.enrollment or {}
+    if enrollment.get("status") == "active":
+        blocked_by.append({"type": "enrollment", "reason": "already_enrolled"})
+    unenrolled_at = enrollment.get("unenrolled_at")
+    if enrollment.get("status") == "unenrolled" and unenrolled_at and sequence.reenroll_cooldown_days:
+        until = datetime.fromisoformat(unenrolled_at) + timedelta(days=sequence.reenroll_cooldown_days)
+        if now < until:
+            blocked_by.append({"type": "cooldown", "reason": "reenroll_cooldown", "until": until.isoformat()})
+    cap = sequence.max_enrollments_per_company
+    if cap is not None and recipient.subject.company_domain and company_active_enrollments >= cap:
+        blocked_by.append({"type": "company_cap", "reason": "max_enrollments_per_company", "limit": cap})
+    return blocked_by

@@ -1,0 +1,151 @@
+"""Domain vocabulary and records shared by logic, stores and the API (R1, R2, R11, R14)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+Channel = Literal["email", "sms", "call", "whatsapp", "facebook", "gbp"]
+CHANNELS: tuple[Channel, ...] = ("email", "sms", "call", "whatsapp", "facebook", "gbp")
+Direction = Literal["outbound", "inbound"]
+Source = Literal["contact", "user", "workflow", "system", "crm"]
+Kind = Literal["permanent", "temporary"]
+Mode = Literal["automated", "manual"]
+AddressKind = Literal["email", "phone"]
+
+# Which address an outbound channel is suppressed by (R3). Channels not listed are
+# suppressed on the contact itself. Inbound DND (calls and SMS together) follows the phone.
+CHANNEL_ADDRESS: dict[str, AddressKind] = {"email": "email", "sms": "phone", "call": "phone", "whatsapp": "phone"}
+
+# Reasons used by the intake paths; user/workflow/crm requests may use their own words.
+REASON_UNSUBSCRIBED = "unsubscribed"
+REASON_SMS_KEYWORD = "sms_stop"
+REASON_CARRIER_PREFIX = "carrier_"
+REASON_HARD_BOUNCE = "hard_bounce"
+REASON_SUPPRESSED_BOUNCE = "suppression_list_bounce"
+REASON_SPAM_COMPLAINT = "spam_complaint"
+REASON_SOFT_BOUNCES = "soft_bounce_limit"
+REASON_REPLY_UNSUBSCRIBE = "reply_unsubscribe"
+REASON_MANUAL = "manual"
+
+
+class DndEntry(BaseModel):
+    """One active reason for DND on one channel/direction of one subject."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    reason: str
+    kind: Kind
+    source: Source
+    actor: str | None = None
+    at: str
+
+
+class DndState(BaseModel):
+    """The DND entries of one subject (a contact or an address), keyed by reason so a
+    weaker reason never overwrites a stronger one (R2)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    outbound: dict[str, dict[str, DndEntry]] = Field(default_factory=dict)
+    inbound: dict[str, DndEntry] = Field(default_factory=dict)
+
+    def entries(self, direction: Direction, channel: str | None) -> dict[str, DndEntry]:
+        if direction == "inbound":
+            return self.inbound
+        return self.outbound.get(channel or "", {})
+
+    def is_empty(self) -> bool:
+        return not self.inbound and not any(self.outbound.values())
+
+
+class CrmSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    provider: Literal["salesforce", "hubspot"]
+    mode: Literal["read", "write", "read_write"] = "read_write"
+    field: str | None = None
+    webhook_secret: str | None = None
+    instance_url: str | None = None
+    access_token: str | None = None
+
+
+class WorkspaceSettings(BaseModel):
+    """Per-workspace behaviour switches (API.md /v1/settings)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    manual_sends_respect_dnd: bool = True
+    unsubscribe_all_channels: bool = True
+    unsubscribe_allow_keep_channels: bool = True
+    reply_unsubscribe_opts_out: bool = True
+    soft_bounce_limit: int = Field(default=3, ge=1, le=100)
+    soft_bounce_window_days: int = Field(default=7, ge=1, le=365)
+    sms_help_text: str = Field(
+        default="Reply STOP to unsubscribe. Msg&data rates may apply.", min_length=1, max_length=640
+    )
+    default_phone_region: str = Field(default="US", pattern=r"^[A-Za-z]{2}$")
+    ses_identities: list[str] = Field(default_factory=list, max_length=100)
+    crm: CrmSettings | None = None
+
+    @field_validator("default_phone_region")
+    @classmethod
+    def _upper(cls, value: str) -> str:
+        return value.upper()
+
+    @field_validator("ses_identities")
+    @classmethod
+    def _identities(cls, value: list[str]) -> list[str]:
+        cleaned = []
+        for identity in value:
+            identity = identity.strip()
+            if not identity or len(identity) > 512:
+                raise ValueError("identities must be non-empty domains, addresses or ARNs")
+            cleaned.append(identity if identity.startswith("arn:") else identity.lower())
+        return cleaned
+
+
+class Sequence(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    sequence_id: str
+    exclusions_enabled: bool = True
+    reenroll_cooldown_days: int = Field(default=0, ge=0, le=3650)
+    max_enrollments_per_company: int | None = Field(default=None, ge=1)
+    unenroll_company_on_reply: bool = False
+
+
+class Audience(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    audience_id: str
+    disabled_exclusions: list[str] = Field(default_factory=list)
+
+
+ConditionOp = Literal["eq", "neq", "in", "not_in", "ends_with", "contains", "within_days", "exists"]
+
+
+class Condition(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    field: str
+    op: ConditionOp
+    value: Any = None
+    values: list[Any] | None = None
+
+
+class ExclusionRule(BaseModel):
+    """A business exclusion (R10). Conditions are stored normalized."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    exclusion_id: str
+    name: str
+    level: Literal["person", "company"]
+    conditions: list[Condition]
+    enabled: bool = True
+    exclude_from_sequences: bool = True
+    proactive_unenroll: bool = False
+    created_at: str | None = None
+    updated_at: str | None = None

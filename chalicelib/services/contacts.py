@@ -1,0 +1,99 @@
+"""Contacts: store normalized, show with their DND (R1-R3)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from chalicelib.errors import InvalidAddress, InvalidInput, NotFound
+from chalicelib.logic.dnd_rules import dnd_view, is_do_not_contact
+from chalicelib.logic.normalize import is_valid_id, normalize_domain, normalize_email, normalize_phone
+from chalicelib.models.domain import DndState
+from chalicelib.services.context import Services, iso, utcnow
+from chalicelib.services.recipients import address_pk, contact_address_pks
+from chalicelib.services.workspaces import pydantic_fields
+from chalicelib.store import keys
+
+
+class ContactBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    email: str | None = Field(default=None, max_length=320)
+    phone: str | None = Field(default=None, max_length=64)
+    company_domain: str | None = Field(default=None, max_length=253)
+    attributes: dict[str, Any] = Field(default_factory=dict)
+
+
+def require_id(value: str, name: str) -> str:
+    if not is_valid_id(value):
+        raise InvalidInput(f"invalid {name}", fields={name: "1-128 of A-Z a-z 0-9 _ . : @ + -"})
+    return value
+
+
+def put_contact(services: Services, workspace_id: str, contact_id: str, body: dict[str, Any]) -> dict[str, Any]:
+    require_id(contact_id, "contact_id")
+    try:
+        parsed = ContactBody.model_validate(body)
+    except ValidationError as exc:
+        raise InvalidInput("invalid contact", fields=pydantic_fields(exc)) from None
+    region = services.config_cache.get(workspace_id).settings.default_phone_region
+    fields: dict[str, Any] = {"attributes": parsed.attributes}
+    errors: dict[str, str] = {}
+    for name, normalize in (
+        ("email", normalize_email),
+        ("phone", lambda v: normalize_phone(v, region)),
+        ("company_domain", normalize_domain),
+    ):
+        raw = getattr(parsed, name)
+        if raw is None or raw == "":
+            continue
+        try:
+            fields[name] = normalize(raw)
+        except InvalidAddress as exc:
+            errors[name] = str(exc)
+    if errors:
+        raise InvalidInput("invalid contact", fields=errors)
+    if "email" in fields:
+        fields["email_key"] = address_pk(services, workspace_id, "email", fields["email"])
+    if "phone" in fields:
+        fields["phone_key"] = address_pk(services, workspace_id, "phone", fields["phone"])
+    if "company_domain" in fields:
+        fields["company_key"] = keys.company_key(workspace_id, fields["company_domain"])
+    item = services.contacts.put(workspace_id, contact_id, fields, iso(utcnow()))
+    return contact_view(services, item)
+
+
+def contact_states(services: Services, contact: dict[str, Any]) -> list[DndState]:
+    items = services.dnd.get_address_items(list(contact_address_pks(contact).values()))
+    states = [DndState.model_validate(contact.get("dnd") or {})]
+    states.extend(DndState.model_validate(item.get("dnd") or {}) for item in items.values())
+    return states
+
+
+def contact_view(services: Services, contact: dict[str, Any], states: list[DndState] | None = None) -> dict[str, Any]:
+    states = states if states is not None else contact_states(services, contact)
+    return {
+        "contact_id": contact["contact_id"],
+        "email": contact.get("email"),
+        "phone": contact.get("phone"),
+        "company_domain": contact.get("company_domain"),
+        "attributes": contact.get("attributes") or {},
+        "dnd": dnd_view(states),
+        "do_not_contact": is_do_not_contact(states),
+        "created_at": contact.get("created_at"),
+        "updated_at": contact.get("updated_at"),
+    }
+
+
+def get_contact(services: Services, workspace_id: str, contact_id: str) -> dict[str, Any]:
+    require_id(contact_id, "contact_id")
+    contact = services.contacts.get(workspace_id, contact_id)
+    if contact is None:
+        raise NotFound("contact not found", fields={"contact_id": "no such contact"})
+    return contact_view(services, contact)
+
+
+def delete_contact(services: Services, workspace_id: str, contact_id: str) -> None:
+    require_id(contact_id, "contact_id")
+    services.contacts.erase(workspace_id, contact_id, iso(utcnow()))

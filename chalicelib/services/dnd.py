@@ -1,0 +1,314 @@
+"""Recording DND changes from every path (R2, R3, R12): one function, atomic, exactly once."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from chalicelib.errors import ConcurrentUpdate, InvalidInput, NotFound
+from chalicelib.logic.dnd_rules import reasons_to_clear, with_entry, without_reasons
+from chalicelib.models.domain import CHANNEL_ADDRESS, CHANNELS, REASON_MANUAL, AddressKind, DndEntry, DndState, Direction, Kind, Source
+from chalicelib.services.context import Services, iso, utcnow
+from chalicelib.services.recipients import Target, address_pk, contact_address_pks
+from chalicelib.store import keys
+from chalicelib.store.dnd import AuditRecord, DuplicateEvent, Subject, subject_from_item
+
+logger = logging.getLogger(__name__)
+MAX_ATTEMPTS = 6
+
+# Called after a committed change with (services, workspace_id, result). Later capabilities
+# (unenrollment on do-not-contact, CRM write-back) register here instead of editing this module.
+AfterChangeHook = Callable[[Services, str, "DndResult"], None]
+AFTER_CHANGE_HOOKS: list[AfterChangeHook] = []
+
+
+@dataclass(frozen=True)
+class DndChange:
+    workspace_id: str
+    target: Target
+    direction: Direction
+    channels: tuple[str, ...]
+    action: str  # enable | disable
+    source: Source
+    reason: str
+    kind: Kind = "temporary"
+    actor: str | None = None
+    evidence: str | None = None
+    note: str | None = None
+    only_reasons: frozenset[str] | None = None
+    event_id: str | None = None  # natural id of the delivery (Twilio MessageSid, SES messageId+recipient)
+
+
+@dataclass
+class DndResult:
+    changed: bool
+    duplicate: bool
+    states: list[DndState]
+    contact: dict[str, Any] | None
+    audit: list[dict[str, Any]] = field(default_factory=list)
+    contact_ids: list[str] = field(default_factory=list)
+
+
+def _load_subjects(services: Services, change: DndChange) -> tuple[dict[str, Any] | None, dict[str, Subject]]:
+    """Subjects covering the target: 'contact' and/or 'email'/'phone' address subjects."""
+    ws = change.workspace_id
+    contact = None
+    address_pks: dict[AddressKind, str] = {}
+    if change.target.contact_id:
+        contact = services.contacts.get(ws, change.target.contact_id)
+        if contact is None:
+            raise NotFound("contact not found", fields={"contact_id": "no such contact"})
+        address_pks = contact_address_pks(contact)
+    elif change.target.email:
+        address_pks = {"email": address_pk(services, ws, "email", change.target.email)}
+    elif change.target.phone:
+        address_pks = {"phone": address_pk(services, ws, "phone", change.target.phone)}
+    items = services.dnd.get_address_items(list(address_pks.values()))
+    subjects: dict[str, Subject] = {}
+    if contact is not None:
+        pk = keys.contact_pk(ws, contact["contact_id"])
+        subjects["contact"] = subject_from_item(
+            services.config.contacts_table, pk, f"{ws}#{keys.contact_subject(contact['contact_id'])}", ws, contact
+        )
+    for kind, pk in address_pks.items():
+        subjects[kind] = subject_from_item(services.config.dnd_table, pk, pk, ws, items.get(pk))
+    return contact, subjects
+
+
+def _home_subject(subjects: dict[str, Subject], direction: Direction, channel: str | None) -> Subject | None:
+    """Where a new entry is stored: the channel's address if known, else the contact."""
+    kind = "phone" if direction == "inbound" else CHANNEL_ADDRESS.get(channel or "")
+    if kind and kind in subjects:
+        return subjects[kind]
+    return subjects.get("contact")
+
+
+def _audit_entry(change: DndChange, channel: str | None, action: str, reason: str, kind: str, at: str) -> dict[str, Any]:
+    entry: dict[str, Any] = {
+        "at": at,
+        "channel": channel if change.direction == "outbound" else "all",
+        "direction": change.direction,
+        "action": action,
+        "reason": reason,
+        "kind": kind,
+        "source": change.source,
+        "actor": change.actor,
+    }
+    if change.evidence:
+        entry["evidence"] = change.evidence
+    if change.note:
+        entry["note"] = change.note
+    if change.target.contact_id:
+        entry["contact_id"] = change.target.contact_id
+    if change.event_id:
+        entry["event_id"] = change.event_id
+    return entry
+
+
+def _plan(change: DndChange, subjects: dict[str, Subject], at: str) -> tuple[list[Subject], list[AuditRecord]]:
+    """New subject states and audit records for the change, or DndClearRefused."""
+    changed: dict[str, Subject] = {}
+    audit: list[AuditRecord] = []
+    channels: tuple[str | None, ...] = (None,) if change.direction == "inbound" else change.channels
+
+    def current(name: str) -> Subject:
+        return changed.get(name) or subjects[name]
+
+    for channel in channels:
+        if change.action == "enable":
+            home = _home_subject(subjects, change.direction, channel)
+            if home is None:
+                raise InvalidInput(
+                    f"no {CHANNEL_ADDRESS.get(channel or '', 'contact')} to suppress for channel {channel}",
+                    fields={"channel": "the recipient has no address for this channel"},
+                )
+            name = next(n for n, s in subjects.items() if s is home)
+            entry = DndEntry(reason=change.reason, kind=change.kind, source=change.source, actor=change.actor, at=at)
+            updated = with_entry(current(name).state, change.direction, channel, entry)
+            if updated is not None:
+                changed[name] = Subject(**{**current(name).__dict__, "state": updated})
+                audit.append(
+                    AuditRecord(home.audit_pk, at, _audit_entry(change, channel, "enabled", change.reason, change.kind, at))
+                )
+            continue
+        active: dict[str, DndEntry] = {}
+        for name in subjects:
+            active.update(current(name).state.entries(change.direction, channel))
+        clear = reasons_to_clear(active, source=change.source, evidence=change.evidence, only_reasons=change.only_reasons)
+        for name in list(subjects):
+            updated = without_reasons(current(name).state, change.direction, channel, clear)
+            if updated is not None:
+                changed[name] = Subject(**{**current(name).__dict__, "state": updated})
+        home = _home_subject(subjects, change.direction, channel) or next(iter(subjects.values()))
+        for reason in sorted(clear):
+            audit.append(
+                AuditRecord(home.audit_pk, at, _audit_entry(change, channel, "disabled", reason, active[reason].kind, at))
+            )
+    return list(changed.values()), audit
+
+
+def apply_dnd_change(services: Services, change: DndChange) -> DndResult:
+    """Set or clear DND. Atomic (subjects + audit + exactly-once marker in one transaction),
+    retried on concurrent updates; raises DndClearRefused (409) or StoreUnavailable (503)."""
+    marker = f"evt#{change.workspace_id}#{change.event_id}" if change.event_id else None
+    for _attempt in range(MAX_ATTEMPTS):
+        contact, subjects = _load_subjects(services, change)
+        if not subjects:
+            raise InvalidInput("nothing to suppress", fields={change.target.field: "unknown recipient"})
+        at = iso(utcnow())
+        changed, audit = _plan(change, subjects, at)
+        if marker and not changed and services.dnd.is_processed(marker):
+            return DndResult(False, True, [s.state for s in subjects.values()], contact)
+        try:
+            services.dnd.commit(changed, audit, marker_id=marker if (changed or audit) else None)
+        except DuplicateEvent:
+            return DndResult(False, True, [s.state for s in subjects.values()], contact)
+        except ConcurrentUpdate:
+            continue
+        by_pk = {subject.pk: subject for subject in changed}
+        final = {name: by_pk.get(s.pk, s) for name, s in subjects.items()}
+        result = DndResult(
+            changed=bool(changed),
+            duplicate=False,
+            states=[s.state for s in final.values()],
+            contact=contact,
+            audit=[record.entry for record in audit],
+        )
+        if audit:
+            result.contact_ids = _affected_contacts(services, change, subjects)
+            _publish(services, change, result)
+            for hook in AFTER_CHANGE_HOOKS:
+                try:
+                    hook(services, change.workspace_id, result)
+                except Exception:  # a follow-up must never undo or fail a stored opt-out
+                    logger.exception("dnd after-change hook failed")
+        return result
+    raise ConcurrentUpdate("the record kept changing; retry")
+
+
+def _affected_contacts(services: Services, change: DndChange, subjects: dict[str, Subject]) -> list[str]:
+    ids = [change.target.contact_id] if change.target.contact_id else []
+    for kind in ("email", "phone"):
+        if kind in subjects:
+            ids.extend(services.contacts.contact_ids_with_address(subjects[kind].pk, kind))
+    return list(dict.fromkeys(ids))
+
+
+def _publish(services: Services, change: DndChange, result: DndResult) -> None:
+    events = [
+        {
+            "type": "dnd.changed",
+            "version": 1,
+            "workspace_id": change.workspace_id,
+            "contact_ids": result.contact_ids,
+            "channel": entry["channel"],
+            "direction": entry["direction"],
+            "action": entry["action"],
+            "reason": entry["reason"],
+            "kind": entry["kind"],
+            "source": entry["source"],
+            "at": entry["at"],
+        }
+        for entry in result.audit
+    ]
+    try:
+        services.events.publish(events)
+    except Exception:  # the change is stored; a lost notification must not make the sender retry
+        logger.exception("publishing dnd events failed")
+
+
+def record_flag(services: Services, workspace_id: str, target: Target, channel: str, reason: str,
+                source: Source, event_id: str | None, note: str | None = None) -> bool:
+    """An audit entry with action 'flagged' (no DND change) plus its event, exactly once."""
+    change = DndChange(workspace_id, target, "outbound", (channel,), "flag", source, reason,
+                       note=note, event_id=event_id)
+    contact, subjects = _load_subjects(services, change)
+    home = _home_subject(subjects, "outbound", channel) or next(iter(subjects.values()))
+    at = iso(utcnow())
+    entry = _audit_entry(change, channel, "flagged", reason, "none", at)
+    marker = f"evt#{workspace_id}#{event_id}" if event_id else None
+    try:
+        services.dnd.commit([], [AuditRecord(home.audit_pk, at, entry)], marker_id=marker)
+    except DuplicateEvent:
+        return False
+    result = DndResult(False, False, [s.state for s in subjects.values()], contact, [entry])
+    result.contact_ids = _affected_contacts(services, change, subjects)
+    _publish(services, change, result)
+    return True
+
+
+# --- the internal API's view of DND: POST /v1/dnd and GET /v1/audit ------------------------
+
+
+class DndBody(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    contact_id: str | None = None
+    email: str | None = None
+    phone: str | None = None
+    channel: Literal["email", "sms", "call", "whatsapp", "facebook", "gbp", "all"]
+    direction: Literal["outbound", "inbound"] = "outbound"
+    action: Literal["enable", "disable"]
+    source: Literal["user", "workflow", "crm"]
+    actor: str | None = Field(default=None, max_length=256)
+    reason: str | None = Field(default=None, min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.:-]+$")
+    evidence: str | None = Field(default=None, min_length=1, max_length=4000)
+    clear_reasons: list[str] | None = Field(default=None, max_length=20)
+
+
+def request_dnd_change(services: Services, workspace_id: str, body: dict[str, Any]) -> dict[str, Any]:
+    from chalicelib.logic.dnd_rules import dnd_view, is_do_not_contact
+    from chalicelib.services.recipients import parse_target
+    from chalicelib.services.workspaces import pydantic_fields
+
+    try:
+        parsed = DndBody.model_validate(body)
+    except ValidationError as exc:
+        raise InvalidInput("invalid DND change", fields=pydantic_fields(exc)) from None
+    region = services.config_cache.get(workspace_id).settings.default_phone_region
+    target = parse_target(body, region)
+    if parsed.direction == "inbound" and parsed.channel not in ("all", "call", "sms"):
+        raise InvalidInput(
+            "inbound DND covers calls and SMS together", fields={"channel": "inbound takes all, call or sms"}
+        )
+    if parsed.evidence and parsed.source != "user":
+        raise InvalidInput("only a user can supply opt-in evidence", fields={"evidence": "source must be user"})
+    channels = CHANNELS if parsed.channel == "all" else (parsed.channel,)
+    if parsed.action == "enable":
+        reason = parsed.reason or ("crm_opt_out" if parsed.source == "crm" else REASON_MANUAL)
+        change = DndChange(workspace_id, target, parsed.direction, channels, "enable", parsed.source, reason,
+                           kind="temporary", actor=parsed.actor, evidence=parsed.evidence)
+    else:
+        change = DndChange(workspace_id, target, parsed.direction, channels, "disable", parsed.source,
+                           parsed.reason or "cleared", actor=parsed.actor, evidence=parsed.evidence,
+                           note=parsed.reason,
+                           only_reasons=frozenset(parsed.clear_reasons) if parsed.clear_reasons else None)
+    result = apply_dnd_change(services, change)
+    return {
+        **({"contact_id": target.contact_id} if target.contact_id else {}),
+        "changed": result.changed,
+        "dnd": dnd_view(result.states),
+        "do_not_contact": is_do_not_contact(result.states),
+    }
+
+
+def audit_entries(services: Services, workspace_id: str, params: dict[str, str]) -> dict[str, Any]:
+    from chalicelib.services.recipients import parse_target
+
+    region = services.config_cache.get(workspace_id).settings.default_phone_region
+    target = parse_target(params, region)
+    if target.contact_id:
+        contact = services.contacts.get_raw(workspace_id, target.contact_id)
+        if contact is None:
+            raise NotFound("contact not found", fields={"contact_id": "no such contact"})
+        pks = [f"{workspace_id}#{keys.contact_subject(target.contact_id)}", *contact_address_pks(contact).values()]
+    elif target.email:
+        pks = [address_pk(services, workspace_id, "email", target.email)]
+    else:
+        pks = [address_pk(services, workspace_id, "phone", target.phone or "")]
+    hidden = {"pk", "sk", "event_id"}
+    return {"entries": [{k: v for k, v in e.items() if k not in hidden} for e in services.audit.entries(pks)]}

@@ -1,0 +1,70 @@
+"""Resolving "who is this" (contact id or raw address) to DynamoDB subjects and keys."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from chalicelib.errors import InvalidAddress, InvalidInput
+from chalicelib.logic.exclusions import MatchSubject
+from chalicelib.logic.normalize import email_domain, is_valid_id, normalize_email, normalize_phone
+from chalicelib.models.domain import AddressKind
+from chalicelib.services.context import Services
+from chalicelib.store import keys
+
+
+@dataclass(frozen=True)
+class Target:
+    """Exactly one of contact_id / email / phone, addresses normalized."""
+
+    contact_id: str | None = None
+    email: str | None = None
+    phone: str | None = None
+
+    @property
+    def field(self) -> str:
+        return "contact_id" if self.contact_id else "email" if self.email else "phone"
+
+
+def parse_target(body: dict[str, Any], default_region: str, prefix: str = "") -> Target:
+    given = [name for name in ("contact_id", "email", "phone") if body.get(name) not in (None, "")]
+    if len(given) != 1:
+        raise InvalidInput(
+            "give exactly one of contact_id, email or phone",
+            fields={prefix + "contact_id": "exactly one of contact_id, email, phone is required"},
+        )
+    name = given[0]
+    value = body[name]
+    if name == "contact_id":
+        if not is_valid_id(value):
+            raise InvalidInput("invalid contact_id", fields={prefix + "contact_id": "1-128 of A-Z a-z 0-9 _ . : @ + -"})
+        return Target(contact_id=value)
+    try:
+        if name == "email":
+            return Target(email=normalize_email(value))
+        return Target(phone=normalize_phone(value, default_region))
+    except InvalidAddress as exc:
+        raise InvalidInput(f"invalid {name}", fields={prefix + name: str(exc)}) from None
+
+
+def address_pk(services: Services, workspace_id: str, kind: AddressKind, normalized: str) -> str:
+    return keys.address_pk(workspace_id, kind, keys.address_hash(services.config.address_key, kind, normalized))
+
+
+def contact_address_pks(contact: dict[str, Any]) -> dict[AddressKind, str]:
+    found: dict[AddressKind, str] = {}
+    if contact.get("email_key"):
+        found["email"] = contact["email_key"]
+    if contact.get("phone_key"):
+        found["phone"] = contact["phone_key"]
+    return found
+
+
+def match_subject(contact: dict[str, Any] | None, target: Target) -> MatchSubject:
+    email = (contact or {}).get("email") or target.email
+    return MatchSubject(
+        email=email,
+        email_domain=email_domain(email) if email else None,
+        company_domain=(contact or {}).get("company_domain"),
+        attributes=(contact or {}).get("attributes") or {},
+    )

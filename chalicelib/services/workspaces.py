@@ -1,0 +1,88 @@
+"""Workspaces, API keys and settings (R14)."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from typing import Any
+
+from pydantic import ValidationError
+
+from chalicelib.errors import Forbidden, InvalidInput, Unauthorized
+from chalicelib.logic.normalize import is_valid_id
+from chalicelib.models.domain import WorkspaceSettings
+from chalicelib.services.context import Services, iso, utcnow
+
+WRITE_ONLY_SETTINGS = ("twilio_auth_token",)
+
+
+def new_api_key() -> str:
+    return "oo_" + secrets.token_urlsafe(32)
+
+
+def bearer_token(headers: dict[str, str]) -> str:
+    value = next((v for k, v in headers.items() if k.lower() == "authorization"), "")
+    scheme, _, token = value.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthorized("missing bearer token", fields={"Authorization": "expected 'Bearer <api key>'"})
+    return token.strip()
+
+
+def authenticate_admin(services: Services, headers: dict[str, str]) -> None:
+    token = bearer_token(headers)
+    expected = services.config.admin_key_sha256
+    given = hashlib.sha256(token.encode()).hexdigest()
+    if not expected or not hmac.compare_digest(given, expected):
+        raise Forbidden("not an admin key", fields={"Authorization": "admin key required"})
+
+
+def authenticate_workspace(services: Services, headers: dict[str, str]) -> str:
+    workspace_id = services.api_keys.workspace_for(bearer_token(headers))
+    if workspace_id is None:
+        raise Unauthorized("unknown API key", fields={"Authorization": "unknown API key"})
+    return workspace_id
+
+
+def validate_settings(values: dict[str, Any]) -> WorkspaceSettings:
+    try:
+        return WorkspaceSettings.model_validate(values)
+    except ValidationError as exc:
+        raise InvalidInput("invalid settings", fields=pydantic_fields(exc, "settings.")) from None
+
+
+def pydantic_fields(exc: ValidationError, prefix: str = "") -> dict[str, str]:
+    return {prefix + ".".join(str(p) for p in error["loc"]): error["msg"] for error in exc.errors()}
+
+
+def create_workspace(
+    services: Services, workspace_id: Any, settings: Any, twilio_auth_token: Any, api_key: str | None = None
+) -> dict[str, str]:
+    if not is_valid_id(workspace_id):
+        raise InvalidInput("invalid workspace_id", fields={"workspace_id": "1-128 of A-Z a-z 0-9 _ . : @ + -"})
+    if settings is not None and not isinstance(settings, dict):
+        raise InvalidInput("settings must be an object", fields={"settings": "must be an object"})
+    if twilio_auth_token is not None and (not isinstance(twilio_auth_token, str) or not twilio_auth_token):
+        raise InvalidInput("invalid twilio_auth_token", fields={"twilio_auth_token": "must be a non-empty string"})
+    parsed = validate_settings(settings or {})
+    key = api_key or new_api_key()
+    services.workspaces.create(workspace_id, key, parsed, twilio_auth_token, iso(utcnow()))
+    return {"workspace_id": workspace_id, "api_key": key}
+
+
+def settings_view(settings: WorkspaceSettings) -> dict[str, Any]:
+    return settings.model_dump(mode="json")
+
+
+def patch_settings(services: Services, workspace_id: str, patch: dict[str, Any]) -> dict[str, Any]:
+    current = services.workspaces.get_settings(workspace_id)
+    token = patch.pop("twilio_auth_token", None)
+    if token is not None and (not isinstance(token, str) or not token):
+        raise InvalidInput("invalid twilio_auth_token", fields={"twilio_auth_token": "must be a non-empty string"})
+    try:
+        updated = WorkspaceSettings.model_validate({**current.model_dump(), **patch})
+    except ValidationError as exc:
+        raise InvalidInput("invalid settings", fields=pydantic_fields(exc)) from None
+    services.workspaces.save_settings(workspace_id, updated, current, token)
+    services.config_cache.invalidate(workspace_id)
+    return settings_view(updated)

@@ -1,0 +1,33 @@
+"""Append-only audit entries, read per subject and merged oldest first (R12)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from chalicelib.config import Config
+from chalicelib.store.aws import client
+from chalicelib.store.items import from_item, to_value
+
+
+class AuditStore:
+    def __init__(self, config: Config) -> None:
+        self.table = config.audit_table
+        self._ddb = client("dynamodb")
+
+    def entries(self, audit_pks: list[str], limit: int = 1000) -> list[dict[str, Any]]:
+        found: list[dict[str, Any]] = []
+        for pk in dict.fromkeys(audit_pks):
+            kwargs: dict[str, Any] = {
+                "TableName": self.table,
+                "KeyConditionExpression": "pk = :pk",
+                "ExpressionAttributeValues": {":pk": to_value(pk)},
+                "ConsistentRead": True,
+            }
+            while len(found) < limit * len(audit_pks):
+                page = self._ddb.query(**kwargs)
+                found.extend(from_item(i) or {} for i in page.get("Items", []))
+                if "LastEvaluatedKey" not in page:
+                    break
+                kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        found.sort(key=lambda item: item["sk"])
+        return found[-limit:]

@@ -1,0 +1,93 @@
+"""Contacts table: personal data, contact-level DND, GSI keys for address/company lookups."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from chalicelib.config import Config
+from chalicelib.errors import NotFound
+from chalicelib.store import keys
+from chalicelib.store.aws import client
+from chalicelib.store.items import from_item, to_item, to_value
+
+PERSONAL_FIELDS = ("email", "phone", "company_domain", "attributes", "email_key", "phone_key", "company_key")
+
+
+class ContactStore:
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.table = config.contacts_table
+        self._ddb = client("dynamodb")
+
+    def key(self, workspace_id: str, contact_id: str) -> dict[str, Any]:
+        return to_item({"pk": keys.contact_pk(workspace_id, contact_id)})
+
+    def get(self, workspace_id: str, contact_id: str) -> dict[str, Any] | None:
+        """The live contact, or None when unknown or deleted (consistent read)."""
+        item = self.get_raw(workspace_id, contact_id)
+        return None if item is None or item.get("deleted") else item
+
+    def get_raw(self, workspace_id: str, contact_id: str) -> dict[str, Any] | None:
+        found = self._ddb.get_item(TableName=self.table, Key=self.key(workspace_id, contact_id), ConsistentRead=True)
+        return from_item(found.get("Item"))
+
+    def put(self, workspace_id: str, contact_id: str, fields: dict[str, Any], now: str) -> dict[str, Any]:
+        """Replace the contact's personal fields; DND and version survive (a PUT is not a reset)."""
+        sets = {"ws": workspace_id, "contact_id": contact_id, "updated_at": now}
+        sets.update({k: v for k, v in fields.items() if v not in (None, {}, "")})
+        removes = [k for k in PERSONAL_FIELDS if k not in sets] + ["deleted"]
+        names = {f"#{k}": k for k in sets}
+        names.update({f"#{k}": k for k in removes})
+        values = {f":{k}": to_value(v) for k, v in sets.items()}
+        values[":one"] = to_value(1)
+        values[":zero"] = to_value(0)
+        expression = "SET " + ", ".join(f"#{k} = :{k}" for k in sets)
+        expression += ", created_at = if_not_exists(created_at, :updated_at)"
+        expression += ", version = if_not_exists(version, :zero) + :one"
+        expression += " REMOVE " + ", ".join(f"#{k}" for k in removes)
+        result = self._ddb.update_item(
+            TableName=self.table,
+            Key=self.key(workspace_id, contact_id),
+            UpdateExpression=expression,
+            ExpressionAttributeNames=names,
+            ExpressionAttributeValues=values,
+            ReturnValues="ALL_NEW",
+        )
+        return from_item(result["Attributes"]) or {}
+
+    def erase(self, workspace_id: str, contact_id: str, now: str) -> None:
+        """Erase personal data; keep a tombstone with contact-level DND (R3)."""
+        try:
+            self._ddb.update_item(
+                TableName=self.table,
+                Key=self.key(workspace_id, contact_id),
+                UpdateExpression="SET deleted = :t, updated_at = :now, version = version + :one REMOVE "
+                + ", ".join(f"#{k}" for k in PERSONAL_FIELDS),
+                ConditionExpression="attribute_exists(pk) AND attribute_not_exists(deleted)",
+                ExpressionAttributeNames={f"#{k}": k for k in PERSONAL_FIELDS},
+                ExpressionAttributeValues={":t": to_value(True), ":now": to_value(now), ":one": to_value(1)},
+            )
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                raise NotFound(f"contact {contact_id} not found", fields={"contact_id": "not found"}) from None
+            raise
+
+    def contact_ids_with_address(self, address_pk: str, kind: str) -> list[str]:
+        """Contacts currently holding an address (GSI, eventually consistent)."""
+        index, attribute = ("by_email", "email_key") if kind == "email" else ("by_phone", "phone_key")
+        ids: list[str] = []
+        kwargs: dict[str, Any] = {
+            "TableName": self.table,
+            "IndexName": index,
+            "KeyConditionExpression": "#a = :a",
+            "ExpressionAttributeNames": {"#a": attribute},
+            "ExpressionAttributeValues": {":a": to_value(address_pk)},
+        }
+        while True:
+            page = self._ddb.query(**kwargs)
+            ids.extend((from_item(i) or {})["contact_id"] for i in page.get("Items", []))
+            if "LastEvaluatedKey" not in page or len(ids) >= 1000:
+                return ids
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]

@@ -1,0 +1,177 @@
+"""DND subjects (contact items and address items) and the atomic write of a DND change.
+
+A change is one DynamoDB transaction: every touched subject (conditional on the
+version read), its audit entries, and -- for webhooks/SNS/SQS -- an exactly-once
+marker keyed by the natural event id. Either all of it lands or none does.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from chalicelib.config import Config
+from chalicelib.errors import ConcurrentUpdate, StoreUnavailable
+from chalicelib.models.domain import DndState
+from chalicelib.store.aws import client
+from chalicelib.store.items import from_item, to_item, to_value
+
+IDEMPOTENCY_TTL_SECONDS = 30 * 24 * 3600
+
+
+@dataclass
+class Subject:
+    """Something DND is stored against: a contact (table=contacts) or an address (table=dnd)."""
+
+    table: str
+    pk: str
+    audit_pk: str
+    state: DndState
+    version: int
+    workspace_id: str
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class AuditRecord:
+    audit_pk: str
+    at: str
+    entry: dict[str, Any]
+
+
+class DuplicateEvent(Exception):
+    """The exactly-once marker exists: this delivery was already applied."""
+
+
+def subject_from_item(table: str, pk: str, audit_pk: str, workspace_id: str, item: dict[str, Any] | None) -> Subject:
+    item = item or {}
+    return Subject(
+        table=table,
+        pk=pk,
+        audit_pk=audit_pk,
+        state=DndState.model_validate(item.get("dnd") or {}),
+        version=int(item.get("version", 0)),
+        workspace_id=workspace_id,
+        extra=item,
+    )
+
+
+class DndStore:
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self._ddb = client("dynamodb")
+
+    def get_address_items(self, pks: list[str]) -> dict[str, dict[str, Any]]:
+        from chalicelib.store.batch import batch_get
+
+        if not pks:
+            return {}
+        found = batch_get({self.config.dnd_table: [to_item({"pk": pk}) for pk in pks]})
+        return {item["pk"]: item for item in found.get(self.config.dnd_table, [])}
+
+    def get_address_item(self, pk: str) -> dict[str, Any] | None:
+        found = self._ddb.get_item(TableName=self.config.dnd_table, Key=to_item({"pk": pk}), ConsistentRead=True)
+        return from_item(found.get("Item"))
+
+    def is_processed(self, marker_id: str) -> bool:
+        found = self._ddb.get_item(
+            TableName=self.config.idempotency_table, Key=to_item({"id": marker_id}), ConsistentRead=True
+        )
+        return "Item" in found
+
+    def commit(
+        self,
+        subjects: list[Subject],
+        audit: list[AuditRecord],
+        *,
+        marker_id: str | None = None,
+        extra_updates: list[dict[str, Any]] | None = None,
+    ) -> None:
+        """Write changed subjects + audit (+ marker) atomically.
+
+        Raises DuplicateEvent when the marker exists, ConcurrentUpdate when a subject
+        changed since it was read (the caller re-reads and re-plans), StoreUnavailable
+        for anything else (the caller answers non-2xx so the sender retries).
+        """
+        items: list[dict[str, Any]] = []
+        for subject in subjects:
+            values = {
+                ":d": to_value(subject.state.model_dump(mode="json")),
+                ":nv": to_value(subject.version + 1),
+                ":ws": to_value(subject.workspace_id),
+            }
+            if subject.version:
+                condition = "version = :v"
+                values[":v"] = to_value(subject.version)
+            else:
+                condition = "attribute_not_exists(version)"
+            if subject.table == self.config.contacts_table:
+                condition = f"attribute_exists(pk) AND ({condition})"
+            items.append(
+                {
+                    "Update": {
+                        "TableName": subject.table,
+                        "Key": to_item({"pk": subject.pk}),
+                        "UpdateExpression": "SET dnd = :d, version = :nv, ws = :ws",
+                        "ConditionExpression": condition,
+                        "ExpressionAttributeValues": values,
+                    }
+                }
+            )
+        for index, record in enumerate(audit):
+            items.append(
+                {
+                    "Put": {
+                        "TableName": self.config.audit_table,
+                        "Item": to_item(
+                            {"pk": record.audit_pk, "sk": f"{record.at}#{time.time_ns():x}{index:02d}", **record.entry}
+                        ),
+                    }
+                }
+            )
+        items.extend(extra_updates or [])
+        marker_index = None
+        if marker_id is not None:
+            marker_index = len(items)
+            items.append(
+                {
+                    "Put": {
+                        "TableName": self.config.idempotency_table,
+                        "Item": to_item(
+                            {"id": marker_id, "expiration": int(time.time()) + IDEMPOTENCY_TTL_SECONDS, "kind": "event"}
+                        ),
+                        "ConditionExpression": "attribute_not_exists(id)",
+                    }
+                }
+            )
+        if not items:
+            return
+        try:
+            self._ddb.transact_write_items(TransactItems=items)
+        except ClientError as exc:
+            code = exc.response["Error"]["Code"]
+            if code != "TransactionCanceledException":
+                raise StoreUnavailable("could not store the change; retry") from exc
+            reasons = [r.get("Code") for r in exc.response.get("CancellationReasons", [])]
+            if marker_index is not None and len(reasons) > marker_index and reasons[marker_index] == "ConditionalCheckFailed":
+                raise DuplicateEvent(marker_id) from None
+            if "ConditionalCheckFailed" in reasons or "TransactionConflict" in reasons or not reasons:
+                raise ConcurrentUpdate("the record changed while being updated; retry") from None
+            raise StoreUnavailable("could not store the change; retry") from exc
+
+    def mark_processed(self, marker_id: str) -> bool:
+        """Record a marker on its own (events that change no DND). False if already there."""
+        try:
+            self._ddb.put_item(
+                TableName=self.config.idempotency_table,
+                Item=to_item({"id": marker_id, "expiration": int(time.time()) + IDEMPOTENCY_TTL_SECONDS, "kind": "event"}),
+                ConditionExpression="attribute_not_exists(id)",
+            )
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                return False
+            raise StoreUnavailable("could not record the event; retry") from exc
+        return True
