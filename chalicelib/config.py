@@ -84,3 +84,12 @@ def get_config() -> Config:
 def reset_config() -> None:
     """Forget the cached config (tests and the local stack set env vars first)."""
     get_config.cache_clear()
+
+
+def deployed_name(suffix: str) -> str:
+    """Name of a template resource (``optout-<stage>-<suffix>``) for the stage being packaged.
+
+    Chalice resolves event-source decorators (SNS topic, SQS queue names) when it packages
+    the app, so app.py needs these names at import time; ``OPTOUT_STAGE`` selects the stage.
+    """
+    return f"optout-{os.environ.get('OPTOUT_STAGE', 'dev')}-{suffix}"
