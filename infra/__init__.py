@@ -1,0 +1,1 @@
+"""Deployment: the CloudFormation data stack and the embedded local stack."""
