@@ -62,6 +62,12 @@ def ses_complaint(address: str, workspace: str = "default") -> dict[str, Any]:
     }
 
 
+def require_handler(stack: LocalStack, name: str) -> None:
+    """Fail at once, saying why, when the app lacks the handler (the dispatcher logged it at start)."""
+    if f"app has no handler '{name}'" in stack.output():
+        pytest.fail(f"app.{name} does not exist, so nothing consumes its queue")
+
+
 def publish_to_ses_topic(stack: LocalStack, notification: dict[str, Any]) -> None:
     sns = stack.boto3_client("sns")
     topics = [t["TopicArn"] for t in sns.list_topics()["Topics"]]
@@ -131,6 +137,7 @@ def test_admin_key_creates_a_workspace(local_stack):
 
 def test_ses_notification_published_on_the_embedded_endpoint_is_consumed(local_stack):
     # Given the local stack and an SES notification
+    require_handler(local_stack, "on_ses_notification")
     notification = ses_complaint(f"tap-{uuid.uuid4().hex[:8]}@example.com")
 
     # When a producer publishes it to the SES topic on the embedded endpoint
@@ -142,6 +149,7 @@ def test_ses_notification_published_on_the_embedded_endpoint_is_consumed(local_s
 
 def test_ses_complaint_blocks_email_to_that_address(local_stack):
     # Given a contact with an address that may be emailed
+    require_handler(local_stack, "on_ses_notification")
     contact_id = f"c-{uuid.uuid4().hex[:10]}"
     address = f"complainer-{uuid.uuid4().hex[:8]}@example.com"
     put = local_stack.request("PUT", f"/v1/contacts/{contact_id}", {"email": address}, key=local_stack.api_key)
