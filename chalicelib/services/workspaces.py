@@ -7,6 +7,7 @@ import hmac
 import secrets
 from typing import Any
 
+import phonenumbers
 from pydantic import ValidationError
 
 from chalicelib.errors import Forbidden, InvalidInput, Unauthorized
@@ -44,11 +45,19 @@ def authenticate_workspace(services: Services, headers: dict[str, str]) -> str:
     return workspace_id
 
 
-def validate_settings(values: dict[str, Any]) -> WorkspaceSettings:
+def validate_settings(values: dict[str, Any], prefix: str = "settings.") -> WorkspaceSettings:
     try:
-        return WorkspaceSettings.model_validate(values)
+        parsed = WorkspaceSettings.model_validate(values)
     except ValidationError as exc:
-        raise InvalidInput("invalid settings", fields=pydantic_fields(exc, "settings.")) from None
+        raise InvalidInput("invalid settings", fields=pydantic_fields(exc, prefix)) from None
+    # An unknown region would make every later phone normalization fail (422 on every contact).
+    if parsed.default_phone_region not in phonenumbers.SUPPORTED_REGIONS:
+        raise InvalidInput(
+            "unknown phone region", fields={prefix + "default_phone_region": "ISO 3166 region known to libphonenumber"}
+        )
+    # One registration item per identity: a repeated identity must not become two writes of one item.
+    parsed.ses_identities = list(dict.fromkeys(parsed.ses_identities))
+    return parsed
 
 
 def pydantic_fields(exc: ValidationError, prefix: str = "") -> dict[str, str]:
@@ -79,10 +88,7 @@ def patch_settings(services: Services, workspace_id: str, patch: dict[str, Any])
     token = patch.pop("twilio_auth_token", None)
     if token is not None and (not isinstance(token, str) or not token):
         raise InvalidInput("invalid twilio_auth_token", fields={"twilio_auth_token": "must be a non-empty string"})
-    try:
-        updated = WorkspaceSettings.model_validate({**current.model_dump(), **patch})
-    except ValidationError as exc:
-        raise InvalidInput("invalid settings", fields=pydantic_fields(exc)) from None
+    updated = validate_settings({**current.model_dump(), **patch}, prefix="")
     services.workspaces.save_settings(workspace_id, updated, current, token)
     services.config_cache.invalidate(workspace_id)
     return settings_view(updated)

@@ -74,14 +74,24 @@ class WorkspaceStore:
         try:
             self._ddb.transact_write_items(TransactItems=items)
         except ClientError as exc:
-            if exc.response["Error"]["Code"] == "TransactionCanceledException":
-                raise Conflict(f"workspace {workspace_id} already exists", code="workspace_exists") from None
-            raise
+            if exc.response["Error"]["Code"] != "TransactionCanceledException":
+                raise
+            reasons = [r.get("Code") for r in exc.response.get("CancellationReasons", [])]
+            # Item 0 is the settings item: only its condition failing means the id is taken.
+            if reasons and reasons[0] != "ConditionalCheckFailed" and "ConditionalCheckFailed" in reasons[2:]:
+                raise Conflict(
+                    "a sending identity is already registered to another workspace",
+                    code="identity_taken",
+                    fields={"settings.ses_identities": "already registered to another workspace"},
+                ) from None
+            raise Conflict(f"workspace {workspace_id} already exists", code="workspace_exists") from None
 
     def add_api_key(self, workspace_id: str, api_key: str, now: str) -> None:
         self._ddb.put_item(
             TableName=self.table,
-            Item=to_item({"pk": keys.api_key_pk(api_key), "sk": "key", "workspace_id": workspace_id, "created_at": now}),
+            Item=to_item(
+                {"pk": keys.api_key_pk(api_key), "sk": "key", "workspace_id": workspace_id, "created_at": now}
+            ),
             ConditionExpression="attribute_not_exists(pk)",
         )
 

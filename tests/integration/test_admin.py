@@ -1,0 +1,159 @@
+"""R14: the admin route creates workspaces and keys; keys are stored hashed."""
+
+from __future__ import annotations
+
+import json
+import os
+import uuid
+
+from tests.integration.conftest import ADMIN_KEY, Api
+
+
+def _id() -> str:
+    return "ws-" + uuid.uuid4().hex[:12]
+
+
+def _scan(table: str) -> list[dict]:
+    from chalicelib.store.aws import client
+
+    ddb = client("dynamodb")
+    items, kwargs = [], {"TableName": table}
+    while True:
+        page = ddb.scan(**kwargs)
+        items.extend(page["Items"])
+        if "LastEvaluatedKey" not in page:
+            return items
+        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
+def test_r14_admin_creates_workspace_with_a_working_key(admin: Api):
+    # Given the admin key / When a workspace is created
+    workspace_id = _id()
+    status, body = admin.post("/v1/admin/workspaces", {"workspace_id": workspace_id})
+    # Then 201 with its id and a fresh API key that authenticates for that workspace
+    assert status == 201, body
+    assert body["workspace_id"] == workspace_id
+    assert isinstance(body["api_key"], str) and len(body["api_key"]) >= 32
+    workspace = Api(admin.client, body["api_key"])
+    assert workspace.get("/v1/settings")[0] == 200
+
+
+def test_r14_create_with_settings_and_twilio_token(admin: Api):
+    workspace_id = _id()
+    status, body = admin.post(
+        "/v1/admin/workspaces",
+        {"workspace_id": workspace_id, "twilio_auth_token": "tw-secret", "settings": {"sms_help_text": "Help!"}},
+    )
+    assert status == 201, body
+    status, settings = Api(admin.client, body["api_key"]).get("/v1/settings")
+    assert status == 200
+    assert settings["sms_help_text"] == "Help!"
+    assert "twilio_auth_token" not in settings
+
+
+def test_r14_existing_workspace_id_is_409_and_keeps_the_first_key(admin: Api):
+    workspace_id = _id()
+    first = admin.post("/v1/admin/workspaces", {"workspace_id": workspace_id})[1]
+    again = {"workspace_id": workspace_id, "settings": {"soft_bounce_limit": 9}}
+    status, body = admin.post("/v1/admin/workspaces", again)
+    assert status == 409
+    assert body["error"] == "workspace_exists"
+    # And the original workspace is untouched
+    status, settings = Api(admin.client, first["api_key"]).get("/v1/settings")
+    assert status == 200 and settings["soft_bounce_limit"] == 3
+
+
+def test_r14_missing_admin_key_is_401(admin: Api):
+    status, body = admin.post("/v1/admin/workspaces", {"workspace_id": _id()}, key=None)
+    assert status == 401
+    assert body["error"] == "unauthorized"
+    assert "Authorization" in body["fields"]
+
+
+def test_r14_wrong_admin_key_is_403(admin: Api):
+    status, body = admin.post("/v1/admin/workspaces", {"workspace_id": _id()}, key="not-the-admin-key")
+    assert status == 403
+    assert body["error"] == "forbidden"
+
+
+def test_r14_a_workspace_key_is_not_an_admin_key(admin: Api, api: Api):
+    status, _ = admin.post("/v1/admin/workspaces", {"workspace_id": _id()}, key=api.key)
+    assert status == 403
+
+
+def test_r14_the_admin_key_is_not_a_workspace_key(admin: Api):
+    status, body = admin.get("/v1/settings")
+    assert status == 401
+    assert body["error"] == "unauthorized"
+
+
+def test_r14_refused_create_writes_nothing(admin: Api):
+    workspace_id = _id()
+    assert admin.post("/v1/admin/workspaces", {"workspace_id": workspace_id}, key="wrong")[0] == 403
+    # The id is still free
+    assert admin.post("/v1/admin/workspaces", {"workspace_id": workspace_id})[0] == 201
+
+
+def test_r14_bad_workspace_input_is_422_naming_the_field(admin: Api):
+    for body, field in [
+        ({}, "workspace_id"),
+        ({"workspace_id": "has space"}, "workspace_id"),
+        ({"workspace_id": "a#b"}, "workspace_id"),
+        ({"workspace_id": 7}, "workspace_id"),
+        ({"workspace_id": _id(), "settings": []}, "settings"),
+        ({"workspace_id": _id(), "settings": {"nope": 1}}, "settings.nope"),
+        ({"workspace_id": _id(), "settings": {"soft_bounce_limit": 0}}, "settings.soft_bounce_limit"),
+        ({"workspace_id": _id(), "twilio_auth_token": 5}, "twilio_auth_token"),
+    ]:
+        status, answer = admin.post("/v1/admin/workspaces", body)
+        assert status == 422, (body, answer)
+        assert answer["error"] == "validation_error"
+        assert field in answer["fields"], (body, answer)
+
+
+def test_r14_malformed_admin_body_is_400(admin: Api):
+    for raw in ("{not json", "[1, 2]", '"text"', ""):
+        status, answer = admin.call("POST", "/v1/admin/workspaces", raw=raw)
+        assert status == 400, (raw, answer)
+        assert set(answer) >= {"error", "message", "fields"}
+
+
+def test_r14_keys_and_tokens_are_stored_hashed(admin: Api):
+    # Given a workspace created with a known twilio token
+    workspace_id = _id()
+    status, body = admin.post("/v1/admin/workspaces", {"workspace_id": workspace_id})
+    assert status == 201
+    api_key = body["api_key"]
+    # When the workspaces table is read directly
+    dump = json.dumps(_scan(os.environ["OPTOUT_WORKSPACES_TABLE"]))
+    # Then neither the API key nor the admin key appears in plaintext anywhere
+    assert api_key not in dump
+    assert ADMIN_KEY not in dump
+    # but its hash does (that is how the key is found)
+    import hashlib
+
+    assert hashlib.sha256(api_key.encode()).hexdigest() in dump
+
+
+def test_r8_identity_registered_elsewhere_is_409_identity_taken_and_nothing_is_created(admin: Api):
+    # Given a workspace that registered a sending identity
+    first, second = _id(), _id()
+    identity = f"mail-{uuid.uuid4().hex[:8]}.example.com"
+    claim = {"settings": {"ses_identities": [identity]}}
+    assert admin.post("/v1/admin/workspaces", {"workspace_id": first, **claim})[0] == 201
+    # When another workspace is created claiming the same identity
+    status, body = admin.post("/v1/admin/workspaces", {"workspace_id": second, **claim})
+    # Then 409 names the identity (not "workspace exists") and the second workspace does not exist
+    assert status == 409
+    assert body["error"] == "identity_taken"
+    assert admin.post("/v1/admin/workspaces", {"workspace_id": second})[0] == 201
+
+
+def test_r14_repeated_identity_in_create_is_not_a_5xx(admin: Api):
+    identity = f"dup-{uuid.uuid4().hex[:8]}.example.com"
+    status, body = admin.post(
+        "/v1/admin/workspaces", {"workspace_id": _id(), "settings": {"ses_identities": [identity, identity.upper()]}}
+    )
+    assert status == 201, body
+    status, settings = Api(admin.client, body["api_key"]).get("/v1/settings")
+    assert settings["ses_identities"] == [identity]
