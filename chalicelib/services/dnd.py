@@ -67,6 +67,8 @@ def _load_subjects(services: Services, change: DndChange) -> tuple[dict[str, Any
         address_pks = {"email": address_pk(services, ws, "email", change.target.email)}
     elif change.target.phone:
         address_pks = {"phone": address_pk(services, ws, "phone", change.target.phone)}
+    elif change.target.address_key and change.target.address_kind:
+        address_pks = {change.target.address_kind: change.target.address_key}
     items = services.dnd.get_address_items(list(address_pks.values()))
     subjects: dict[str, Subject] = {}
     if contact is not None:

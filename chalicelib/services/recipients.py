@@ -15,14 +15,20 @@ from chalicelib.store import keys
 
 @dataclass(frozen=True)
 class Target:
-    """Exactly one of contact_id / email / phone, addresses normalized."""
+    """Exactly one of contact_id / email / phone, addresses normalized -- or an address known
+    only by its key (``address_key`` + ``address_kind``), e.g. from an unsubscribe token that
+    must not carry a readable address (R5)."""
 
     contact_id: str | None = None
     email: str | None = None
     phone: str | None = None
+    address_key: str | None = None  # full address pk (services.recipients.address_pk)
+    address_kind: AddressKind | None = None
 
     @property
     def field(self) -> str:
+        if self.address_key:
+            return "email" if self.address_kind == "email" else "phone"
         return "contact_id" if self.contact_id else "email" if self.email else "phone"
 
 
