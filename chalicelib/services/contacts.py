@@ -95,5 +95,18 @@ def get_contact(services: Services, workspace_id: str, contact_id: str) -> dict[
 
 
 def delete_contact(services: Services, workspace_id: str, contact_id: str) -> None:
+    """Erase the contact's personal data, its audit entries' included (R12); its suppressions
+    stay, on the tombstone and on the keyed-hash address items (R3)."""
     require_id(contact_id, "contact_id")
+    contact = services.contacts.get(workspace_id, contact_id)
+    if contact is None:
+        raise NotFound("contact not found", fields={"contact_id": "no such contact"})
+    own_pk = f"{workspace_id}#{keys.contact_subject(contact_id)}"
+    address_pks = set(contact_address_pks(contact).values())
+
+    def belongs(pk: str, entry: dict[str, Any]) -> bool:
+        # Its own entries, and entries on its addresses made for it or by raw address.
+        return pk == own_pk or (pk in address_pks and entry.get("contact_id") in (None, contact_id))
+
+    services.audit.redact([own_pk, *address_pks], belongs)
     services.contacts.erase(workspace_id, contact_id, iso(utcnow()))

@@ -31,3 +31,24 @@ class AuditStore:
                 kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
         found.sort(key=lambda item: item["sk"])
         return found[-limit:]
+
+    def redact(self, audit_pks: list[str], belongs: Any) -> int:
+        """Erase personal data (free-text evidence/note, a contact's own actor) from the entries
+        ``belongs(pk, entry)`` selects. The only update an audit entry ever gets (R12: erasure);
+        what happened, when and why stays."""
+        redacted = 0
+        for entry in self.entries(audit_pks, limit=100_000):
+            fields = [name for name in ("evidence", "note") if name in entry]
+            if entry.get("source") == "contact" and "actor" in entry:
+                fields.append("actor")
+            if not fields or not belongs(entry["pk"], entry):
+                continue
+            self._ddb.update_item(
+                TableName=self.table,
+                Key={"pk": to_value(entry["pk"]), "sk": to_value(entry["sk"])},
+                UpdateExpression="SET redacted = :t REMOVE " + ", ".join(f"#{n}" for n in fields),
+                ExpressionAttributeNames={f"#{n}": n for n in fields},
+                ExpressionAttributeValues={":t": to_value(True)},
+            )
+            redacted += 1
+        return redacted
