@@ -280,6 +280,10 @@ def request_dnd_change(services: Services, workspace_id: str, body: dict[str, An
     if parsed.evidence and parsed.source != "user":
         raise InvalidInput("only a user can supply opt-in evidence", fields={"evidence": "source must be user"})
     channels = CHANNELS if parsed.channel == "all" else (parsed.channel,)
+    if parsed.channel == "all" and not target.contact_id:
+        # A raw address carries only its own channels (email; or sms/call/whatsapp for a phone).
+        kind = "email" if target.email else "phone"
+        channels = tuple(c for c in CHANNELS if CHANNEL_ADDRESS.get(c) == kind)
     if parsed.action == "enable":
         reason = parsed.reason or ("crm_opt_out" if parsed.source == "crm" else REASON_MANUAL)
         change = DndChange(workspace_id, target, parsed.direction, channels, "enable", parsed.source, reason,
@@ -313,4 +317,8 @@ def audit_entries(services: Services, workspace_id: str, params: dict[str, str])
     else:
         pks = [address_pk(services, workspace_id, "phone", target.phone or "")]
     hidden = {"pk", "sk", "event_id"}
-    return {"entries": [{k: v for k, v in e.items() if k not in hidden} for e in services.audit.entries(pks)]}
+    return {
+        "entries": [
+            {"actor": None, **{k: v for k, v in e.items() if k not in hidden}} for e in services.audit.entries(pks)
+        ]
+    }
