@@ -76,9 +76,42 @@ class Config(BaseModel):
         return cls.model_validate(values)
 
 
+# In AWS the secrets live in SSM Parameter Store (SecureString) under this prefix, one parameter per
+# variable: <prefix>/address-key -> OPTOUT_ADDRESS_KEY, <prefix>/token-keys -> OPTOUT_TOKEN_KEYS,
+# <prefix>/admin-key-sha256 -> OPTOUT_ADMIN_KEY_SHA256. Locally they are plain env vars.
+SECRETS_PREFIX_ENV = "OPTOUT_SECRETS_SSM_PREFIX"
+REQUIRED_SECRETS = ("OPTOUT_ADDRESS_KEY", "OPTOUT_TOKEN_KEYS", "OPTOUT_ADMIN_KEY_SHA256")
+
+
+def read_ssm_secrets(prefix: str) -> dict[str, str]:
+    """OPTOUT_* variables from the parameters directly under ``prefix`` (decrypted)."""
+    from chalicelib.store.aws import client  # the store layer owns boto3 clients
+
+    ssm = client("ssm")
+    found: dict[str, str] = {}
+    kwargs: dict[str, object] = {"Path": prefix.rstrip("/"), "Recursive": False, "WithDecryption": True}
+    while True:
+        page = ssm.get_parameters_by_path(**kwargs)
+        for parameter in page.get("Parameters", []):
+            name = parameter["Name"].rsplit("/", 1)[-1]
+            found["OPTOUT_" + name.upper().replace("-", "_")] = parameter["Value"]
+        if not page.get("NextToken"):
+            return found
+        kwargs["NextToken"] = page["NextToken"]
+
+
 @lru_cache(maxsize=1)
 def get_config() -> Config:
-    return Config.from_env()
+    """Read once per process (a Lambda cold start); with OPTOUT_SECRETS_SSM_PREFIX set, the secrets
+    come from SSM and a missing one stops the start rather than falling back to the dev defaults."""
+    env = dict(os.environ)
+    prefix = env.get(SECRETS_PREFIX_ENV)
+    if prefix:
+        env.update(read_ssm_secrets(prefix))
+        missing = [name for name in REQUIRED_SECRETS if not env.get(name)]
+        if missing:
+            raise RuntimeError(f"secrets missing under SSM path {prefix}: {', '.join(missing)}")
+    return Config.from_env(env)
 
 
 def reset_config() -> None:
