@@ -1,0 +1,150 @@
+"""Performance budget (SPEC, issue 2): send-check costs at most 2 DynamoDB requests for one
+recipient and at most 4 for a batch of 100 -- counted on the boto3 client itself.
+
+Per-instance caches: the API key -> workspace lookup and the workspace config (settings,
+sequences, audiences, exclusion rules) are cached per Lambda instance; the config is refreshed
+at most once a second per workspace per instance, whatever the check rate. At 10,000 checks/s
+that refresh is amortized to ~0 requests per check, so the budget is measured on a warm
+instance (one call first) and excluded; ``test_cold_cache_adds_exactly_the_config_refresh``
+shows what a refresh costs on its own.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from tests.integration.conftest import Api
+
+SEQUENCE = "s-budget"
+
+
+class DynamoCalls:
+    """Counts DynamoDB API calls (operation names) made through chalicelib's shared client."""
+
+    def __init__(self) -> None:
+        self.operations: Counter[str] = Counter()
+
+    def __call__(self, model: Any, **_: Any) -> None:
+        self.operations[model.name] += 1
+
+    @property
+    def total(self) -> int:
+        return sum(self.operations.values())
+
+    def reset(self) -> None:
+        self.operations.clear()
+
+
+@pytest.fixture()
+def ddb_calls(api: Api, monkeypatch: pytest.MonkeyPatch) -> Iterator[DynamoCalls]:
+    from chalicelib.services.context import get_services
+    from chalicelib.store.aws import client
+
+    services = get_services()
+    # Every store holds the one shared client; a different object would count nothing.
+    assert services.contacts._ddb is client("dynamodb")
+    # Pin the warm cache for the test's duration: a slow machine must not turn it cold between
+    # the warming call and the measured one (the cold cost is measured on its own below).
+    monkeypatch.setattr(services.config_cache, "_max_age", 3600.0)
+    counter = DynamoCalls()
+    events = client("dynamodb").meta.events
+    events.register("before-call.dynamodb.*", counter, unique_id="budget-counter")
+    yield counter
+    events.unregister("before-call.dynamodb.*", unique_id="budget-counter")
+
+
+def enroll(workspace_id: str, contact_ids: list[str]) -> None:
+    from chalicelib.store import keys
+    from chalicelib.store.aws import client
+    from chalicelib.store.items import to_item
+
+    ddb = client("dynamodb")
+    table = os.environ["OPTOUT_ENROLLMENTS_TABLE"]
+    for start in range(0, len(contact_ids), 25):
+        ddb.batch_write_item(RequestItems={table: [
+            {"PutRequest": {"Item": to_item({"pk": keys.enrollment_pk(workspace_id, SEQUENCE), "sk": cid,
+                                             "contact_id": cid, "status": "active", "ws": workspace_id})}}
+            for cid in contact_ids[start:start + 25]
+        ]})
+
+
+def phone(i: int) -> str:
+    return f"+1415555{2000 + i:04d}"
+
+
+def test_budget_one_recipient_with_email_phone_and_sequence_costs_at_most_2(api: Api, ddb_calls: DynamoCalls):
+    # Given a contact with email, phone, DND on both addresses and an active enrollment
+    api.put("/v1/contacts/c1", {"email": "ann@example.com", "phone": phone(0)})
+    for channel in ("email", "sms"):
+        api.post("/v1/dnd", {"contact_id": "c1", "channel": channel, "action": "enable", "source": "user"})
+    enroll(api.workspace_id, ["c1"])
+    body = {"contact_id": "c1", "channel": "sms", "sequence_id": SEQUENCE}
+    api.post("/v1/send-check", body)  # warm the per-instance key and config caches
+    # When one send-check runs
+    ddb_calls.reset()
+    status, answer = api.post("/v1/send-check", body)
+    # Then it is right, and it cost at most 2 DynamoDB requests
+    assert status == 200
+    assert answer["blocked_by"] == [{"type": "dnd", "channel": "sms", "reason": "manual", "kind": "temporary"}]
+    assert ddb_calls.total <= 2, ddb_calls.operations
+    # (the contact, consistently; then its address items and the enrollment in one batch)
+    assert ddb_calls.operations == Counter({"GetItem": 1, "BatchGetItem": 1})
+
+
+def test_budget_raw_address_check_costs_1(api: Api, ddb_calls: DynamoCalls):
+    api.post("/v1/send-check", {"email": "x@example.com", "channel": "email"})
+    ddb_calls.reset()
+    assert api.post("/v1/send-check", {"email": "ann@example.com", "channel": "email"})[0] == 200
+    assert ddb_calls.operations == Counter({"BatchGetItem": 1})
+
+
+def test_budget_batch_of_100_distinct_contacts_costs_at_most_4(api: Api, ddb_calls: DynamoCalls):
+    # Given 100 contacts, each with an email and a phone, all actively enrolled; some suppressed
+    ids = [f"c{i}" for i in range(100)]
+    for i, cid in enumerate(ids):
+        assert api.put(f"/v1/contacts/{cid}", {"email": f"p{i}@example.com", "phone": phone(i)})[0] == 200
+    enroll(api.workspace_id, ids)
+    for cid in ids[::10]:
+        api.post("/v1/dnd", {"contact_id": cid, "channel": "email", "action": "enable", "source": "user"})
+    checks = [{"contact_id": cid, "channel": "email", "sequence_id": SEQUENCE} for cid in ids]
+    api.post("/v1/send-check", checks[1])  # warm the per-instance key and config caches
+    # When the whole batch is checked
+    ddb_calls.reset()
+    status, body = api.post("/v1/send-check/batch", {"checks": checks})
+    # Then every answer is right, in order, for at most 4 requests
+    assert status == 200
+    assert [r["allowed"] for r in body["results"]] == [i % 10 != 0 for i in range(100)]
+    assert ddb_calls.total <= 4, ddb_calls.operations
+    # (100 contacts in one batch; 200 address items + 100 enrollments in three)
+    assert ddb_calls.operations == Counter({"BatchGetItem": 4})
+
+
+def test_cold_cache_adds_exactly_the_config_refresh(api: Api, ddb_calls: DynamoCalls):
+    from chalicelib.services.context import get_services
+
+    api.put("/v1/contacts/c1", {"email": "ann@example.com", "phone": phone(1)})
+    body = {"contact_id": "c1", "channel": "email"}
+    api.post("/v1/send-check", body)
+    ddb_calls.reset()
+    api.post("/v1/send-check", body)
+    warm = ddb_calls.operations.copy()
+
+    # Given this instance's copy of the workspace config has expired
+    get_services().config_cache.invalidate(api.workspace_id)
+    ddb_calls.reset()
+    api.post("/v1/send-check", body)
+    # Then the check costs its warm requests plus the refresh: one query of the workspace's
+    # items (settings, sequences, audiences) and one of its exclusion rules
+    assert ddb_calls.operations - warm == Counter({"Query": 2})
+    assert warm - ddb_calls.operations == Counter()
+
+    # And an API key not yet seen by this instance adds its one lookup
+    get_services().api_keys._entries.pop(api.key, None)
+    ddb_calls.reset()
+    api.post("/v1/send-check", body)
+    assert ddb_calls.operations - warm == Counter({"GetItem": 1})
