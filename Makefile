@@ -23,6 +23,8 @@ help:
 	@echo "make test           run the test suite"
 	@echo "make lint           ruff, mypy, cfn-lint"
 	@echo "make publish-event EVENT=events/<file>.json   publish to the local SES topic"
+	@echo "make package [STAGE=dev]    chalice package into build/package/<stage> + cfn-lint (no AWS account needed)"
+	@echo "make deploy STAGE=dev|prod  deploy the data stack, then the Chalice app (needs AWS credentials)"
 	@echo "make install        create .venv and install the pinned dependencies"
 	@echo "make clean          remove caches and build output (rm -rf .venv for a full reset)"
 
@@ -53,9 +55,26 @@ publish-event: install
 	@test -n "$(EVENT)" || { echo "usage: make publish-event EVENT=events/<file>.json" >&2; exit 2; }
 	$(BIN)/python -m infra.local.publish "$(EVENT)"
 
-bench package deploy:
+bench:
 	@echo "make $@: not implemented yet" >&2
 	@exit 1
+
+# `chalice package` needs no AWS account: no credentials, no AWS calls (event-source ARNs are
+# Fn::Sub). Dependencies are downloaded once per requirements.txt into .chalice/deployments/.
+# OPTOUT_STAGE must match --stage: app.py names the SNS topic / SQS queues with deployed_name().
+package: PKG_STAGE = $(or $(STAGE),dev)
+package: install
+	rm -rf build/package/$(PKG_STAGE)
+	env -u AWS_ACCESS_KEY_ID -u AWS_SECRET_ACCESS_KEY -u AWS_SESSION_TOKEN -u AWS_PROFILE \
+	  AWS_DEFAULT_REGION=$${AWS_DEFAULT_REGION:-us-east-1} AWS_EC2_METADATA_DISABLED=true OPTOUT_STAGE=$(PKG_STAGE) \
+	  $(BIN)/chalice package --stage $(PKG_STAGE) build/package/$(PKG_STAGE)
+	$(BIN)/cfn-lint build/package/$(PKG_STAGE)/sam.json infra/template.yaml
+
+# Data stack (infra/template.yaml as stack optout-<stage>), its outputs into the Chalice stage, then
+# `chalice deploy`. Needs AWS credentials and the stage's SSM parameters (README, Deploy).
+deploy: install
+	@test -n "$(STAGE)" || { echo "usage: make deploy STAGE=dev|prod" >&2; exit 2; }
+	$(BIN)/python -m infra.deploy --stage $(STAGE)
 
 clean:
 	rm -rf build .pytest_cache .mypy_cache .ruff_cache test-artifacts
