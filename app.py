@@ -4,6 +4,10 @@ from chalice import Chalice
 
 from chalicelib.api import admin, contacts, dnd, send_check, settings
 from chalicelib.api import crm as crm_api  # also registers the CRM write-back after-change hook
+from chalicelib.api import exclusions as exclusions_api
+from chalicelib.api import jobs as jobs_api
+from chalicelib.api import replies as replies_api
+from chalicelib.api import sequences as sequences_api  # also registers the DND -> unenroll hook
 from chalicelib.config import deployed_name
 
 app = Chalice(app_name="optout")
@@ -11,6 +15,8 @@ app = Chalice(app_name="optout")
 for blueprint in (admin.bp, settings.bp, contacts.bp, dnd.bp, send_check.bp):
     app.register_blueprint(blueprint)
 app.register_blueprint(crm_api.bp)
+for blueprint in (exclusions_api.bp, sequences_api.bp, jobs_api.bp, replies_api.bp):
+    app.register_blueprint(blueprint)
 
 
 @app.route("/health", methods=["GET"])
@@ -23,3 +29,13 @@ def on_crm_writeback(event):
     from chalicelib.consumers.crm_writeback import handle_crm_writeback
 
     handle_crm_writeback(event.to_dict())
+
+
+@app.on_sqs_message(queue=deployed_name("unenroll"), batch_size=10)
+def on_unenroll_batch(event):
+    """Bulk unenrollment plan steps and batches; see chalicelib/consumers/unenroll.py for how
+    only failed records are retried (successes deleted here, then raise)."""
+    from chalicelib.consumers.unenroll import handle_unenroll_event
+    from chalicelib.services.context import get_services
+
+    handle_unenroll_event(get_services(), event.to_dict()["Records"])

@@ -1,0 +1,250 @@
+"""Enrollments table (R11): pk=<ws>#<sequence_id>, sk=<contact_id>.
+
+GSI keys kept on each item: ``contact_key`` (<ws>#<contact_id>, every sequence of a contact),
+``seq_status`` (<ws>#<seq>#<status>, a sequence's enrollments by status) and ``seq_company``
+(<ws>#<seq>#<company_domain>, present only while the enrollment is active, so the company cap
+and "unenroll the company on reply" read active enrollments only).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+from collections.abc import Iterable
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from chalicelib.config import Config
+from chalicelib.errors import InvalidInput, StoreUnavailable
+from chalicelib.store import keys
+from chalicelib.store.aws import client
+from chalicelib.store.batch import batch_get
+from chalicelib.store.items import from_item, to_item, to_value
+
+ACTIVE = "active"
+UNENROLLED = "unenrolled"
+STATUSES = (ACTIVE, UNENROLLED)
+_GSI_ONLY_WHILE_ACTIVE = ("seq_company",)
+
+
+class EnrollmentChanged(Exception):
+    """The enrollment changed between read and write (optimistic concurrency)."""
+
+
+def seq_status(workspace_id: str, sequence_id: str, status: str) -> str:
+    return f"{keys.enrollment_pk(workspace_id, sequence_id)}#{status}"
+
+
+def seq_company(workspace_id: str, sequence_id: str, company_domain: str) -> str:
+    return f"{keys.enrollment_pk(workspace_id, sequence_id)}#{company_domain}"
+
+
+def unenrolled_item(item: dict[str, Any], at: str, reason: str) -> dict[str, Any]:
+    """The item after unenrollment: status, time (starts the cooldown), status index key."""
+    updated = {k: v for k, v in item.items() if k not in _GSI_ONLY_WHILE_ACTIVE}
+    updated.update(
+        status=UNENROLLED,
+        unenrolled_at=at,
+        unenroll_reason=reason,
+        seq_status=seq_status(item["ws"], item["sequence_id"], UNENROLLED),
+        version=int(item.get("version") or 0) + 1,
+    )
+    return updated
+
+
+def encode_cursor(last_key: dict[str, Any] | None) -> str | None:
+    if not last_key:
+        return None
+    return base64.urlsafe_b64encode(json.dumps(last_key, separators=(",", ":")).encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str | None) -> dict[str, Any] | None:
+    if not cursor:
+        return None
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        decoded = json.loads(base64.urlsafe_b64decode(padded.encode()))
+    except (ValueError, TypeError):
+        raise InvalidInput("invalid cursor", fields={"cursor": "not a cursor this API returned"}) from None
+    if not isinstance(decoded, dict):
+        raise InvalidInput("invalid cursor", fields={"cursor": "not a cursor this API returned"})
+    return decoded
+
+
+class EnrollmentStore:
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.table = config.enrollments_table
+        self._ddb = client("dynamodb")
+
+    def key(self, workspace_id: str, sequence_id: str, contact_id: str) -> dict[str, Any]:
+        return to_item({"pk": keys.enrollment_pk(workspace_id, sequence_id), "sk": contact_id})
+
+    def get(self, workspace_id: str, sequence_id: str, contact_id: str) -> dict[str, Any] | None:
+        found = self._ddb.get_item(
+            TableName=self.table, Key=self.key(workspace_id, sequence_id, contact_id), ConsistentRead=True
+        )
+        return from_item(found.get("Item"))
+
+    def get_many(self, pairs: Iterable[tuple[str, str, str]]) -> dict[tuple[str, str], dict[str, Any]]:
+        """(ws, sequence_id, contact_id) -> items found, keyed by (sequence_id, contact_id)."""
+        wanted = [self.key(ws, seq, cid) for ws, seq, cid in pairs]
+        if not wanted:
+            return {}
+        found = batch_get({self.table: wanted})
+        return {(item["sequence_id"], item["contact_id"]): item for item in found.get(self.table, [])}
+
+    def enroll(
+        self,
+        workspace_id: str,
+        sequence_id: str,
+        contact_id: str,
+        *,
+        previous: dict[str, Any] | None,
+        audience_id: str | None,
+        mode: str,
+        company_domain: str | None,
+        at: str,
+    ) -> dict[str, Any]:
+        """Write an active enrollment, only if the item is still what the decision read."""
+        item: dict[str, Any] = {
+            "pk": keys.enrollment_pk(workspace_id, sequence_id),
+            "sk": contact_id,
+            "ws": workspace_id,
+            "sequence_id": sequence_id,
+            "contact_id": contact_id,
+            "status": ACTIVE,
+            "audience_id": audience_id,
+            "mode": mode,
+            "company_domain": company_domain,
+            "enrolled_at": at,
+            "contact_key": keys.contact_pk(workspace_id, contact_id),
+            "seq_status": seq_status(workspace_id, sequence_id, ACTIVE),
+            "seq_company": seq_company(workspace_id, sequence_id, company_domain) if company_domain else None,
+            "version": int((previous or {}).get("version") or 0) + 1,
+        }
+        if previous is None:
+            condition: dict[str, Any] = {"ConditionExpression": "attribute_not_exists(pk)"}
+        else:
+            condition = {
+                "ConditionExpression": "#v = :v",
+                "ExpressionAttributeNames": {"#v": "version"},
+                "ExpressionAttributeValues": {":v": to_value(int(previous.get("version") or 0))},
+            }
+        try:
+            self._ddb.put_item(TableName=self.table, Item=to_item(item), **condition)
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                raise EnrollmentChanged() from None
+            raise
+        return item
+
+    def unenroll_one(self, item: dict[str, Any], at: str, reason: str) -> bool:
+        """Unenroll one active enrollment; False when it was no longer active."""
+        if item.get("status") != ACTIVE:
+            return False
+        try:
+            self._ddb.put_item(
+                TableName=self.table,
+                Item=to_item(unenrolled_item(item, at, reason)),
+                ConditionExpression="#s = :active",
+                ExpressionAttributeNames={"#s": "status"},
+                ExpressionAttributeValues={":active": to_value(ACTIVE)},
+            )
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
+
+    def write_unenrolled(self, items: list[dict[str, Any]], at: str, reason: str) -> int:
+        """Unenroll many active enrollments with BatchWriteItem (25 a request, unprocessed retried).
+
+        Unconditional by nature; callers pass items they just read as active, and a re-run sees
+        them unenrolled and writes nothing, so the cooldown start never moves."""
+        requests = [
+            {"PutRequest": {"Item": to_item(unenrolled_item(item, at, reason))}}
+            for item in items
+            if item.get("status") == ACTIVE
+        ]
+        for start in range(0, len(requests), 25):
+            pending = {self.table: requests[start : start + 25]}
+            attempt = 0
+            while pending:
+                response = self._ddb.batch_write_item(RequestItems=pending)
+                pending = response.get("UnprocessedItems") or {}
+                if pending:
+                    attempt += 1
+                    if attempt > 8:
+                        raise StoreUnavailable("DynamoDB did not accept every write; retry")
+                    time.sleep(min(0.05 * 2**attempt, 1.0))
+        return len(requests)
+
+    def page(
+        self,
+        workspace_id: str,
+        sequence_id: str,
+        status: str | None,
+        *,
+        limit: int,
+        start_key: dict[str, Any] | None = None,
+    ) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
+        """One page of a sequence's enrollments (by status via the by_status index), plain items
+        and the plain LastEvaluatedKey."""
+        kwargs: dict[str, Any] = {"TableName": self.table, "Limit": limit}
+        if status is None:
+            kwargs.update(
+                KeyConditionExpression="pk = :k",
+                ExpressionAttributeValues={":k": to_value(keys.enrollment_pk(workspace_id, sequence_id))},
+            )
+        else:
+            kwargs.update(
+                IndexName="by_status",
+                KeyConditionExpression="seq_status = :k",
+                ExpressionAttributeValues={":k": to_value(seq_status(workspace_id, sequence_id, status))},
+            )
+        if start_key:
+            kwargs["ExclusiveStartKey"] = to_item(start_key)
+        try:
+            response = self._ddb.query(**kwargs)
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] == "ValidationException" and start_key:
+                raise InvalidInput("invalid cursor", fields={"cursor": "not a cursor this API returned"}) from None
+            raise
+        items = [from_item(i) or {} for i in response.get("Items", [])]
+        return items, from_item(response.get("LastEvaluatedKey"))
+
+    def active_for_contact(self, workspace_id: str, contact_id: str) -> list[dict[str, Any]]:
+        """Every active enrollment of a contact, across sequences (by_contact index)."""
+        return [
+            item
+            for item in self._query_all(
+                "by_contact", "contact_key", keys.contact_pk(workspace_id, contact_id)
+            )
+            if item.get("status") == ACTIVE
+        ]
+
+    def active_for_company(self, workspace_id: str, sequence_id: str, company_domain: str) -> list[dict[str, Any]]:
+        key = seq_company(workspace_id, sequence_id, company_domain)
+        return [item for item in self._query_all("by_company", "seq_company", key) if item.get("status") == ACTIVE]
+
+    def count_active_for_company(self, workspace_id: str, sequence_id: str, company_domain: str) -> int:
+        return len(self.active_for_company(workspace_id, sequence_id, company_domain))
+
+    def _query_all(self, index: str, attribute: str, value: str) -> list[dict[str, Any]]:
+        items: list[dict[str, Any]] = []
+        kwargs: dict[str, Any] = {
+            "TableName": self.table,
+            "IndexName": index,
+            "KeyConditionExpression": "#a = :a",
+            "ExpressionAttributeNames": {"#a": attribute},
+            "ExpressionAttributeValues": {":a": to_value(value)},
+        }
+        while True:
+            page = self._ddb.query(**kwargs)
+            items.extend(from_item(i) or {} for i in page.get("Items", []))
+            if "LastEvaluatedKey" not in page:
+                return items
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
