@@ -157,3 +157,7 @@ def test_r14_repeated_identity_in_create_is_not_a_5xx(admin: Api):
     assert status == 201, body
     status, settings = Api(admin.client, body["api_key"]).get("/v1/settings")
     assert settings["ses_identities"] == [identity]
+
+
+def test_health_needs_no_key(admin: Api):
+    assert admin.get("/health", key=None) == (200, {"status": "ok"})

@@ -407,3 +407,60 @@ def test_dnd_raw_address_without_that_channel_is_422(api: Api):
     status, body = api.post("/v1/dnd", {"email": EMAIL, "channel": "sms", "action": "enable", "source": "user"})
     assert status == 422
     assert "channel" in body["fields"]
+
+
+# --- atomicity, retries, exactly once ------------------------------------------------------------
+
+
+def test_r14_store_failure_is_503_and_nothing_is_written(contact: Api, monkeypatch: pytest.MonkeyPatch):
+    from chalicelib.errors import StoreUnavailable
+    from chalicelib.services.context import get_services
+
+    def failing_commit(*args: Any, **kwargs: Any) -> None:
+        raise StoreUnavailable("could not store the change; retry")
+
+    monkeypatch.setattr(get_services().dnd, "commit", failing_commit)
+    status, body = enable(contact, "email")
+    # A failure to store an opt-out is never a 2xx: the sender must retry
+    assert status == 503 and body["error"] == "store_unavailable"
+    monkeypatch.undo()
+    assert contact.get("/v1/contacts/c1")[1]["dnd"]["status"] == "off"
+    assert audit(contact) == []
+
+
+def test_r2_concurrent_change_is_retried_and_both_land(contact: Api, monkeypatch: pytest.MonkeyPatch):
+    # Given another writer changes the same address between this change's read and its commit
+    import chalicelib.services.dnd as dnd_service
+
+    real_plan = dnd_service._plan
+    calls = {"n": 0}
+
+    def plan_with_interference(*args: Any, **kwargs: Any):
+        calls["n"] += 1
+        if calls["n"] == 1:
+            apply_directly(contact, "email", source="contact", reason="unsubscribed")
+        return real_plan(*args, **kwargs)
+
+    monkeypatch.setattr(dnd_service, "_plan", plan_with_interference)
+    # When a user enables email DND
+    status, body = enable(contact, "email")
+    # Then the stale write was refused by its version condition, re-planned, and both entries stand
+    assert status == 200, body
+    assert calls["n"] >= 3  # ours, the interfering one, ours again
+    assert body["dnd"]["outbound"]["email"]["reasons"] == ["manual", "unsubscribed"]
+    assert [e["reason"] for e in audit(contact)] == ["unsubscribed", "manual"]
+
+
+def test_r12_redelivered_event_changes_nothing_and_adds_no_audit(contact: Api):
+    from chalicelib.services.context import get_services
+    from chalicelib.services.dnd import DndChange, apply_dnd_change
+    from chalicelib.services.recipients import Target
+
+    change = DndChange(contact.workspace_id, Target(phone=PHONE), "outbound", ("sms",), "enable", "contact",
+                       "sms_stop", kind="permanent", event_id="SM-" + uuid.uuid4().hex)
+    first = apply_dnd_change(get_services(), change)
+    again = apply_dnd_change(get_services(), change)
+    assert first.changed and not first.duplicate
+    assert again.duplicate and not again.changed
+    assert len(audit(contact, phone=PHONE)) == 1
+    assert first.contact_ids == ["c1"]
