@@ -8,6 +8,7 @@ from chalicelib.api import exclusions as exclusions_api
 from chalicelib.api import jobs as jobs_api
 from chalicelib.api import replies as replies_api
 from chalicelib.api import sequences as sequences_api  # also registers the DND -> unenroll hook
+from chalicelib.api import twilio, unsubscribe
 from chalicelib.config import deployed_name
 
 app = Chalice(app_name="optout")
@@ -15,6 +16,8 @@ app = Chalice(app_name="optout")
 for blueprint in (admin.bp, settings.bp, contacts.bp, dnd.bp, send_check.bp):
     app.register_blueprint(blueprint)
 app.register_blueprint(crm_api.bp)
+app.register_blueprint(unsubscribe.bp)
+app.register_blueprint(twilio.bp)
 for blueprint in (exclusions_api.bp, sequences_api.bp, jobs_api.bp, replies_api.bp):
     app.register_blueprint(blueprint)
 
@@ -39,3 +42,10 @@ def on_unenroll_batch(event):
     from chalicelib.services.context import get_services
 
     handle_unenroll_event(get_services(), event.to_dict()["Records"])
+
+
+@app.on_sns_message(topic=deployed_name("ses-notifications"))
+def on_ses_notification(event):
+    from chalicelib.consumers.ses_notifications import handle_ses_notification
+
+    handle_ses_notification(event.message)

@@ -20,6 +20,7 @@ OPT_IN_KEYWORDS = frozenset({"START", "YES", "UNSTOP"})
 HELP_KEYWORDS = frozenset({"HELP", "INFO"})
 
 _MAX_KEYWORD_MESSAGE = 64  # longer texts are never a bare keyword; skip the normalization work
+_INNER_DASH = re.compile(r"(?<=\w)[-_\u2010-\u2015](?=\w)")  # "Opt-Out" reads as "OPT OUT"
 
 # Phrases that read like "stop contacting me" without being a keyword. Matched on the
 # normalized (lower-case, single-spaced, apostrophe-free) text.
@@ -34,7 +35,7 @@ _REVOCATION_PATTERNS = tuple(
         r"\b(remove|delete)\b.{0,20}\b(me|my (number|phone|info\w*|details|data))\b",
         r"\btake me off\b",
         r"\b(unsubscribe|unsub)\b",
-        r"\bopt(ing)? ?(me )?out\b",
+        r"\bopt(ing)?[ -]?(me )?out\b",
         r"\b(leave me alone|wrong (number|person)|not interested stop)\b",
         r"\bstop\b\W*$",
         r"^\W*stop\b",
@@ -58,7 +59,8 @@ def _strip_edges(text: str) -> str:
 
 def normalize_message(body: str) -> str:
     """Upper-case, edges stripped, inner whitespace collapsed to single spaces."""
-    return " ".join(_strip_edges(unicodedata.normalize("NFKC", body or "")).split()).upper()
+    text = _strip_edges(unicodedata.normalize("NFKC", body or ""))
+    return " ".join(_INNER_DASH.sub(" ", text).split()).upper()
 
 
 def classify(body: str) -> KeywordClass | None:

@@ -1,0 +1,42 @@
+"""Twilio webhooks (R6, R7): form-encoded in, TwiML out; 403 for anything not signed by Twilio."""
+
+from __future__ import annotations
+
+from urllib.parse import urlencode
+
+from chalice import Blueprint, Response
+
+from chalicelib.api.forms import form_pairs, header
+from chalicelib.api.http import handles_errors, services
+from chalicelib.services.sms import TwilioRequest, handle_inbound_sms, handle_status_callback
+
+bp = Blueprint(__name__)
+
+FORM_TYPES = ["application/x-www-form-urlencoded"]
+TWIML_HEADERS = {"Content-Type": "text/xml; charset=utf-8"}
+
+
+def _twilio_request(workspace_id: str, leaf: str) -> TwilioRequest:
+    """Twilio signs the URL it was configured with: OPTOUT_PUBLIC_URL + this route's path (+ query).
+    Built from the route, not the incoming Host/stage, so proxies and stage prefixes cannot skew it."""
+    request = bp.current_request
+    url = f"{services().config.public_url.rstrip('/')}/v1/webhooks/twilio/{workspace_id}/{leaf}"
+    if request.query_params:
+        url += "?" + urlencode(dict(request.query_params))
+    return TwilioRequest(workspace_id, url, form_pairs(request), header(request, "X-Twilio-Signature") or None)
+
+
+def _twiml(body: str) -> Response:
+    return Response(body=body, status_code=200, headers=TWIML_HEADERS)
+
+
+@bp.route("/v1/webhooks/twilio/{workspace_id}/sms", methods=["POST"], content_types=FORM_TYPES)
+@handles_errors
+def handle_twilio_inbound_sms(workspace_id):
+    return _twiml(handle_inbound_sms(services(), _twilio_request(workspace_id, "sms")))
+
+
+@bp.route("/v1/webhooks/twilio/{workspace_id}/status", methods=["POST"], content_types=FORM_TYPES)
+@handles_errors
+def handle_twilio_status_callback(workspace_id):
+    return _twiml(handle_status_callback(services(), _twilio_request(workspace_id, "status")))

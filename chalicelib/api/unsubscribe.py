@@ -1,0 +1,73 @@
+"""Unsubscribe links (R5): mint (internal, JSON) and the public page / one-click endpoint (HTML)."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any
+
+from chalice import Blueprint, Response
+
+from chalicelib.api import unsubscribe_pages as pages
+from chalicelib.api.forms import as_multidict, form_pairs
+from chalicelib.api.http import handles_errors, json_body, json_response, services, workspace_of
+from chalicelib.errors import InvalidInput, MalformedBody, NotFound, OptoutError
+from chalicelib.observability import logger
+from chalicelib.services.unsubscribe import apply_unsubscribe, describe_link, mint_link
+
+bp = Blueprint(__name__)
+
+FORM_TYPES = ["application/x-www-form-urlencoded", "multipart/form-data"]
+
+
+def _html(body: str, status: int = 200, extra: dict[str, str] | None = None) -> Response:
+    return Response(body=body, status_code=status, headers={**pages.PAGE_HEADERS, **(extra or {})})
+
+
+def handles_page_errors(view: Callable[..., Any]) -> Callable[..., Any]:
+    """The HTML counterpart of http.handles_errors: every bad link gets the same 404 page, a bad
+    form 400, and anything that may have left the opt-out unstored 503 (the mail client retries)."""
+
+    @functools.wraps(view)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return view(*args, **kwargs)
+        except NotFound:
+            return _html(pages.INVALID_LINK_PAGE, 404)
+        except (InvalidInput, MalformedBody):
+            return _html(pages.BAD_CHOICE_PAGE, 400)
+        except OptoutError as error:
+            if error.status < 500:
+                return _html(pages.BAD_CHOICE_PAGE, 400)
+            logger.warning("unsubscribe not stored", extra={"error": error.code})
+            return _html(pages.UNAVAILABLE_PAGE, 503, {"Retry-After": "5"})
+        except Exception:
+            logger.exception("unsubscribe failed")
+            return _html(pages.UNAVAILABLE_PAGE, 503, {"Retry-After": "5"})
+
+    return wrapper
+
+
+@bp.route("/v1/unsubscribe-links", methods=["POST"])
+@handles_errors
+def handle_create_unsubscribe_link():
+    request = bp.current_request
+    workspace_id = workspace_of(request)
+    return json_response(mint_link(services(), workspace_id, json_body(request)))
+
+
+@bp.route("/u/{token}", methods=["GET", "HEAD"])
+@handles_page_errors
+def handle_get_unsubscribe_page(token):
+    return _html(pages.confirmation_form(describe_link(services(), token)))
+
+
+@bp.route("/u/{token}", methods=["POST"], content_types=FORM_TYPES)
+@handles_page_errors
+def handle_post_unsubscribe(token):
+    try:
+        form = as_multidict(form_pairs(bp.current_request))
+    except MalformedBody:
+        describe_link(services(), token)  # a bad link answers the same 404 whatever the body
+        raise
+    return _html(pages.confirmation_done(apply_unsubscribe(services(), token, form)))

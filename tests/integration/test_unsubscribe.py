@@ -1,0 +1,297 @@
+"""R5: unsubscribe links and RFC 8058 one-click, through the Chalice app.
+
+A link carries a signed token; GET only shows the page; POST applies it (permanent DND from
+the contact, reason ``unsubscribed``) and removes the person from the sequences the choice
+covers. Every bad link gets the same 404 page and changes nothing.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+from urllib.parse import urlencode, urlparse
+
+import pytest
+
+from chalicelib.models.domain import CHANNELS
+from tests.integration.conftest import Api
+
+EMAIL = "ann@example.com"
+PHONE = "+14155552671"
+ONE_CLICK = "List-Unsubscribe=One-Click"
+FORM = {"Content-Type": "application/x-www-form-urlencoded"}
+
+
+@pytest.fixture()
+def contact(api: Api) -> Api:
+    status, body = api.put("/v1/contacts/c1", {"email": EMAIL, "phone": PHONE})
+    assert status == 200, body
+    return api
+
+
+def mint(api: Api, **body: Any) -> dict[str, Any]:
+    status, link = api.post("/v1/unsubscribe-links", body or {"contact_id": "c1"})
+    assert status == 200, link
+    return link
+
+
+def path_of(link: dict[str, Any]) -> str:
+    return urlparse(link["url"]).path
+
+
+def page(api: Api, method: str, path: str, body: str | bytes | None = None,
+         headers: dict[str, str] | None = None) -> tuple[int, str, dict[str, str]]:
+    response = api.client.http.request(method, path, headers=headers or {}, body=body)
+    return response.status_code, response.body.decode(), response.headers
+
+
+def audit(api: Api, **query: str) -> list[dict[str, Any]]:
+    status, body = api.get("/v1/audit?" + urlencode(query or {"contact_id": "c1"}))
+    assert status == 200, body
+    return body["entries"]
+
+
+def allowed(api: Api, channel: str, **target: str) -> bool:
+    status, body = api.post("/v1/send-check", {**(target or {"contact_id": "c1"}), "channel": channel})
+    assert status == 200, body
+    return body["allowed"]
+
+
+def enroll(api: Api, sequence_id: str, contact_id: str = "c1") -> None:
+    from chalicelib.services import enrollments
+    from chalicelib.services.context import get_services
+
+    enrolled = enrollments.enroll(get_services(), api.workspace_id, sequence_id, {"contact_id": contact_id})
+    assert enrolled["status"] == "active"
+
+
+def enrollment_status(api: Api, sequence_id: str, contact_id: str = "c1") -> str:
+    from chalicelib.services.context import get_services
+    from chalicelib.services.enrollments import enrollment_store
+
+    return enrollment_store(get_services()).get(api.workspace_id, sequence_id, contact_id)["status"]
+
+
+# --- minting -----------------------------------------------------------------------------------
+
+
+def test_r5_minted_link_has_one_click_headers_and_an_opaque_token(contact):
+    link = mint(contact, contact_id="c1", sequence_id="seq-1")
+    assert link["url"].startswith("https://optout.test/u/")
+    assert link["headers"] == {"List-Unsubscribe": f"<{link['url']}>",
+                               "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"}
+    assert EMAIL not in link["url"] and "c1" not in link["url"].split("/u/")[1].split(".")[0]
+    assert link["expires_at"] > "20"
+
+
+def test_r5_minting_validates_its_input(contact):
+    assert contact.post("/v1/unsubscribe-links", {})[0] == 422
+    assert contact.post("/v1/unsubscribe-links", {"contact_id": "c1", "channel": "pigeon"})[0] == 422
+    assert contact.post("/v1/unsubscribe-links", {"email": "not an email"})[0] == 422
+    assert contact.post("/v1/unsubscribe-links", {"email": EMAIL, "channel": "sms"})[0] == 422
+    assert contact.post("/v1/unsubscribe-links", {"contact_id": "nobody"})[0] == 404
+    assert contact.post("/v1/unsubscribe-links", {"contact_id": "c1"}, key=None)[0] == 401
+
+
+# --- GET never changes anything -------------------------------------------------------------------
+
+
+def test_r5_get_and_head_show_the_page_and_change_nothing(contact):
+    # Given a link with a sequence
+    link = mint(contact, contact_id="c1", sequence_id="seq-1")
+    # When a mail scanner follows it (GET, HEAD) twice
+    for method in ("GET", "HEAD", "GET"):
+        status, html, headers = page(contact, method, path_of(link))
+        assert status == 200
+        assert headers["Content-Type"].startswith("text/html")
+    # Then the page is accessible and offers both scopes and channels to keep
+    status, html, headers = page(contact, "GET", path_of(link))
+    assert '<html lang="en">' in html and "<script" not in html.lower()
+    assert 'name="scope" value="sequence"' in html and 'name="scope" value="all"' in html
+    assert '<label for="scope-sequence">' in html and '<label for="keep-sms">' in html
+    assert 'name="keep" value="email"' not in html  # the link's own channel cannot be kept
+    assert EMAIL not in html and PHONE not in html
+    assert headers["Cache-Control"] == "no-store"
+    # And nothing changed
+    assert audit(contact) == []
+    assert allowed(contact, "email")
+
+
+def test_r5_page_without_sequence_or_keep_setting_offers_no_such_choices(contact):
+    assert contact.patch("/v1/settings", {"unsubscribe_allow_keep_channels": False})[0] == 200
+    status, html, _ = page(contact, "GET", path_of(mint(contact)))
+    assert status == 200
+    assert 'value="sequence"' not in html and 'name="keep"' not in html
+
+
+# --- one-click (RFC 8058) -------------------------------------------------------------------------
+
+
+def test_r5_one_click_urlencoded_applies_everything_at_once(contact):
+    # Given a minted link
+    link = mint(contact, contact_id="c1", channel="email")
+    # When the mail client POSTs the one-click body
+    status, html, headers = page(contact, "POST", path_of(link), ONE_CLICK, FORM)
+    # Then it is applied with 200, no redirect
+    assert status == 200 and "Location" not in headers
+    # And the very next send-check is blocked on every channel (unsubscribe_all_channels default)
+    assert not any(allowed(contact, channel) for channel in ("email", "sms", "call", "whatsapp"))
+    status, view = contact.get("/v1/contacts/c1")
+    assert view["dnd"]["status"] == "on" and view["do_not_contact"] is True
+    # And the audit shows the contact's own, permanent unsubscribe
+    entries = audit(contact)
+    assert {e["channel"] for e in entries} == set(CHANNELS)
+    assert {(e["action"], e["source"], e["reason"], e["kind"]) for e in entries} == {
+        ("enabled", "contact", "unsubscribed", "permanent")
+    }
+
+
+def test_r5_one_click_multipart_is_accepted_and_repeats_add_nothing(contact):
+    link = mint(contact, contact_id="c1")
+    boundary = "----optout-boundary-7MA4YWxkTrZu0gW"
+    body = (
+        f"--{boundary}\r\n"
+        'Content-Disposition: form-data; name="List-Unsubscribe"\r\n\r\n'
+        "One-Click\r\n"
+        f"--{boundary}--\r\n"
+    )
+    headers = {"Content-Type": f"multipart/form-data; boundary={boundary}"}
+    assert page(contact, "POST", path_of(link), body, headers)[0] == 200
+    first = audit(contact)
+    assert len(first) == len(CHANNELS)
+    # When the client retries the same POST
+    assert page(contact, "POST", path_of(link), body, headers)[0] == 200
+    # Then no second audit entry appears
+    assert audit(contact) == first
+
+
+def test_r5_without_unsubscribe_all_channels_only_the_links_channel_is_blocked(contact):
+    assert contact.patch("/v1/settings", {"unsubscribe_all_channels": False})[0] == 200
+    link = mint(contact, contact_id="c1", channel="sms")
+    assert page(contact, "POST", path_of(link), ONE_CLICK, FORM)[0] == 200
+    assert not allowed(contact, "sms")
+    assert allowed(contact, "email")
+    assert [(e["channel"], e["reason"]) for e in audit(contact)] == [("sms", "unsubscribed")]
+
+
+# --- the page's form ------------------------------------------------------------------------------
+
+
+def test_r5_form_post_keeps_the_channels_the_person_chose(contact):
+    link = mint(contact, contact_id="c1", channel="email")
+    body = urlencode([("scope", "all"), ("keep", "sms"), ("keep", "call")])
+    status, html, headers = page(contact, "POST", path_of(link), body, FORM)
+    assert status == 200 and headers["Content-Type"].startswith("text/html")
+    assert "You are unsubscribed" in html
+    assert not allowed(contact, "email") and not allowed(contact, "whatsapp")
+    assert allowed(contact, "sms") and allowed(contact, "call")
+
+
+def test_r5_keeping_the_links_own_channel_is_ignored(contact):
+    link = mint(contact, contact_id="c1", channel="email")
+    assert page(contact, "POST", path_of(link), urlencode([("scope", "all"), ("keep", "email")]), FORM)[0] == 200
+    assert not allowed(contact, "email")
+
+
+def test_r5_a_form_post_with_an_unknown_choice_changes_nothing(contact):
+    link = mint(contact, contact_id="c1")
+    assert page(contact, "POST", path_of(link), "scope=everything-please", FORM)[0] == 400
+    assert page(contact, "POST", path_of(link), "scope=all&keep=pigeon", FORM)[0] == 400
+    assert audit(contact) == []
+
+
+def test_r5_scope_sequence_removes_that_sequence_and_scope_all_every_sequence(contact):
+    # Given c1 enrolled in two sequences and a link minted for seq-a
+    enroll(contact, "seq-a")
+    enroll(contact, "seq-b")
+    link = mint(contact, contact_id="c1", sequence_id="seq-a")
+    # When the person chooses "this sequence only"
+    assert page(contact, "POST", path_of(link), "scope=sequence", FORM)[0] == 200
+    # Then they are out of seq-a (queued sends stop: the send-check blocks on enrollment) and marked DND
+    assert enrollment_status(contact, "seq-a") == "unenrolled"
+    status, body = contact.post("/v1/send-check", {"contact_id": "c1", "channel": "email", "sequence_id": "seq-a"})
+    assert status == 200 and not body["allowed"]
+    assert {b["type"] for b in body["blocked_by"]} >= {"dnd", "enrollment"}
+    # When a later link chooses everything
+    assert page(contact, "POST", path_of(mint(contact, contact_id="c1")), ONE_CLICK, FORM)[0] == 200
+    # Then no sequence keeps them
+    assert enrollment_status(contact, "seq-b") == "unenrolled"
+
+
+# --- raw-address links ----------------------------------------------------------------------------
+
+
+def test_r5_an_email_link_suppresses_the_address_for_every_contact_and_later_ones(contact):
+    # Given a link minted for a raw address (no contact id known to the sender)
+    link = mint(contact, email=" ANN@example.com ")
+    assert "ann" not in link["url"].lower().split("/u/")[1]
+    # When one-click is used
+    assert page(contact, "POST", path_of(link), ONE_CLICK, FORM)[0] == 200
+    # Then the address is blocked for the existing contact, raw sends, and a contact created later
+    assert not allowed(contact, "email")
+    assert not allowed(contact, "email", email=EMAIL)
+    assert contact.put("/v1/contacts/c2", {"email": EMAIL})[0] == 200
+    assert not allowed(contact, "email", contact_id="c2")
+    assert allowed(contact, "sms")  # an address link covers that address's channel
+    assert [(e["reason"], e["source"]) for e in audit(contact, email=EMAIL)] == [("unsubscribed", "contact")]
+
+
+# --- bad links ------------------------------------------------------------------------------------
+
+
+def test_r5_every_bad_link_gets_the_same_404_page_and_changes_nothing(contact):
+    good = path_of(mint(contact, contact_id="c1"))
+    kid, payload, signature = good.split("/u/")[1].split(".")
+    # a token of a foreign deployment (another signing secret under the same kid)
+    from chalicelib.logic import tokens
+    from chalicelib.services.context import get_services
+
+    claims = tokens.verify(good.split("/u/")[1], get_services().config.token_keys, int(time.time()))
+    foreign = tokens.sign(claims, ["k1:some-other-deployments-secret"])
+    # a genuine token naming a workspace that does not exist
+    import dataclasses
+
+    ghost = tokens.sign(dataclasses.replace(claims, workspace_id="ws-does-not-exist"), get_services().config.token_keys)
+    # an expired one
+    expired = tokens.sign(dataclasses.replace(claims, issued_at=1, expires_at=2), get_services().config.token_keys)
+    bad_tokens = [
+        "nonsense",
+        f"{kid}.{payload}.{signature[:-2]}AA",  # tampered signature
+        f"{kid}.{payload[:-3]}abc.{signature}",  # tampered payload
+        foreign,
+        ghost,
+        expired,
+    ]
+    pages = set()
+    for token in bad_tokens:
+        for method, body in (("GET", None), ("POST", ONE_CLICK), ("POST", "scope=all")):
+            status, html, _ = page(contact, method, f"/u/{token}", body, FORM if body else None)
+            assert status == 404, (token, method)
+            pages.add(html)
+    assert len(pages) == 1
+    assert "not valid" in next(iter(pages))
+    assert audit(contact) == []
+    assert allowed(contact, "email")
+
+
+def test_r5_a_link_cannot_reach_into_another_workspace(contact, other_api):
+    # Given the same contact id and address in another workspace
+    assert other_api.put("/v1/contacts/c1", {"email": EMAIL})[0] == 200
+    # When this workspace's link is used
+    assert page(contact, "POST", path_of(mint(contact)), ONE_CLICK, FORM)[0] == 200
+    # Then the other workspace's contact is untouched
+    assert allowed(other_api, "email")
+    assert audit(other_api) == []
+
+
+def test_r5_failure_to_store_answers_503_so_the_client_retries(contact, monkeypatch):
+    from chalicelib.errors import StoreUnavailable
+    from chalicelib.services import unsubscribe
+
+    def broken(*args, **kwargs):
+        raise StoreUnavailable("down")
+
+    monkeypatch.setattr(unsubscribe, "apply_dnd_change", broken)
+    status, html, headers = page(contact, "POST", path_of(mint(contact)), ONE_CLICK, FORM)
+    assert status == 503 and headers.get("Retry-After")
+    assert audit(contact) == []
