@@ -16,12 +16,15 @@ endef
 export READ_PINS
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test lint publish-event bench package deploy clean
+.PHONY: help install run test lint publish-event bench package deploy clean openapi fuzz browser-test
 
 help:
 	@echo "make run            start the local stack (API, embedded AWS endpoint, dispatcher)"
 	@echo "make test           run the test suite"
 	@echo "make lint           ruff, mypy, cfn-lint"
+	@echo "make openapi        regenerate docs/openapi.json from chalicelib/openapi.py"
+	@echo "make fuzz           schemathesis against a local stack (every route of /openapi.json)"
+	@echo "make browser-test   the unsubscribe page in Debian's chromium via Playwright"
 	@echo "make publish-event EVENT=events/<file>.json   publish to the local SES topic"
 	@echo "make package [STAGE=dev]    chalice package into build/package/<stage> + cfn-lint (no AWS account needed)"
 	@echo "make deploy STAGE=dev|prod  deploy the data stack, then the Chalice app (needs AWS credentials)"
@@ -45,6 +48,16 @@ run: install
 
 test: install
 	$(BIN)/python -m pytest -q tests $(PYTEST_ARGS)
+
+openapi: install
+	$(BIN)/python -m chalicelib.openapi > docs/openapi.json.tmp && mv docs/openapi.json.tmp docs/openapi.json
+
+# Both start their own local stack on free ports; kept out of `make test` (see pytest addopts).
+fuzz: install
+	$(BIN)/python -m pytest -q -m fuzz tests/fuzz $(PYTEST_ARGS)
+
+browser-test: install
+	$(BIN)/python -m pytest -q -m browser tests/e2e/test_browser.py $(PYTEST_ARGS)
 
 lint: install
 	$(BIN)/ruff check .

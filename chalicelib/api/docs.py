@@ -1,0 +1,25 @@
+"""GET /openapi.json: the OpenAPI document of every route (API.md), public, no auth."""
+
+from __future__ import annotations
+
+import functools
+
+from chalice import Blueprint, Response
+
+from chalicelib.api.http import handles_errors
+
+bp = Blueprint(__name__)
+
+
+@functools.cache
+def _document() -> str:
+    # Built on first request, not at import: keeps the Lambda cold start free of it.
+    from chalicelib.openapi import document_json
+
+    return document_json()
+
+
+@bp.route("/openapi.json", methods=["GET"])
+@handles_errors
+def handle_get_openapi():
+    return Response(body=_document(), status_code=200, headers={"Content-Type": "application/json"})

@@ -1,0 +1,594 @@
+"""The OpenAPI 3.1 document of every route (API.md: served at GET /openapi.json).
+
+Request bodies come from the pydantic models the services validate with (``model_json_schema``),
+so a field added to a model appears here by itself; bodies no model describes, and every
+response, are written out below. ``OPERATIONS`` must name exactly the routes registered on the
+app: tests/unit/test_openapi.py fails on a route missing here or listed here without a route.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from pydantic import BaseModel
+
+from chalicelib.crm.webhooks import SIGNATURE_HEADER, WORKSPACE_HEADER
+from chalicelib.models.domain import CHANNELS, WorkspaceSettings
+from chalicelib.services.contacts import ContactBody
+from chalicelib.services.dnd import DndBody
+from chalicelib.services.enrollments import AudienceBody, EnrollBody, SequenceBody
+from chalicelib.services.exclusions import RuleBody, RulePatch
+from chalicelib.services.jobs import UnenrollmentBody
+from chalicelib.services.replies import ReplyBody
+from chalicelib.services.send_check import MAX_BATCH, CheckBody
+
+OPENAPI_VERSION = "3.1.0"
+REF = "#/components/schemas/{model}"
+Auth = Literal["api_key", "admin", "public"]
+
+JSON = "application/json"
+HTML = "text/html"
+XML = "text/xml"
+FORM = "application/x-www-form-urlencoded"
+MULTIPART = "multipart/form-data"
+
+ID_PATTERN = r"^[A-Za-z0-9_.:@+\-]{1,128}$"
+
+
+def ref(name: str) -> dict[str, Any]:
+    return {"$ref": REF.format(model=name)}
+
+
+def nullable(schema: dict[str, Any]) -> dict[str, Any]:
+    return {"anyOf": [schema, {"type": "null"}]}
+
+
+def obj(required: list[str], properties: dict[str, Any], *, extra: bool = True) -> dict[str, Any]:
+    schema: dict[str, Any] = {"type": "object", "required": required, "properties": properties}
+    if not extra:
+        schema["additionalProperties"] = False
+    return schema
+
+
+STR = {"type": "string"}
+BOOL = {"type": "boolean"}
+COUNT = {"type": "integer", "minimum": 0}
+CHANNEL = {"type": "string", "enum": list(CHANNELS)}
+
+# Response (and hand-written request) schemas; the request models' schemas join these in components.
+SCHEMAS: dict[str, dict[str, Any]] = {
+    "Error": obj(
+        ["error", "message", "fields"],
+        {"error": STR, "message": STR, "fields": {"type": "object", "additionalProperties": STR}},
+    ),
+    "Health": obj(["status"], {"status": {"const": "ok"}}),
+    "GatewayError": obj(["Code", "Message"], {"Code": STR, "Message": STR}),
+    "CreateWorkspaceBody": obj(
+        ["workspace_id"],
+        {
+            "workspace_id": {"type": "string", "pattern": ID_PATTERN},
+            "twilio_auth_token": {"type": "string", "minLength": 1},
+            "settings": ref("WorkspaceSettings"),
+        },
+    ),
+    "CreatedWorkspace": obj(["workspace_id", "api_key"], {"workspace_id": STR, "api_key": STR}),
+    "SettingsPatch": {
+        "description": "Any subset of the settings; twilio_auth_token is write-only.",
+        "type": "object",
+        "properties": {
+            **{k: v for k, v in WorkspaceSettings.model_json_schema(ref_template=REF)["properties"].items()},
+            "twilio_auth_token": {"type": "string", "minLength": 1},
+        },
+    },
+    "DndEntry": obj(
+        ["reason", "kind", "source", "at"],
+        {
+            "reason": STR,
+            "kind": {"enum": ["permanent", "temporary"]},
+            "source": {"enum": ["contact", "user", "workflow", "system", "crm"]},
+            "actor": nullable(STR),
+            "at": STR,
+            "reasons": {"type": "array", "items": STR},
+        },
+    ),
+    "Dnd": obj(
+        ["status", "outbound", "inbound"],
+        {
+            "status": {"enum": ["on", "off", "partial"]},
+            "outbound": obj(list(CHANNELS), {c: nullable(ref("DndEntry")) for c in CHANNELS}),
+            "inbound": nullable(ref("DndEntry")),
+        },
+    ),
+    "Contact": obj(
+        ["contact_id", "email", "phone", "company_domain", "attributes", "dnd", "do_not_contact"],
+        {
+            "contact_id": STR,
+            "email": nullable(STR),
+            "phone": nullable(STR),
+            "company_domain": nullable(STR),
+            "attributes": {"type": "object"},
+            "dnd": ref("Dnd"),
+            "do_not_contact": BOOL,
+            "created_at": nullable(STR),
+            "updated_at": nullable(STR),
+        },
+    ),
+    "DndChangeResult": obj(
+        ["changed", "dnd", "do_not_contact"],
+        {"contact_id": STR, "changed": BOOL, "dnd": ref("Dnd"), "do_not_contact": BOOL},
+    ),
+    "AuditEntry": obj(
+        ["at", "channel", "direction", "action", "reason", "kind", "source", "actor"],
+        {
+            "at": STR,
+            "channel": nullable(STR),
+            "direction": {"enum": ["outbound", "inbound"]},
+            "action": {"enum": ["enabled", "disabled", "flagged"]},
+            "reason": STR,
+            "kind": nullable(STR),
+            "source": STR,
+            "actor": nullable(STR),
+            "evidence": nullable(STR),
+        },
+    ),
+    "Audit": obj(["entries"], {"entries": {"type": "array", "items": ref("AuditEntry")}}),
+    "Block": obj(
+        ["type"],
+        {
+            "type": {"enum": ["dnd", "exclusion", "enrollment", "cooldown", "company_cap"]},
+            "channel": STR,
+            "reason": STR,
+            "kind": STR,
+            "exclusion_id": STR,
+        },
+    ),
+    "SendCheckResult": obj(
+        ["allowed", "dnd_status", "blocked_by", "warnings"],
+        {
+            "allowed": BOOL,
+            "dnd_status": {"enum": ["on", "off", "partial", "unknown"]},
+            "blocked_by": {"type": "array", "items": ref("Block")},
+            "warnings": {"type": "array", "items": STR},
+            "error": STR,
+        },
+    ),
+    "SendCheckBatchBody": obj(
+        ["checks"],
+        {"checks": {"type": "array", "minItems": 1, "maxItems": MAX_BATCH, "items": ref("CheckBody")}},
+    ),
+    "SendCheckBatchResult": obj(["results"], {"results": {"type": "array", "items": ref("SendCheckResult")}}),
+    "UnsubscribeLinkBody": obj(
+        [],
+        {
+            "contact_id": {"type": "string", "pattern": ID_PATTERN},
+            "email": {"type": "string", "maxLength": 320},
+            "channel": {**CHANNEL, "default": "email"},
+            "sequence_id": {"type": "string", "pattern": ID_PATTERN},
+        },
+    ),
+    "UnsubscribeLink": obj(
+        ["url", "headers"],
+        {
+            "url": STR,
+            "headers": obj(
+                ["List-Unsubscribe", "List-Unsubscribe-Post"],
+                {"List-Unsubscribe": STR, "List-Unsubscribe-Post": {"const": "List-Unsubscribe=One-Click"}},
+            ),
+            "expires_at": STR,
+        },
+    ),
+    "UnsubscribeForm": {
+        "type": "object",
+        "properties": {
+            "List-Unsubscribe": {"type": "string", "description": "'One-Click' for an RFC 8058 one-click post"},
+            "scope": {"enum": ["sequence", "all"]},
+            "keep": {"type": "array", "items": CHANNEL},
+        },
+    },
+    "TwilioForm": {
+        "type": "object",
+        "description": "Twilio's form parameters (MessageSid, From, To, Body, MessageStatus, ErrorCode, ...).",
+        "properties": {
+            "MessageSid": STR,
+            "From": STR,
+            "To": STR,
+            "Body": STR,
+            "MessageStatus": STR,
+            "ErrorCode": STR,
+        },
+    },
+    "CrmWebhookResult": obj(
+        ["applied", "results"],
+        {"applied": COUNT, "results": {"type": "array", "items": obj(["status"], {"status": STR})}},
+    ),
+    "Condition": obj(["field", "op"], {"field": STR, "op": STR, "value": {}, "values": {"type": "array"}}),
+    "Exclusion": obj(
+        ["exclusion_id", "name", "level", "conditions", "enabled", "exclude_from_sequences", "proactive_unenroll"],
+        {
+            "exclusion_id": STR,
+            "name": STR,
+            "level": {"enum": ["person", "company"]},
+            "conditions": {"type": "array", "items": ref("Condition")},
+            "enabled": BOOL,
+            "exclude_from_sequences": BOOL,
+            "proactive_unenroll": BOOL,
+            "created_at": nullable(STR),
+            "updated_at": nullable(STR),
+            "job_id": STR,
+        },
+    ),
+    "ExclusionList": obj(["exclusions"], {"exclusions": {"type": "array", "items": ref("Exclusion")}}),
+    "ExclusionPreview": obj(
+        ["matching_contacts", "active_enrollments", "sample"],
+        {
+            "matching_contacts": COUNT,
+            "active_enrollments": COUNT,
+            "sample": {"type": "array", "items": STR},
+            "total_contacts": COUNT,
+            "confirm_required": BOOL,
+        },
+    ),
+    "ExclusionImport": obj(
+        ["exclusion_id", "imported", "rejected"],
+        {
+            "exclusion_id": STR,
+            "imported": COUNT,
+            "rejected": {"type": "array", "items": obj(["line", "error"], {"line": COUNT, "error": STR})},
+            "rejected_count": COUNT,
+            "job_id": STR,
+        },
+    ),
+    "Sequence": obj(
+        ["sequence_id", "exclusions_enabled", "reenroll_cooldown_days", "unenroll_company_on_reply"],
+        {
+            "sequence_id": STR,
+            "exclusions_enabled": BOOL,
+            "reenroll_cooldown_days": COUNT,
+            "max_enrollments_per_company": nullable({"type": "integer", "minimum": 1}),
+            "unenroll_company_on_reply": BOOL,
+        },
+    ),
+    "Audience": obj(
+        ["audience_id", "disabled_exclusions"],
+        {"audience_id": STR, "disabled_exclusions": {"type": "array", "items": STR}},
+    ),
+    "Enrollment": obj(
+        ["contact_id", "status"],
+        {
+            "contact_id": STR,
+            "sequence_id": STR,
+            "status": {"enum": ["active", "unenrolled"]},
+            "audience_id": STR,
+            "mode": {"enum": ["automated", "manual"]},
+            "enrolled_at": STR,
+            "unenrolled_at": STR,
+            "unenroll_reason": STR,
+        },
+    ),
+    "EnrollmentPage": obj(
+        ["enrollments", "next"],
+        {"enrollments": {"type": "array", "items": ref("Enrollment")}, "next": nullable(STR)},
+    ),
+    "EnrollmentBlocked": obj(
+        ["error", "message", "blocked_by"],
+        {"error": {"const": "enrollment_blocked"}, "message": STR, "fields": {"type": "object"},
+         "blocked_by": {"type": "array", "items": ref("Block")}},
+    ),
+    "JobAccepted": obj(["job_id"], {"job_id": STR}),
+    "Job": obj(
+        ["job_id", "status", "total", "processed", "failed"],
+        {
+            "job_id": STR,
+            "status": {"enum": ["queued", "running", "done", "failed"]},
+            "total": COUNT,
+            "processed": COUNT,
+            "failed": COUNT,
+            "unenrolled": COUNT,
+            "kind": nullable(STR),
+            "created_at": nullable(STR),
+            "error": STR,
+        },
+    ),
+    "ReplyResult": obj(
+        ["unenrolled", "opted_out"],
+        {"unenrolled": {"type": "array", "items": STR}, "opted_out": BOOL, "unsubscribe_intent": BOOL},
+    ),
+}
+
+# The request models the services validate with, by component name.
+REQUEST_MODELS: dict[str, type[BaseModel]] = {
+    "ContactBody": ContactBody,
+    "DndBody": DndBody,
+    "CheckBody": CheckBody,
+    "RuleBody": RuleBody,
+    "RulePatch": RulePatch,
+    "SequenceBody": SequenceBody,
+    "AudienceBody": AudienceBody,
+    "EnrollBody": EnrollBody,
+    "UnenrollmentBody": UnenrollmentBody,
+    "ReplyBody": ReplyBody,
+    "WorkspaceSettings": WorkspaceSettings,
+}
+
+
+@dataclass(frozen=True)
+class Operation:
+    summary: str
+    tag: str
+    auth: Auth
+    responses: dict[int, tuple[str | None, str | None]]  # status -> (media type, component name)
+    body: str | None = None  # component name of the request body
+    body_media: tuple[str, ...] = (JSON,)
+    body_required: bool = True
+    query: dict[str, dict[str, Any]] = field(default_factory=dict)  # name -> schema
+    headers: dict[str, dict[str, Any]] = field(default_factory=dict)
+    description: str = ""
+
+
+ERR = (JSON, "Error")
+OK_JSON = lambda name: (JSON, name)  # noqa: E731
+NO_BODY = (None, None)
+
+# Statuses every authenticated route may answer besides its own.
+INTERNAL_ERRORS = {400: ERR, 401: ERR, 403: ERR, 422: ERR, 503: ERR}
+PUBLIC_HTML_ERRORS = {400: (HTML, None), 404: (HTML, None), 503: (HTML, None)}
+
+OPERATIONS: dict[tuple[str, str], Operation] = {
+    ("/health", "GET"): Operation("Readiness", "meta", "public", {200: OK_JSON("Health")}),
+    ("/openapi.json", "GET"): Operation("This document", "meta", "public", {200: (JSON, None)}),
+    ("/v1/admin/workspaces", "POST"): Operation(
+        "Create a workspace and its API key", "admin", "admin",
+        {201: OK_JSON("CreatedWorkspace"), 409: ERR}, body="CreateWorkspaceBody",
+    ),
+    ("/v1/settings", "GET"): Operation(
+        "Workspace settings", "settings", "api_key", {200: OK_JSON("WorkspaceSettings")}
+    ),
+    ("/v1/settings", "PATCH"): Operation(
+        "Change workspace settings", "settings", "api_key", {200: OK_JSON("WorkspaceSettings")}, body="SettingsPatch"
+    ),
+    ("/v1/contacts/{contact_id}", "PUT"): Operation(
+        "Create or replace a contact", "contacts", "api_key", {200: OK_JSON("Contact")}, body="ContactBody"
+    ),
+    ("/v1/contacts/{contact_id}", "GET"): Operation(
+        "A contact with its DND", "contacts", "api_key", {200: OK_JSON("Contact"), 404: ERR}
+    ),
+    ("/v1/contacts/{contact_id}", "DELETE"): Operation(
+        "Erase a contact (its suppressions survive)", "contacts", "api_key", {204: NO_BODY, 404: ERR}
+    ),
+    ("/v1/dnd", "POST"): Operation(
+        "Set or clear DND", "dnd", "api_key", {200: OK_JSON("DndChangeResult"), 404: ERR, 409: ERR}, body="DndBody",
+        description="Exactly one of contact_id, email, phone. A refused clear is 409 permanent_dnd/spam_complaint.",
+    ),
+    ("/v1/audit", "GET"): Operation(
+        "DND audit of a contact or address, oldest first", "dnd", "api_key", {200: OK_JSON("Audit"), 404: ERR},
+        query={"contact_id": {"type": "string"}, "email": {"type": "string"}, "phone": {"type": "string"}},
+    ),
+    ("/v1/send-check", "POST"): Operation(
+        "May we contact this recipient on this channel now?", "send-check", "api_key",
+        {200: OK_JSON("SendCheckResult"), 404: ERR}, body="CheckBody",
+    ),
+    ("/v1/send-check/batch", "POST"): Operation(
+        "Up to 100 send-checks in one call", "send-check", "api_key",
+        {200: OK_JSON("SendCheckBatchResult")}, body="SendCheckBatchBody",
+    ),
+    ("/v1/unsubscribe-links", "POST"): Operation(
+        "Mint an unsubscribe link and its RFC 8058 headers", "unsubscribe", "api_key",
+        {200: OK_JSON("UnsubscribeLink"), 404: ERR}, body="UnsubscribeLinkBody",
+    ),
+    ("/u/{token}", "GET"): Operation(
+        "Unsubscribe confirmation page (never changes state)", "unsubscribe", "public",
+        {200: (HTML, None), 404: (HTML, None), 503: (HTML, None)},
+    ),
+    ("/u/{token}", "HEAD"): Operation(
+        "Unsubscribe page headers", "unsubscribe", "public", {200: NO_BODY, 404: NO_BODY, 503: NO_BODY}
+    ),
+    ("/u/{token}", "POST"): Operation(
+        "Apply an unsubscribe (RFC 8058 one-click or the page's form)", "unsubscribe", "public",
+        {200: (HTML, None), **PUBLIC_HTML_ERRORS}, body="UnsubscribeForm", body_media=(FORM, MULTIPART),
+    ),
+    ("/v1/webhooks/twilio/{workspace_id}/sms", "POST"): Operation(
+        "Twilio inbound SMS (STOP/START/HELP)", "webhooks", "public",
+        {200: (XML, None), 400: ERR, 403: ERR, 503: ERR}, body="TwilioForm", body_media=(FORM,),
+        headers={"X-Twilio-Signature": {"type": "string"}},
+    ),
+    ("/v1/webhooks/twilio/{workspace_id}/status", "POST"): Operation(
+        "Twilio delivery-status callback", "webhooks", "public",
+        {200: (XML, None), 400: ERR, 403: ERR, 503: ERR}, body="TwilioForm", body_media=(FORM,),
+        headers={"X-Twilio-Signature": {"type": "string"}},
+    ),
+    ("/v1/webhooks/crm/{provider}", "POST"): Operation(
+        "CRM email opt-out field changes (R13)", "webhooks", "public",
+        {200: OK_JSON("CrmWebhookResult"), 400: ERR, 403: ERR, 404: ERR, 409: ERR, 422: ERR, 503: ERR},
+        body=None, headers={WORKSPACE_HEADER: {"type": "string"}, SIGNATURE_HEADER: {"type": "string"}},
+        description="The provider's own JSON payload, signed with the workspace's CRM webhook secret.",
+    ),
+    ("/v1/exclusions", "POST"): Operation(
+        "Create an exclusion rule", "exclusions", "api_key", {201: OK_JSON("Exclusion"), 409: ERR}, body="RuleBody"
+    ),
+    ("/v1/exclusions", "GET"): Operation(
+        "List exclusion rules", "exclusions", "api_key", {200: OK_JSON("ExclusionList")}
+    ),
+    ("/v1/exclusions/preview", "POST"): Operation(
+        "What a rule would match, without saving it", "exclusions", "api_key",
+        {200: OK_JSON("ExclusionPreview")}, body="RuleBody",
+    ),
+    ("/v1/exclusions/import", "POST"): Operation(
+        "One rule from a CSV of emails or domains", "exclusions", "api_key",
+        {201: OK_JSON("ExclusionImport"), 409: ERR}, body="CsvImport", body_media=("text/csv", "text/plain"),
+        query={
+            "level": {"enum": ["person", "company"]},
+            "name": {"type": "string"},
+            "confirm": {"type": "string"},
+            "proactive_unenroll": {"type": "string"},
+        },
+    ),
+    ("/v1/exclusions/{exclusion_id}", "GET"): Operation(
+        "An exclusion rule", "exclusions", "api_key", {200: OK_JSON("Exclusion"), 404: ERR}
+    ),
+    ("/v1/exclusions/{exclusion_id}", "PATCH"): Operation(
+        "Change an exclusion rule (level is fixed)", "exclusions", "api_key",
+        {200: OK_JSON("Exclusion"), 404: ERR, 409: ERR}, body="RulePatch",
+    ),
+    ("/v1/exclusions/{exclusion_id}", "DELETE"): Operation(
+        "Delete an exclusion rule", "exclusions", "api_key", {204: NO_BODY, 404: ERR}
+    ),
+    ("/v1/sequences/{sequence_id}", "PUT"): Operation(
+        "Create or replace a sequence's settings", "sequences", "api_key", {200: OK_JSON("Sequence")},
+        body="SequenceBody", body_required=False,
+    ),
+    ("/v1/sequences/{sequence_id}", "GET"): Operation(
+        "A sequence's settings", "sequences", "api_key", {200: OK_JSON("Sequence"), 404: ERR}
+    ),
+    ("/v1/audiences/{audience_id}", "PUT"): Operation(
+        "Create or replace an audience", "sequences", "api_key", {200: OK_JSON("Audience")},
+        body="AudienceBody", body_required=False,
+    ),
+    ("/v1/sequences/{sequence_id}/enrollments", "POST"): Operation(
+        "Enroll a contact", "sequences", "api_key",
+        {201: OK_JSON("Enrollment"), 404: ERR, 409: (JSON, "EnrollmentBlocked")}, body="EnrollBody",
+    ),
+    ("/v1/sequences/{sequence_id}/enrollments", "GET"): Operation(
+        "A page of a sequence's enrollments", "sequences", "api_key", {200: OK_JSON("EnrollmentPage")},
+        query={
+            "status": {"enum": ["active", "unenrolled"]},
+            "cursor": {"type": "string"},
+            "limit": {"type": "integer", "minimum": 1, "maximum": 100},
+        },
+    ),
+    ("/v1/sequences/{sequence_id}/enrollments/{contact_id}", "DELETE"): Operation(
+        "Unenroll a contact (starts the re-enrollment cooldown)", "sequences", "api_key",
+        {200: OK_JSON("Enrollment"), 404: ERR},
+    ),
+    ("/v1/unenrollments", "POST"): Operation(
+        "Bulk unenrollment as a job", "jobs", "api_key", {202: OK_JSON("JobAccepted"), 404: ERR},
+        body="UnenrollmentBody",
+    ),
+    ("/v1/jobs/{job_id}", "GET"): Operation("A job's progress", "jobs", "api_key", {200: OK_JSON("Job"), 404: ERR}),
+    ("/v1/replies", "POST"): Operation(
+        "A reply to a sequence (R9)", "sequences", "api_key", {200: OK_JSON("ReplyResult"), 404: ERR},
+        body="ReplyBody",
+    ),
+}
+
+PATH_PARAMETER_SCHEMAS: dict[str, dict[str, Any]] = {
+    "provider": {"type": "string", "enum": ["salesforce", "hubspot"]},
+}
+
+
+def _component_schemas() -> dict[str, dict[str, Any]]:
+    schemas: dict[str, dict[str, Any]] = {}
+    for name, model in REQUEST_MODELS.items():
+        schema = copy.deepcopy(model.model_json_schema(ref_template=REF))
+        for sub_name, sub_schema in schema.pop("$defs", {}).items():
+            schemas.setdefault(sub_name, sub_schema)
+        schemas[name] = schema
+    schemas.update(copy.deepcopy(SCHEMAS))
+    schemas["CsvImport"] = {"type": "string", "description": "CSV with a header row naming a column email or domain"}
+    return dict(sorted(schemas.items()))
+
+
+def _media(media_type: str | None, component: str | None) -> dict[str, Any]:
+    if media_type is None:
+        return {}
+    if component is None:
+        schema: dict[str, Any] = {"type": "string"} if media_type in (HTML, XML) else {"type": "object"}
+    else:
+        schema = ref(component)
+    return {"content": {media_type: {"schema": schema}}}
+
+
+def _operation(path: str, method: str, op: Operation) -> dict[str, Any]:
+    statuses: dict[int, tuple[str | None, str | None]] = dict(op.responses)
+    if op.auth != "public":
+        for status, answer in INTERNAL_ERRORS.items():
+            statuses.setdefault(status, answer)
+    # Chalice answers a Content-Type the route does not take with 415 before the view runs.
+    statuses.setdefault(415, (JSON, "GatewayError"))
+    responses = {
+        str(status): {"description": _describe(status), **_media(*answer)}
+        for status, answer in sorted(statuses.items())
+    }
+    operation: dict[str, Any] = {
+        "operationId": f"{method.lower()}_{path.strip('/').replace('/', '_').replace('{', '').replace('}', '')}",
+        "summary": op.summary,
+        "tags": [op.tag],
+        "responses": responses,
+    }
+    if op.description:
+        operation["description"] = op.description
+    operation["security"] = {"api_key": [{"apiKey": []}], "admin": [{"adminKey": []}], "public": []}[op.auth]
+    parameters = [
+        {"name": name, "in": "path", "required": True,
+         "schema": PATH_PARAMETER_SCHEMAS.get(name, {"type": "string", "pattern": ID_PATTERN})}
+        for name in _path_parameters(path)
+    ]
+    parameters += [{"name": n, "in": "query", "required": False, "schema": s} for n, s in op.query.items()]
+    parameters += [{"name": n, "in": "header", "required": False, "schema": s} for n, s in op.headers.items()]
+    if parameters:
+        operation["parameters"] = parameters
+    if op.body is not None:
+        operation["requestBody"] = {
+            "required": op.body_required,
+            "content": {media: {"schema": ref(op.body)} for media in op.body_media},
+        }
+    elif path.startswith("/v1/webhooks/crm/"):
+        operation["requestBody"] = {"required": True, "content": {JSON: {"schema": {"type": "object"}}}}
+    return operation
+
+
+def _path_parameters(path: str) -> list[str]:
+    return [part[1:-1] for part in path.split("/") if part.startswith("{") and part.endswith("}")]
+
+
+_DESCRIPTIONS = {
+    200: "OK", 201: "Created", 202: "Accepted", 204: "No content", 400: "Malformed body",
+    401: "Missing or unknown API key", 403: "Forbidden (wrong key kind or bad signature)", 404: "Not found",
+    409: "Conflict", 415: "Unsupported media type", 422: "Invalid input (fields name the problem)",
+    503: "Temporarily unavailable; retry (nothing was stored)",
+}
+
+
+def _describe(status: int) -> str:
+    return _DESCRIPTIONS.get(status, "Response")
+
+
+def build_document(server_url: str | None = None) -> dict[str, Any]:
+    paths: dict[str, dict[str, Any]] = {}
+    for (path, method), op in sorted(OPERATIONS.items()):
+        paths.setdefault(path, {})[method.lower()] = _operation(path, method, op)
+    document: dict[str, Any] = {
+        "openapi": OPENAPI_VERSION,
+        "info": {
+            "title": "optout",
+            "version": "1",
+            "description": "Opt-out, do-not-contact and suppression service. Wire contract: API.md.",
+        },
+        "paths": paths,
+        "components": {
+            "schemas": _component_schemas(),
+            "securitySchemes": {
+                "apiKey": {"type": "http", "scheme": "bearer", "description": "A workspace API key"},
+                "adminKey": {"type": "http", "scheme": "bearer", "description": "The admin key"},
+            },
+        },
+    }
+    if server_url:
+        document["servers"] = [{"url": server_url}]
+    return document
+
+
+def document_json(server_url: str | None = None) -> str:
+    return json.dumps(build_document(server_url), indent=2, sort_keys=False) + "\n"
+
+
+def main() -> None:  # `make openapi`
+    import sys
+
+    sys.stdout.write(document_json())
+
+
+if __name__ == "__main__":
+    main()
