@@ -94,7 +94,8 @@ class Api:
 def http(chalice_app: Any) -> Iterator[Any]:
     from chalice.test import Client
 
-    with Client(chalice_app) as client:
+    # Stage "local" (.chalice/config.json): the AWS stages' env (SSM secrets prefix, OPTOUT_STAGE) stays out.
+    with Client(chalice_app, stage_name="local") as client:
         yield client
 
 
