@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import uuid
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -314,32 +315,45 @@ def test_r12_audit_survives_contact_deletion_without_personal_data(contact: Api)
 # --- events -------------------------------------------------------------------------------
 
 
-def _dnd_events(workspace_id: str) -> list[dict[str, Any]]:
-    """Drain the local tap queue subscribed to dnd-events; keep this workspace's events."""
+@pytest.fixture()
+def dnd_events(contact: Api) -> Iterator[Callable[[], list[tuple[str, dict[str, Any]]]]]:
+    """Events published to dnd-events for this test's workspace.
+
+    The local stack's tap queue (OPTOUT_LOCAL_DND_EVENTS_TAP_URL) receives every workspace's
+    events for the whole session, so draining it gets slower as the suite grows; instead this
+    subscribes a queue of its own, filtered on the workspace_id message attribute."""
     from chalicelib.store.aws import client
 
-    sqs = client("sqs")
-    url = os.environ["OPTOUT_LOCAL_DND_EVENTS_TAP_URL"]
-    found: list[tuple[str, dict[str, Any]]] = []
-    while True:
-        messages = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])
-        if not messages:
-            break
-        for message in messages:
-            raw = json.loads(message["Body"])["Message"]  # the tap gets the SNS envelope
-            found.append((raw, json.loads(raw)))
-            sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
-    return [(raw, event) for raw, event in found if event["workspace_id"] == workspace_id]  # type: ignore[misc]
+    sqs, sns = client("sqs"), client("sns")
+    url = sqs.create_queue(QueueName="dnd-test-" + uuid.uuid4().hex[:10])["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    subscription = sns.subscribe(
+        TopicArn=os.environ["OPTOUT_DND_TOPIC"], Protocol="sqs", Endpoint=arn, ReturnSubscriptionArn=True,
+        Attributes={"RawMessageDelivery": "true",
+                    "FilterPolicy": json.dumps({"workspace_id": [contact.workspace_id]})},
+    )["SubscriptionArn"]
+
+    def read() -> list[tuple[str, dict[str, Any]]]:
+        found = []
+        while messages := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", []):
+            for message in messages:
+                found.append((message["Body"], json.loads(message["Body"])))
+                sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+        assert all(event["workspace_id"] == contact.workspace_id for _, event in found)
+        return found
+
+    yield read
+    sns.unsubscribe(SubscriptionArn=subscription)
+    sqs.delete_queue(QueueUrl=url)
 
 
-def test_r12_dnd_change_publishes_event_without_raw_address(contact: Api):
-    _dnd_events(contact.workspace_id)  # start from an empty view of this workspace
+def test_r12_dnd_change_publishes_event_without_raw_address(contact: Api, dnd_events):
     # Given a second contact sharing the email
     contact.put("/v1/contacts/c2", {"email": EMAIL.upper()})
     # When email DND is enabled on c1
     enable(contact, "email", actor="rep-1")
     # Then exactly one event in the API.md shape names both contacts and no address
-    events = _dnd_events(contact.workspace_id)
+    events = dnd_events()
     assert len(events) == 1
     raw, event = events[0]
     assert set(event) >= {"type", "version", "workspace_id", "contact_ids", "channel", "direction", "action",
@@ -353,15 +367,15 @@ def test_r12_dnd_change_publishes_event_without_raw_address(contact: Api):
     # And a clear publishes a "disabled" event; a no-op publishes nothing
     disable(contact, "email")
     disable(contact, "email")
-    events = _dnd_events(contact.workspace_id)
+    events = dnd_events()
     assert [e["action"] for _, e in events] == ["disabled"]
 
 
-def test_r12_refused_clear_publishes_nothing(contact: Api):
+def test_r12_refused_clear_publishes_nothing(contact: Api, dnd_events):
     apply_directly(contact, "email", source="contact", reason="unsubscribed")
-    _dnd_events(contact.workspace_id)
+    assert [e["action"] for _, e in dnd_events()] == ["enabled"]
     assert disable(contact, "email")[0] == 409
-    assert _dnd_events(contact.workspace_id) == []
+    assert dnd_events() == []
 
 
 # --- bad input -------------------------------------------------------------------------------
