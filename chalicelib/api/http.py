@@ -20,7 +20,9 @@ JSON_HEADERS = {"Content-Type": "application/json"}
 
 
 def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
-    return Response(body=json.dumps(body, separators=(",", ":")), status_code=status, headers={**JSON_HEADERS, **(headers or {})})
+    return Response(
+        body=json.dumps(body, separators=(",", ":")), status_code=status, headers={**JSON_HEADERS, **(headers or {})}
+    )
 
 
 def error_response(error: OptoutError) -> Response:
@@ -53,12 +55,17 @@ def json_body(request: Request, *, required: bool = True) -> dict[str, Any]:
             raise MalformedBody("a JSON object body is required", fields={"body": "required"})
         return {}
     try:
-        body = json.loads(raw)
+        body = json.loads(raw, parse_constant=_reject_constant)
     except (ValueError, UnicodeDecodeError):
         raise MalformedBody("body is not valid JSON", fields={"body": "invalid JSON"}) from None
     if not isinstance(body, dict):
         raise MalformedBody("body must be a JSON object", fields={"body": "must be an object"})
     return body
+
+
+def _reject_constant(name: str) -> Any:
+    """NaN/Infinity are not JSON (RFC 8259) and nothing downstream can store them."""
+    raise ValueError(f"{name} is not valid JSON")
 
 
 def services() -> Services:

@@ -100,6 +100,46 @@ def test_r3_invalid_contact_is_422_naming_the_field_and_writes_nothing(api: Api,
     assert api.get("/v1/contacts/c1")[0] == 404
 
 
+def _nested(depth: int) -> dict:
+    value: dict = {}
+    for _ in range(depth):
+        value = {"a": value}
+    return value
+
+
+@pytest.mark.parametrize(
+    "attributes",
+    [
+        {"x": 10**40},  # more digits than DynamoDB numbers hold
+        {"x": 1e300},
+        {"": 1},  # DynamoDB map keys cannot be empty
+        {"x": "y" * 70_000},  # the contact would outgrow its item
+        _nested(20),
+    ],
+)
+def test_r14_unstorable_attributes_are_422_not_a_failed_write(api: Api, attributes):
+    status, answer = api.put("/v1/contacts/c1", {"attributes": attributes})
+    assert status == 422, answer
+    assert "attributes" in answer["fields"]
+    assert api.get("/v1/contacts/c1")[0] == 404
+
+
+@pytest.mark.parametrize("raw", ['{"attributes": {"x": NaN}}', '{"attributes": {"x": -Infinity}}'])
+def test_r14_non_json_numbers_are_400(api: Api, raw):
+    status, answer = api.call("PUT", "/v1/contacts/c1", raw=raw)
+    assert status == 400, answer
+    assert "body" in answer["fields"]
+    assert api.get("/v1/contacts/c1")[0] == 404
+
+
+def test_storable_attribute_values_round_trip(api: Api):
+    attributes = {"n": 10**37, "f": 0.25, "neg": -3, "t": True, "none": None, "list": [1, "a", {"b": []}],
+                  "deep": _nested(10), "empty": ""}
+    status, body = api.put("/v1/contacts/c1", {"attributes": attributes})
+    assert status == 200, body
+    assert api.get("/v1/contacts/c1")[1]["attributes"] == {k: v for k, v in attributes.items() if v is not None}
+
+
 def test_r3_every_invalid_field_is_named_at_once(api: Api):
     status, answer = api.put("/v1/contacts/c1", {"email": "bad", "phone": "12", "company_domain": "x"})
     assert status == 422
