@@ -16,6 +16,9 @@ from chalicelib.models.domain import WorkspaceSettings
 from chalicelib.services.context import Services, iso, utcnow
 
 WRITE_ONLY_SETTINGS = ("twilio_auth_token",)
+# Identities are registered/released in the same DynamoDB transaction as the settings (<= 100
+# items): replacing every identity at once must still fit (2 x 40 + settings + secrets).
+MAX_SES_IDENTITIES = 40
 
 
 def new_api_key() -> str:
@@ -57,6 +60,10 @@ def validate_settings(values: dict[str, Any], prefix: str = "settings.") -> Work
         )
     # One registration item per identity: a repeated identity must not become two writes of one item.
     parsed.ses_identities = list(dict.fromkeys(parsed.ses_identities))
+    if len(parsed.ses_identities) > MAX_SES_IDENTITIES:
+        raise InvalidInput(
+            "too many sending identities", fields={prefix + "ses_identities": f"at most {MAX_SES_IDENTITIES}"}
+        )
     return parsed
 
 

@@ -149,3 +149,20 @@ def test_settings_table_holds_no_plaintext_twilio_token_outside_its_secrets_item
     )["Items"]
     holding = [item["sk"]["S"] for item in items if "tw-only-in-secrets" in json.dumps(item)]
     assert holding == ["secrets"]
+
+
+def test_r8_identity_limit_is_422_and_a_full_replacement_fits_one_change(api: Api):
+    from chalicelib.services.workspaces import MAX_SES_IDENTITIES
+
+    run = uuid.uuid4().hex[:6]
+    first = [f"a{i}-{run}.example.com" for i in range(MAX_SES_IDENTITIES)]
+    second = [f"b{i}-{run}.example.com" for i in range(MAX_SES_IDENTITIES)]
+    assert api.patch("/v1/settings", {"ses_identities": first, "twilio_auth_token": "t"})[0] == 200
+    # Replacing all of them (40 releases + 40 registrations + settings + secrets) is one atomic change
+    status, body = api.patch("/v1/settings", {"ses_identities": second, "twilio_auth_token": "t2"})
+    assert status == 200, body
+    assert body["ses_identities"] == second
+    status, body = api.patch("/v1/settings", {"ses_identities": [*second, f"c-{run}.example.com"]})
+    assert status == 422
+    assert "ses_identities" in body["fields"]
+    assert api.get("/v1/settings")[1]["ses_identities"] == second
