@@ -2,6 +2,7 @@
 
 from chalice import Chalice
 
+from chalicelib import observability
 from chalicelib.api import admin, contacts, dnd, send_check, settings
 from chalicelib.api import crm as crm_api  # also registers the CRM write-back after-change hook
 from chalicelib.api import docs as docs_api  # GET /openapi.json
@@ -13,6 +14,8 @@ from chalicelib.api import twilio, unsubscribe
 from chalicelib.config import deployed_name
 
 app = Chalice(app_name="optout")
+# Correlation ids + Lambda context in every log line, X-Ray in Lambda, one EMF metrics flush per invocation.
+observability.install(app)
 
 for blueprint in (admin.bp, settings.bp, contacts.bp, dnd.bp, send_check.bp):
     app.register_blueprint(blueprint)

@@ -11,7 +11,18 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from chalicelib.errors import ConcurrentUpdate, InvalidInput, NotFound
 from chalicelib.logic.dnd_rules import reasons_to_clear, with_entry, without_reasons
-from chalicelib.models.domain import CHANNEL_ADDRESS, CHANNELS, REASON_MANUAL, AddressKind, DndEntry, DndState, Direction, Kind, Source
+from chalicelib.models.domain import (
+    CHANNEL_ADDRESS,
+    CHANNELS,
+    REASON_MANUAL,
+    AddressKind,
+    Direction,
+    DndEntry,
+    DndState,
+    Kind,
+    Source,
+)
+from chalicelib.observability import record_dnd_change
 from chalicelib.services.context import Services, iso, utcnow
 from chalicelib.services.recipients import Target, address_pk, contact_address_pks
 from chalicelib.store import keys
@@ -181,6 +192,7 @@ def apply_dnd_change(services: Services, change: DndChange) -> DndResult:
             audit=[record.entry for record in audit],
         )
         if audit:
+            record_dnd_change(result.audit)
             result.contact_ids = _affected_contacts(services, change, subjects)
             _publish(services, change, result)
             for hook in AFTER_CHANGE_HOOKS:

@@ -12,6 +12,7 @@ from chalicelib.logic.exclusions import CompiledRule, compile_rules
 from chalicelib.logic.normalize import is_valid_id
 from chalicelib.logic.verdict import CheckRequest, Policy, Recipient, decide_send
 from chalicelib.models.domain import CHANNEL_ADDRESS, Channel, DndState
+from chalicelib.observability import record_send_check
 from chalicelib.services.context import Services, utcnow
 from chalicelib.services.recipients import Target, address_pk, contact_address_pks, match_subject, parse_target
 from chalicelib.services.workspaces import pydantic_fields
@@ -120,6 +121,7 @@ def check_many(services: Services, workspace_id: str, bodies: list[Any], *, sing
         recipient = Recipient(target.contact_id, match_subject(contact, target), states, enrollment)
         request = CheckRequest(check.channel, check.mode, check.sequence_id, check.audience_id)
         results.append(decide_send(request, recipient, policy, now))
+    record_send_check(results)
     return results
 
 
