@@ -86,8 +86,16 @@ def create_workspace(
     return {"workspace_id": workspace_id, "api_key": key}
 
 
+# CRM credentials are write-only like twilio_auth_token: never shown; a PATCH that omits one keeps it.
+WRITE_ONLY_CRM = ("access_token", "webhook_secret")
+
+
 def settings_view(settings: WorkspaceSettings) -> dict[str, Any]:
-    return settings.model_dump(mode="json")
+    view = settings.model_dump(mode="json")
+    if view.get("crm"):
+        for name in WRITE_ONLY_CRM:
+            view["crm"][name + "_set"] = bool(view["crm"].pop(name, None))
+    return view
 
 
 def patch_settings(services: Services, workspace_id: str, patch: dict[str, Any]) -> dict[str, Any]:
@@ -95,6 +103,12 @@ def patch_settings(services: Services, workspace_id: str, patch: dict[str, Any])
     token = patch.pop("twilio_auth_token", None)
     if token is not None and (not isinstance(token, str) or not token):
         raise InvalidInput("invalid twilio_auth_token", fields={"twilio_auth_token": "must be a non-empty string"})
+    crm = patch.get("crm")
+    if isinstance(crm, dict) and current.crm is not None:
+        for name in WRITE_ONLY_CRM:
+            crm.pop(name + "_set", None)  # the GET view's markers may be sent back as they came
+            if name not in crm:
+                crm[name] = getattr(current.crm, name)
     updated = validate_settings({**current.model_dump(), **patch}, prefix="")
     services.workspaces.save_settings(workspace_id, updated, current, token)
     services.config_cache.invalidate(workspace_id)

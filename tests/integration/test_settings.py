@@ -166,3 +166,25 @@ def test_r8_identity_limit_is_422_and_a_full_replacement_fits_one_change(api: Ap
     assert status == 422
     assert "ses_identities" in body["fields"]
     assert api.get("/v1/settings")[1]["ses_identities"] == second
+
+
+def test_r13_crm_credentials_are_write_only_and_kept_when_omitted(api: Api):
+    crm = {"provider": "hubspot", "mode": "write", "access_token": "crm-token-1", "webhook_secret": "crm-hook-1"}
+    status, body = api.patch("/v1/settings", {"crm": crm})
+    assert status == 200, body
+    for shown in (body, api.get("/v1/settings")[1]):
+        text = json.dumps(shown)
+        assert "crm-token-1" not in text and "crm-hook-1" not in text
+        assert shown["crm"]["provider"] == "hubspot" and shown["crm"]["mode"] == "write"
+        assert shown["crm"]["access_token_set"] is True and shown["crm"]["webhook_secret_set"] is True
+    # A GET -> edit -> PATCH round trip (no secrets in it) keeps the stored credentials
+    edited = api.get("/v1/settings")[1]["crm"]
+    assert api.patch("/v1/settings", {"crm": {**edited, "mode": "read_write"}})[0] == 200
+    from chalicelib.services.context import get_services
+
+    stored = get_services().workspaces.get_settings(api.workspace_id).crm
+    assert stored is not None and stored.mode == "read_write"
+    assert (stored.access_token, stored.webhook_secret) == ("crm-token-1", "crm-hook-1")
+    # An explicit null clears one
+    cleared = api.patch("/v1/settings", {"crm": {**edited, "webhook_secret": None}})[1]
+    assert cleared["crm"]["webhook_secret_set"] is False and cleared["crm"]["access_token_set"] is True
