@@ -4,6 +4,7 @@ request shapes. No echo loops; HubSpot never receives a clear."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import json
@@ -15,6 +16,7 @@ from typing import Any
 
 import boto3
 import pytest
+from botocore.exceptions import ClientError
 
 SECRET = "whsec-test-123"
 TOKEN = "crm-access-token"
@@ -271,11 +273,9 @@ def test_r13_partial_batch_deletes_the_successes_and_keeps_the_failure(api, fake
     # Then the handled one is deleted, only the failed one comes back
     sqs = boto3.client("sqs")
     for message in messages:  # make whatever is still on the queue visible now (Lambda: after the timeout)
-        try:
+        with contextlib.suppress(ClientError):  # deleted by the handler
             sqs.change_message_visibility(QueueUrl=queue_url(), ReceiptHandle=message["ReceiptHandle"],
                                           VisibilityTimeout=0)
-        except sqs.exceptions.ClientError:
-            pass  # deleted by the handler
     remaining = take_writebacks(api.workspace_id)
     assert [json.loads(m["Body"])["contact_id"] for m in remaining] == ["bad"]
     # And a redelivery once the CRM recovers writes the same value again (idempotent PATCH)
