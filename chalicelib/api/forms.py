@@ -24,7 +24,8 @@ def header(request: Request, name: str) -> str:
 
 def form_pairs(request: Request) -> list[tuple[str, str]]:
     """Every (name, value) of the body in order; MalformedBody for other or broken encodings."""
-    raw = request.raw_body or b""
+    body = request.raw_body or b""
+    raw = body.encode("utf-8") if isinstance(body, str) else body
     if len(raw) > MAX_FORM_BYTES:
         raise MalformedBody("form body too large", fields={"body": "too large"})
     content_type = header(request, "content-type")
@@ -61,6 +62,8 @@ def _multipart_pairs(content_type: str, raw: bytes) -> list[tuple[str, str]]:
         if not name or part.get_filename():
             continue  # files are never part of an unsubscribe or webhook form
         payload = part.get_payload(decode=True) or b""
+        if not isinstance(payload, bytes):
+            continue
         charset = part.get_content_charset() or "utf-8"
         try:
             pairs.append((str(name), payload.decode(charset)))

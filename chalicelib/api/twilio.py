@@ -13,7 +13,7 @@ from chalicelib.services.sms import TwilioRequest, handle_inbound_sms, handle_st
 bp = Blueprint(__name__)
 
 FORM_TYPES = ["application/x-www-form-urlencoded"]
-TWIML_HEADERS = {"Content-Type": "text/xml; charset=utf-8"}
+TWIML_HEADERS: dict[str, str | list[str]] = {"Content-Type": "text/xml; charset=utf-8"}
 
 
 def _twilio_request(workspace_id: str, leaf: str) -> TwilioRequest:

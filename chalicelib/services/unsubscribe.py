@@ -138,8 +138,9 @@ def apply_unsubscribe(services: Services, token: str, form: dict[str, list[str]]
     """POST /u/{token}: a one-click post (scope all) or the page's form (scope + kept channels)."""
     claims = _claims(services, token)
     keep_options = _keep_options(services, claims)
+    kept: tuple[str, ...] = ()
     if is_one_click(form):
-        scope, kept = "all", ()
+        scope = "all"
     else:
         scope = (form.get("scope") or ["all"])[0]
         if scope not in ("sequence", "all"):
