@@ -87,6 +87,8 @@ def deploy_data_stack(
         cfn.get_waiter("stack_create_complete").wait(StackName=name, WaiterConfig=wait or WAIT)
     else:
         print(f"updating stack {name} ({status}) ...", flush=True)
+        if stage == "prod":
+            cfn.update_termination_protection(StackName=name, EnableTerminationProtection=True)
         try:
             cfn.update_stack(**arguments)
         except ClientError as exc:
