@@ -2,18 +2,22 @@
 
 Large value lists (CSV imports of tens of thousands of emails or domains) would exceed
 DynamoDB's 400 KB item limit, so a condition's ``values`` beyond a small size move into chunk
-items ``rule#<id>#chunk#<generation>#<n>`` (``condition`` index + ``values``), written in the
-same transaction as the rule item. The rule item names its current generation, so a reader never
-mixes chunks of two versions and stale chunks left by an update are simply ignored (and deleted
-after the commit). ``assemble_rules`` rebuilds whole rules from a workspace's items; the config
-cache (store/workspaces.py) uses it.
+items ``chunk#<id>#<generation>#<n>`` (``condition`` index + ``values_json``), written in the same
+transaction as the rule item, which names the generation and chunk count. Chunks are immutable
+(an update writes a new generation and then deletes the old one), so:
+
+- a reader never mixes two versions of a list;
+- a process keeps chunk contents by generation (``_CHUNK_CACHE``) and the once-a-second config
+  reload reads only the small ``rule#`` items (chunks sort apart, under ``chunk#``): a big list
+  is read from DynamoDB once per process per version, not once per second.
 """
 
 from __future__ import annotations
 
 import json
 import secrets
-from collections import defaultdict
+import threading
+from collections import OrderedDict
 from collections.abc import Iterator
 from typing import Any
 
@@ -26,14 +30,23 @@ from chalicelib.store.aws import client
 from chalicelib.store.items import from_item, to_item, to_value
 
 RULE_PREFIX = "rule#"
+CHUNK_PREFIX = "chunk#"
 INLINE_VALUES_BYTES = 32_000  # values lists above this move into chunk items
 CHUNK_BYTES = 250_000  # well under 400 KB with attribute overhead
 MAX_TRANSACTION_BYTES = 3_600_000  # TransactWriteItems allows 4 MB in all
 MAX_TRANSACTION_ITEMS = 100
+CHUNK_CACHE_ENTRIES = 256
+
+_CHUNK_CACHE: OrderedDict[tuple[str, str, str, str], list[dict[str, Any]]] = OrderedDict()
+_CHUNK_CACHE_LOCK = threading.Lock()
 
 
 def rule_sk(exclusion_id: str) -> str:
     return RULE_PREFIX + exclusion_id
+
+
+def chunk_prefix(exclusion_id: str, generation: str | None = None) -> str:
+    return f"{CHUNK_PREFIX}{exclusion_id}#" + (f"{generation}#" if generation else "")
 
 
 def _size(values: list[Any]) -> int:
@@ -67,9 +80,11 @@ def split_rule(workspace_id: str, rule: ExclusionRule) -> list[dict[str, Any]]:
             chunk_items.append(
                 {
                     "pk": workspace_id,
-                    "sk": f"{rule_sk(rule.exclusion_id)}#chunk#{generation}#{len(chunk_items):04d}",
+                    "sk": f"{chunk_prefix(rule.exclusion_id, generation)}{len(chunk_items):04d}",
                     "condition": index,
-                    "values": chunk,
+                    # One string, not a list: a list of tens of thousands of typed elements costs
+                    # far more to (de)serialize in every SDK than the same bytes as one value.
+                    "values_json": json.dumps(chunk, separators=(",", ":")),
                 }
             )
     rule_item: dict[str, Any] = {"pk": workspace_id, "sk": rule_sk(rule.exclusion_id), "rule": dumped}
@@ -78,29 +93,28 @@ def split_rule(workspace_id: str, rule: ExclusionRule) -> list[dict[str, Any]]:
     return [rule_item, *chunk_items]
 
 
+def assemble_rule(rule_item: dict[str, Any], chunk_items: list[dict[str, Any]]) -> ExclusionRule | None:
+    """The whole rule from its item and its generation's chunks; None if chunks are missing."""
+    rule = json.loads(json.dumps(rule_item["rule"]))  # never mutate a cached item
+    meta = rule_item.get("chunks")
+    if meta:
+        own = sorted(
+            (c for c in chunk_items if c["sk"].startswith(chunk_prefix(rule["exclusion_id"], meta["generation"]))),
+            key=lambda c: c["sk"],
+        )
+        if len(own) != int(meta["count"]):
+            return None
+        for chunk in own:
+            condition = rule["conditions"][int(chunk["condition"])]
+            condition["values"] = (condition.get("values") or []) + json.loads(chunk["values_json"])
+    return ExclusionRule.model_validate(rule)
+
+
 def assemble_rules(items: list[dict[str, Any]]) -> list[ExclusionRule]:
     """Whole rules from the plain items of one workspace (rule items and chunk items)."""
-    chunks: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for item in items:
-        sk = item.get("sk", "")
-        if "#chunk#" in sk:
-            chunks[sk.split("#chunk#", 1)[0]].append(item)
-    rules: list[ExclusionRule] = []
-    for item in items:
-        if "rule" not in item:
-            continue
-        rule = item["rule"]
-        meta = item.get("chunks")
-        if meta:
-            prefix = f"#chunk#{meta['generation']}#"
-            own = sorted((c for c in chunks.get(item["sk"], []) if prefix in c["sk"]), key=lambda c: c["sk"])
-            if len(own) != int(meta["count"]):
-                continue  # a write in flight or a torn read: the previous config stays in use
-            for chunk in own:
-                condition = rule["conditions"][int(chunk["condition"])]
-                condition["values"] = (condition.get("values") or []) + list(chunk["values"])
-        rules.append(ExclusionRule.model_validate(rule))
-    return rules
+    chunks = [i for i in items if i.get("sk", "").startswith(CHUNK_PREFIX)]
+    rules = [assemble_rule(i, chunks) for i in items if "rule" in i]
+    return [r for r in rules if r is not None]
 
 
 class ExclusionStore:
@@ -108,6 +122,46 @@ class ExclusionStore:
         self.config = config
         self.table = config.exclusions_table
         self._ddb = client("dynamodb")
+
+    def load_rules(self, workspace_id: str) -> list[ExclusionRule]:
+        """Every rule of the workspace: the rule items, plus chunks not already held in memory."""
+        rules: list[ExclusionRule] = []
+        for item in self._items(workspace_id, RULE_PREFIX):
+            rule = self._whole(workspace_id, item)
+            if rule is not None:
+                rules.append(rule)
+        return rules
+
+    def _whole(self, workspace_id: str, item: dict[str, Any]) -> ExclusionRule | None:
+        for _attempt in range(2):
+            meta = item.get("chunks")
+            if not meta:
+                return assemble_rule(item, [])
+            exclusion_id = item["rule"]["exclusion_id"]
+            key = (self.table, workspace_id, exclusion_id, str(meta["generation"]))
+            with _CHUNK_CACHE_LOCK:
+                cached = _CHUNK_CACHE.get(key)
+                if cached is not None:
+                    _CHUNK_CACHE.move_to_end(key)
+            chunks = cached if cached is not None else self._items(
+                workspace_id, chunk_prefix(exclusion_id, str(meta["generation"]))
+            )
+            rule = assemble_rule(item, chunks)
+            if rule is not None:
+                if cached is None:
+                    with _CHUNK_CACHE_LOCK:
+                        _CHUNK_CACHE[key] = chunks
+                        while len(_CHUNK_CACHE) > CHUNK_CACHE_ENTRIES:
+                            _CHUNK_CACHE.popitem(last=False)
+                return rule
+            # The rule was rewritten between the two reads (its old chunks are gone): read it again.
+            found = self._ddb.get_item(
+                TableName=self.table, Key=to_item({"pk": workspace_id, "sk": item["sk"]}), ConsistentRead=True
+            )
+            item = from_item(found.get("Item")) or {}
+            if "rule" not in item:
+                return None
+        return None
 
     def put(self, workspace_id: str, rule: ExclusionRule, *, create: bool) -> None:
         """Write the rule and its chunks atomically; then drop chunks of earlier generations."""
@@ -136,15 +190,17 @@ class ExclusionStore:
         self._delete_keys(old)
 
     def get(self, workspace_id: str, exclusion_id: str) -> ExclusionRule:
-        sk = rule_sk(exclusion_id)
-        items = [i for i in self._items(workspace_id, sk) if i["sk"] == sk or i["sk"].startswith(sk + "#")]
-        rules = assemble_rules(items)
-        if not rules:
+        found = self._ddb.get_item(
+            TableName=self.table, Key=to_item({"pk": workspace_id, "sk": rule_sk(exclusion_id)}), ConsistentRead=True
+        )
+        item = from_item(found.get("Item"))
+        rule = self._whole(workspace_id, item) if item and "rule" in item else None
+        if rule is None:
             raise NotFound("exclusion not found", fields={"exclusion_id": "no such exclusion"})
-        return rules[0]
+        return rule
 
     def list(self, workspace_id: str) -> list[ExclusionRule]:
-        return assemble_rules(self._items(workspace_id, RULE_PREFIX))
+        return self.load_rules(workspace_id)
 
     def delete(self, workspace_id: str, exclusion_id: str) -> None:
         try:
@@ -181,7 +237,7 @@ class ExclusionStore:
             "KeyConditionExpression": "pk = :pk AND begins_with(sk, :p)",
             "ExpressionAttributeValues": {
                 ":pk": to_value(workspace_id),
-                ":p": to_value(rule_sk(exclusion_id) + "#chunk#"),
+                ":p": to_value(chunk_prefix(exclusion_id)),
             },
             "ProjectionExpression": "pk, sk",
             "ConsistentRead": True,

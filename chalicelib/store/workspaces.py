@@ -18,7 +18,7 @@ from chalicelib.errors import Conflict, NotFound
 from chalicelib.models.domain import Audience, ExclusionRule, Sequence, WorkspaceSettings
 from chalicelib.store import keys
 from chalicelib.store.aws import client
-from chalicelib.store.exclusions import assemble_rules
+from chalicelib.store.exclusions import ExclusionStore
 from chalicelib.store.items import from_item, to_item, to_value
 
 
@@ -211,8 +211,8 @@ class WorkspaceStore:
             elif sk.startswith("aud#"):
                 audience = Audience.model_validate(item["audience"])
                 audiences[audience.audience_id] = audience
-        # Rules with large value lists are stored in chunks (store/exclusions.py); reassemble them.
-        rules = assemble_rules(self._query_all(self.config.exclusions_table, workspace_id))
+        # Rules with large value lists are stored in chunks, kept in memory by version (store/exclusions.py).
+        rules = ExclusionStore(self.config).load_rules(workspace_id)
         return WorkspaceConfig(workspace_id, settings, sequences, audiences, rules, time.monotonic())
 
     def _query_all(self, table: str, workspace_id: str) -> list[dict[str, Any]]:
