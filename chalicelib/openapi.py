@@ -16,7 +16,7 @@ from typing import Any, Literal
 from pydantic import BaseModel
 
 from chalicelib.crm.webhooks import SIGNATURE_HEADER, WORKSPACE_HEADER
-from chalicelib.models.domain import CHANNELS, WorkspaceSettings
+from chalicelib.models.domain import CHANNELS, CrmSettings, WorkspaceSettings
 from chalicelib.services.contacts import ContactBody
 from chalicelib.services.dnd import DndBody
 from chalicelib.services.enrollments import AudienceBody, EnrollBody, SequenceBody
@@ -24,6 +24,7 @@ from chalicelib.services.exclusions import RuleBody, RulePatch
 from chalicelib.services.jobs import UnenrollmentBody
 from chalicelib.services.replies import ReplyBody
 from chalicelib.services.send_check import MAX_BATCH, CheckBody
+from chalicelib.services.workspaces import WRITE_ONLY_CRM
 
 OPENAPI_VERSION = "3.1.0"
 REF = "#/components/schemas/{model}"
@@ -82,6 +83,12 @@ SCHEMAS: dict[str, dict[str, Any]] = {
             **{k: v for k, v in WorkspaceSettings.model_json_schema(ref_template=REF)["properties"].items()},
             "twilio_auth_token": {"type": "string", "minLength": 1},
         },
+    },
+    "Settings": {
+        # The settings as answered: WorkspaceSettings with the CRM secrets replaced by <name>_set flags.
+        **{k: v for k, v in WorkspaceSettings.model_json_schema(ref_template=REF, mode="serialization").items()
+           if k != "$defs"},
+        "title": "Settings",
     },
     "DndEntry": obj(
         ["reason", "kind", "source", "at"],
@@ -344,10 +351,10 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
         {201: OK_JSON("CreatedWorkspace"), 409: ERR}, body="CreateWorkspaceBody",
     ),
     ("/v1/settings", "GET"): Operation(
-        "Workspace settings", "settings", "api_key", {200: OK_JSON("WorkspaceSettings")}
+        "Workspace settings", "settings", "api_key", {200: OK_JSON("Settings")}
     ),
     ("/v1/settings", "PATCH"): Operation(
-        "Change workspace settings", "settings", "api_key", {200: OK_JSON("WorkspaceSettings")}, body="SettingsPatch"
+        "Change workspace settings", "settings", "api_key", {200: OK_JSON("Settings")}, body="SettingsPatch"
     ),
     ("/v1/contacts/{contact_id}", "PUT"): Operation(
         "Create or replace a contact", "contacts", "api_key", {200: OK_JSON("Contact")}, body="ContactBody"
@@ -478,6 +485,19 @@ PATH_PARAMETER_SCHEMAS: dict[str, dict[str, Any]] = {
 }
 
 
+def _settings_view_schemas() -> dict[str, dict[str, Any]]:
+    settings = copy.deepcopy(SCHEMAS["Settings"])
+    settings["properties"]["crm"] = {"anyOf": [ref("CrmSettingsView"), {"type": "null"}]}
+    settings["required"] = sorted(settings["properties"])
+    crm = copy.deepcopy(CrmSettings.model_json_schema(ref_template=REF, mode="serialization"))
+    for name in WRITE_ONLY_CRM:
+        crm["properties"].pop(name, None)
+        crm["properties"][name + "_set"] = {"type": "boolean"}
+    crm["title"] = "CrmSettingsView"
+    crm["required"] = sorted(crm["properties"])
+    return {"Settings": settings, "CrmSettingsView": crm}
+
+
 def _component_schemas() -> dict[str, dict[str, Any]]:
     schemas: dict[str, dict[str, Any]] = {}
     for name, model in REQUEST_MODELS.items():
@@ -486,6 +506,7 @@ def _component_schemas() -> dict[str, dict[str, Any]]:
             schemas.setdefault(sub_name, sub_schema)
         schemas[name] = schema
     schemas.update(copy.deepcopy(SCHEMAS))
+    schemas.update(_settings_view_schemas())
     schemas["CsvImport"] = {"type": "string", "description": "CSV with a header row naming a column email or domain"}
     return dict(sorted(schemas.items()))
 

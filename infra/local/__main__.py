@@ -106,6 +106,29 @@ def _banner(settings: LocalSettings, stack_env: dict[str, str]) -> str:
     )
 
 
+def _api_gateway_like_handler() -> type:
+    """chalice's local request handler, closer to API Gateway where it differed (found by `make fuzz`):
+    a HEAD answer carries headers only (chalice wrote the body, breaking the connection), and any
+    other method reaches the app's router (405) instead of http.server's 501."""
+    from chalice.local import ChaliceRequestHandler
+
+    class ApiGatewayLikeHandler(ChaliceRequestHandler):
+        def _send_http_response_with_body(self, code, headers, body):  # type: ignore[no-untyped-def]
+            if self.command != "HEAD":
+                return super()._send_http_response_with_body(code, headers, body)
+            self.send_response(code)
+            self.send_header("Content-Length", str(len(body.encode() if isinstance(body, str) else body)))
+            self.send_header("Content-Type", headers.pop("Content-Type", "application/json"))
+            self._send_headers(headers)
+
+        def __getattr__(self, name: str):  # type: ignore[no-untyped-def]
+            if name.startswith("do_"):  # TRACE, QUERY, ...: the app's router answers 405
+                return self._generic_handle
+            raise AttributeError(name)
+
+    return ApiGatewayLikeHandler
+
+
 def main() -> int:
     logging.basicConfig(
         level=logging.DEBUG if os.environ.get("OPTOUT_LOCAL_DEBUG") else logging.INFO,
@@ -166,13 +189,15 @@ def main() -> int:
         dispatcher = Dispatcher(app_module, endpoint_url=settings.aws_endpoint_url).start()
 
         from chalice.config import Config as ChaliceConfig
-        from chalice.local import create_local_server
+        from chalice.local import LocalDevServer
 
         chalice_config = ChaliceConfig.create(
             chalice_stage=STAGE, app_name="optout", lambda_timeout=60, lambda_memory_size=512
         )
         # Same server as `chalice local`: a ThreadingMixIn HTTPServer, one thread per connection.
-        http_server = create_local_server(app_module.app, chalice_config, settings.host, settings.port)
+        http_server = LocalDevServer(
+            app_module.app, chalice_config, settings.host, settings.port, handler_cls=_api_gateway_like_handler()
+        )
         http_thread = threading.Thread(target=http_server.server.serve_forever, name="http", daemon=True)
         http_thread.start()
 
