@@ -52,6 +52,9 @@ class DndChange:
     note: str | None = None
     only_reasons: frozenset[str] | None = None
     event_id: str | None = None  # natural id of the delivery (Twilio MessageSid, SES messageId+recipient)
+    # The one sequence a person chose to leave ("this sequence only", R5): the caller unenrolls
+    # from it, and after-change hooks must not widen that to every sequence.
+    sequence_scope: str | None = None
 
 
 @dataclass
@@ -62,6 +65,7 @@ class DndResult:
     contact: dict[str, Any] | None
     audit: list[dict[str, Any]] = field(default_factory=list)
     contact_ids: list[str] = field(default_factory=list)
+    sequence_scope: str | None = None
 
 
 def _load_subjects(services: Services, change: DndChange) -> tuple[dict[str, Any] | None, dict[str, Subject]]:
@@ -190,6 +194,7 @@ def apply_dnd_change(services: Services, change: DndChange) -> DndResult:
             states=[s.state for s in final.values()],
             contact=contact,
             audit=[record.entry for record in audit],
+            sequence_scope=change.sequence_scope,
         )
         if audit:
             record_dnd_change(result.audit)

@@ -261,7 +261,10 @@ def unenroll_contacts(
 
 
 def unenroll_on_do_not_contact(services: Services, workspace_id: str, result: DndResult) -> None:
-    """DND after-change hook: a contact marked do-not-contact leaves every sequence (R11)."""
+    """DND after-change hook: a contact marked do-not-contact leaves every sequence (R11),
+    unless the person chose to leave one sequence only (R5); the caller handles that one."""
+    if result.sequence_scope is not None:
+        return
     if not result.contact_ids or not any(entry.get("action") == "enabled" for entry in result.audit):
         return
     if not is_do_not_contact(result.states):

@@ -173,6 +173,7 @@ def apply_unsubscribe(services: Services, token: str, form: dict[str, list[str]]
             kind="permanent",
             actor="unsubscribe_link",
             note="one-click" if is_one_click(form) else f"scope={scope}",
+            sequence_scope=claims.sequence_id if scope == "sequence" else None,
         ),
     )
     contact_ids = _contact_ids(services, claims, target)

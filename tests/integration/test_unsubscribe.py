@@ -212,6 +212,8 @@ def test_r5_scope_sequence_removes_that_sequence_and_scope_all_every_sequence(co
     status, body = contact.post("/v1/send-check", {"contact_id": "c1", "channel": "email", "sequence_id": "seq-a"})
     assert status == 200 and not body["allowed"]
     assert {b["type"] for b in body["blocked_by"]} >= {"dnd", "enrollment"}
+    # And the other sequence keeps them: the do-not-contact hook does not widen the choice
+    assert enrollment_status(contact, "seq-b") == "active"
     # When a later link chooses everything
     assert page(contact, "POST", path_of(mint(contact, contact_id="c1")), ONE_CLICK, FORM)[0] == 200
     # Then no sequence keeps them
