@@ -3,17 +3,17 @@
 from chalice import Chalice
 
 from chalicelib import observability
-from chalicelib.api import admin, contacts, dnd, send_check, settings
+from chalicelib.api import admin, contacts, dnd, send_check, settings, twilio, unsubscribe
 from chalicelib.api import crm as crm_api  # also registers the CRM write-back after-change hook
 from chalicelib.api import docs as docs_api  # GET /openapi.json
 from chalicelib.api import exclusions as exclusions_api
 from chalicelib.api import jobs as jobs_api
 from chalicelib.api import replies as replies_api
 from chalicelib.api import sequences as sequences_api  # also registers the DND -> unenroll hook
-from chalicelib.api import twilio, unsubscribe
 from chalicelib.config import deployed_name
 
-app = Chalice(app_name="optout")
+# configure_logs=False: the Powertools Logger (chalicelib.observability) owns the "optout" logger.
+app = Chalice(app_name="optout", configure_logs=False)
 # Correlation ids + Lambda context in every log line, X-Ray in Lambda, one EMF metrics flush per invocation.
 observability.install(app)
 
