@@ -1,0 +1,345 @@
+"""Bulk unenrollment as a job on SQS (R11): 202 at once, planned through indexes, applied in
+batches of ~100 by ``app.on_unenroll_batch``, idempotent, poison messages to the DLQ.
+
+The queue is driven in-process the way Lambda's SQS event source would: receive up to 10
+messages, call the handler with a Lambda-shaped event, delete on return, make the batch visible
+again on an exception (the handler deletes its own successes first).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import boto3
+import pytest
+
+from infra.local.dispatcher import sqs_record
+
+
+class QueueDriver:
+    def __init__(self, app: Any, env: dict[str, str]) -> None:
+        self.app = app
+        self.sqs = boto3.client("sqs", region_name="us-east-1")
+        self.url = env["OPTOUT_UNENROLL_QUEUE_URL"]
+        self.arn = self.sqs.get_queue_attributes(QueueUrl=self.url, AttributeNames=["QueueArn"])["Attributes"][
+            "QueueArn"
+        ]
+        self.dlq_url = self.sqs.get_queue_url(QueueName=self.url.rsplit("/", 1)[1] + "-dlq")["QueueUrl"]
+        self.invocations = 0
+        self.failures = 0
+
+    def receive(self) -> list[dict[str, Any]]:
+        return self.sqs.receive_message(
+            QueueUrl=self.url, MaxNumberOfMessages=10, AttributeNames=["All"], MessageAttributeNames=["All"],
+            VisibilityTimeout=60,
+        ).get("Messages", [])
+
+    def event(self, messages: list[dict[str, Any]]) -> dict[str, Any]:
+        return {"Records": [sqs_record(m, self.arn, "us-east-1") for m in messages]}
+
+    def invoke(self, messages: list[dict[str, Any]]) -> bool:
+        self.invocations += 1
+        try:
+            self.app.on_unenroll_batch(self.event(messages), None)
+        except Exception:
+            self.failures += 1
+            self.sqs.change_message_visibility_batch(
+                QueueUrl=self.url,
+                Entries=[{"Id": str(n), "ReceiptHandle": m["ReceiptHandle"], "VisibilityTimeout": 0}
+                         for n, m in enumerate(messages)],
+            )
+            return False
+        self.sqs.delete_message_batch(
+            QueueUrl=self.url, Entries=[{"Id": str(n), "ReceiptHandle": m["ReceiptHandle"]}
+                                        for n, m in enumerate(messages)],
+        )
+        return True
+
+    def drain(self, limit: int = 5000) -> None:
+        for _ in range(limit):
+            messages = self.receive()
+            if not messages:
+                return
+            self.invoke(messages)
+        raise AssertionError("queue did not drain")
+
+    def dead_letters(self) -> list[str]:
+        bodies = []
+        while True:
+            messages = self.sqs.receive_message(QueueUrl=self.dlq_url, MaxNumberOfMessages=10).get("Messages", [])
+            if not messages:
+                return bodies
+            for message in messages:
+                bodies.append(message["Body"])
+                self.sqs.delete_message(QueueUrl=self.dlq_url, ReceiptHandle=message["ReceiptHandle"])
+
+
+@pytest.fixture()
+def queue(chalice_app, aws_env):
+    import app as app_module  # the handlers are module attributes, as Lambda's handler string names them
+
+    driver = QueueDriver(app_module, aws_env)
+    driver.drain()  # leftovers of earlier tests
+    driver.dead_letters()
+    return driver
+
+
+def seed_contacts(api, count, prefix="c", domain="example.com", company=None):
+    """Contacts written straight to the table in batches, with the keys put_contact would set."""
+    from chalicelib.services.context import get_services
+    from chalicelib.services.recipients import address_pk
+    from chalicelib.store import keys
+    from chalicelib.store.items import to_item
+
+    services = get_services()
+    ws = api.workspace_id
+    ids = [f"{prefix}{n}" for n in range(count)]
+    items = []
+    for contact_id in ids:
+        email = f"{contact_id}@{domain}"
+        items.append({
+            "pk": keys.contact_pk(ws, contact_id), "ws": ws, "contact_id": contact_id, "email": email,
+            "email_key": address_pk(services, ws, "email", email), "company_domain": company,
+            "company_key": keys.company_key(ws, company) if company else None, "version": 1,
+        })
+    ddb = boto3.client("dynamodb", region_name="us-east-1")
+    for start in range(0, len(items), 25):
+        ddb.batch_write_item(RequestItems={services.config.contacts_table: [
+            {"PutRequest": {"Item": to_item(item)}} for item in items[start:start + 25]]})
+    return ids
+
+
+def seed_enrollments(api, sequence_id, contact_ids, audience_id=None):
+    """Active enrollments written through the store (the API path is covered in test_enrollments)."""
+    from chalicelib.services.context import get_services, iso, utcnow
+    from chalicelib.services.enrollments import sequence_for
+    from chalicelib.store.enrollments import EnrollmentStore
+
+    services = get_services()
+    sequence_for(services, api.workspace_id, sequence_id, register=True)
+    store = EnrollmentStore(services.config)
+    for contact_id in contact_ids:
+        store.enroll(api.workspace_id, sequence_id, contact_id, previous=None, audience_id=audience_id,
+                     mode="automated", company_domain=None, at=iso(utcnow()))
+
+
+def active(api, sequence_id):
+    ids, cursor = [], None
+    while True:
+        status, page = api.get(f"/v1/sequences/{sequence_id}/enrollments?status=active"
+                               + (f"&cursor={cursor}" if cursor else ""))
+        assert status == 200, page
+        ids.extend(e["contact_id"] for e in page["enrollments"])
+        cursor = page["next"]
+        if not cursor:
+            return ids
+
+
+def job(api, job_id):
+    status, body = api.get(f"/v1/jobs/{job_id}")
+    assert status == 200, body
+    return body
+
+
+def test_r11_bulk_unenrollment_of_1000_by_sequence_finishes_with_correct_counts(api, queue):
+    # Given 1,000 active enrollments in s1 and 5 in s2
+    ids = seed_contacts(api, 1000)
+    seed_enrollments(api, "s1", ids)
+    seed_enrollments(api, "s2", ids[:5])
+    # When a bulk unenrollment by sequence and status is requested
+    status, answer = api.post("/v1/unenrollments", {"sequence_id": "s1", "status": "active"})
+    # Then the API answers 202 with a job at once, before any work is done
+    assert status == 202, answer
+    assert job(api, answer["job_id"]) == {**job(api, answer["job_id"]), "status": "queued", "total": 0,
+                                          "processed": 0, "failed": 0}
+    assert len(active(api, "s1")) == 1000
+    # When the workers drain the queue
+    queue.drain()
+    # Then every enrollment of s1 ended, s2 is untouched, and progress is exact
+    final = job(api, answer["job_id"])
+    assert final["status"] == "done", final
+    assert (final["total"], final["processed"], final["failed"], final["unenrolled"]) == (1000, 1000, 0, 1000)
+    assert active(api, "s1") == []
+    assert len(active(api, "s2")) == 5
+    # And ~100 contacts per message: 1 plan step + 10 batches, in a handful of invocations
+    assert queue.invocations <= 4
+    # And queued sends of s1 are now blocked (R4)
+    verdict = api.post("/v1/send-check", {"contact_id": "c7", "channel": "email", "sequence_id": "s1"})[1]
+    assert {"type": "enrollment", "reason": "unenrolled"} in verdict["blocked_by"]
+
+
+def test_r10_proactive_exclusion_over_250_enrollments(api, queue):
+    # Given 250 gmail contacts and 50 others enrolled in s1; the gmail ones also in s2 (exclusions off)
+    gmail = seed_contacts(api, 250, prefix="g", domain="gmail.com")
+    others = seed_contacts(api, 50, prefix="o", domain="corp.com")
+    seed_enrollments(api, "s1", gmail[:240] + others)
+    seed_enrollments(api, "s1", gmail[240:], audience_id="partners")
+    api.put("/v1/sequences/s2", {"exclusions_enabled": False})
+    seed_enrollments(api, "s2", gmail)
+    # And a gmail rule saved disabled, which the 'partners' audience switches off
+    body = {"name": "no gmail", "level": "person", "confirm": True, "enabled": False,
+            "conditions": [{"field": "email_domain", "op": "eq", "value": "gmail.com"}]}
+    status, created = api.post("/v1/exclusions", body)
+    assert status == 201 and "job_id" not in created
+    api.put("/v1/audiences/partners", {"disabled_exclusions": [created["exclusion_id"]]})
+    status, preview = api.post("/v1/exclusions/preview", {**body, "enabled": True})
+    # When it is enabled with proactive_unenroll
+    status, patched = api.patch(f"/v1/exclusions/{created['exclusion_id']}",
+                                {"enabled": True, "proactive_unenroll": True})
+    assert status == 200 and patched["job_id"], patched
+    queue.drain()
+    # Then exactly the 240 matching enrollments in s1 ended (not the partners', not s2's, not others)
+    final = job(api, patched["job_id"])
+    assert final["status"] == "done", final
+    assert (final["total"], final["processed"], final["failed"]) == (240, 240, 0)
+    assert sorted(active(api, "s1")) == sorted(gmail[240:] + others)
+    assert len(active(api, "s2")) == 250
+
+
+def test_r10_proactive_exclusion_on_create_and_preview_count_agree(api, queue):
+    gmail = seed_contacts(api, 30, prefix="g", domain="gmail.com")
+    others = seed_contacts(api, 40, prefix="o", domain="corp.com")
+    seed_enrollments(api, "s1", gmail + others)
+    body = {"name": "no gmail", "level": "person", "proactive_unenroll": True,
+            "conditions": [{"field": "email", "op": "ends_with", "value": "@gmail.com"}]}
+    status, preview = api.post("/v1/exclusions/preview", body)
+    assert (preview["matching_contacts"], preview["active_enrollments"]) == (30, 30)
+    status, created = api.post("/v1/exclusions", body)
+    assert status == 201 and created["job_id"]
+    queue.drain()
+    assert job(api, created["job_id"])["processed"] == preview["active_enrollments"]
+    assert sorted(active(api, "s1")) == sorted(others)
+
+
+def test_r11_unenrollment_by_contact_list_across_sequences(api, queue):
+    ids = seed_contacts(api, 6)
+    seed_enrollments(api, "s1", ids)
+    seed_enrollments(api, "s2", ids[:3])
+    # Without a sequence: every active enrollment of the listed contacts
+    status, answer = api.post("/v1/unenrollments", {"contact_ids": ["c0", "c1", "c5", "ghost"]})
+    assert status == 202
+    queue.drain()
+    final = job(api, answer["job_id"])
+    assert final["status"] == "done" and final["total"] == final["processed"] == 5, final
+    assert sorted(active(api, "s1")) == ["c2", "c3", "c4"]
+    assert sorted(active(api, "s2")) == ["c2"]
+    # With a sequence: only there
+    status, answer = api.post("/v1/unenrollments", {"contact_ids": ["c2"], "sequence_id": "s2"})
+    queue.drain()
+    assert job(api, answer["job_id"])["status"] == "done"
+    assert active(api, "s2") == [] and "c2" in active(api, "s1")
+
+
+def test_r11_unenrollment_by_exclusion_id(api, queue):
+    ids = seed_contacts(api, 4, prefix="g", domain="gmail.com") + seed_contacts(api, 6, prefix="o")
+    seed_enrollments(api, "s1", ids)
+    status, created = api.post("/v1/exclusions", {"name": "g", "level": "person",
+                                                  "conditions": [{"field": "email_domain", "op": "eq",
+                                                                  "value": "gmail.com"}]})
+    assert status == 201 and "job_id" not in created
+    status, answer = api.post("/v1/unenrollments", {"exclusion_id": created["exclusion_id"]})
+    assert status == 202
+    queue.drain()
+    assert job(api, answer["job_id"])["processed"] == 4
+    assert sorted(active(api, "s1")) == [f"o{n}" for n in range(6)]
+
+
+def test_r11_a_job_with_nothing_to_do_is_done(api, queue):
+    status, answer = api.post("/v1/unenrollments", {"sequence_id": "empty"})
+    assert status == 202
+    queue.drain()
+    assert job(api, answer["job_id"])["status"] == "done"
+
+
+def test_r11_redelivery_is_harmless(api, queue):
+    from chalicelib.store.enrollments import EnrollmentStore
+
+    ids = seed_contacts(api, 150)
+    seed_enrollments(api, "s1", ids)
+    status, answer = api.post("/v1/unenrollments", {"sequence_id": "s1"})
+    # When the plan message is delivered twice
+    plan = queue.receive()
+    assert len(plan) == 1 and json.loads(plan[0]["Body"])["kind"] == "plan"
+    assert queue.invoke(plan) and queue.invoke(plan)
+    # Then the job's total is counted once, and the batches it sent twice are identical
+    assert job(api, answer["job_id"])["total"] == 150
+    batches = []
+    while messages := queue.receive():
+        batches.extend(messages)
+    assert len(batches) == 4
+    assert sorted(json.loads(m["Body"])["batch_id"] for m in batches) == ["0-0", "0-0", "0-1", "0-1"]
+    # When every batch message is processed, and then all of them again
+    assert queue.invoke(batches)
+    store = EnrollmentStore(__import__("chalicelib.config", fromlist=["get_config"]).get_config())
+    first = store.get(api.workspace_id, "s1", "c42")["unenrolled_at"]
+    assert queue.invoke(batches)
+    # Then nothing is counted twice and the cooldown start did not move
+    final = job(api, answer["job_id"])
+    assert (final["status"], final["total"], final["processed"], final["unenrolled"]) == ("done", 150, 150, 150)
+    assert store.get(api.workspace_id, "s1", "c42")["unenrolled_at"] == first
+
+
+def test_r11_poison_message_reaches_the_dlq_without_blocking_the_rest(api, queue):
+    # Given a garbage message queued ahead of a real job
+    queue.sqs.send_message(QueueUrl=queue.url, MessageBody="this is not an unenrollment")
+    ids = seed_contacts(api, 120)
+    seed_enrollments(api, "s1", ids)
+    status, answer = api.post("/v1/unenrollments", {"sequence_id": "s1"})
+    # When the queue is drained (failed receives become visible again at once)
+    queue.drain()
+    # Then the job finished, and the garbage went to the dead-letter queue after the retries
+    final = job(api, answer["job_id"])
+    assert (final["status"], final["processed"], final["failed"]) == ("done", 120, 0), final
+    assert active(api, "s1") == []
+    assert queue.dead_letters() == ["this is not an unenrollment"]
+    assert queue.failures >= 3
+
+
+def test_r11_a_batch_that_keeps_failing_is_counted_failed_and_dead_lettered(api, queue, monkeypatch):
+    from chalicelib.store.enrollments import EnrollmentStore
+
+    ids = seed_contacts(api, 150)
+    seed_enrollments(api, "s1", ids)
+    original = EnrollmentStore.write_unenrolled
+
+    def flaky(self, items, at, reason):
+        if any(item["contact_id"] == "c99" for item in items):  # c99 sorts last: the 50-contact batch
+            raise RuntimeError("this batch always fails")
+        return original(self, items, at, reason)
+
+    monkeypatch.setattr(EnrollmentStore, "write_unenrolled", flaky)
+    status, answer = api.post("/v1/unenrollments", {"sequence_id": "s1"})
+    queue.drain()
+    # Then the healthy batch landed, the failing one is counted failed and sits in the DLQ
+    final = job(api, answer["job_id"])
+    assert (final["status"], final["total"], final["processed"], final["failed"]) == ("failed", 150, 100, 50)
+    dead = [json.loads(body) for body in queue.dead_letters()]
+    assert [(d["kind"], len(d["pairs"])) for d in dead] == [("batch", 50)]
+    assert len(active(api, "s1")) == 50
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "field"),
+    [
+        ({}, 422, "body"),
+        ({"status": "active"}, 422, "body"),
+        ({"sequence_id": "s1", "status": "paused"}, 422, "status"),
+        ({"exclusion_id": "exc_x", "contact_ids": ["c1"]}, 422, "body"),
+        ({"contact_ids": []}, 422, "contact_ids"),
+        ({"contact_ids": ["bad id!"]}, 422, "contact_ids[0]"),
+        ({"contact_ids": [f"c{n}" for n in range(1001)]}, 422, "contact_ids"),
+        ({"exclusion_id": "exc_unknown"}, 404, "exclusion_id"),
+    ],
+)
+def test_r11_invalid_unenrollment_requests(api, body, status, field):
+    got, answer = api.post("/v1/unenrollments", body)
+    assert got == status, answer
+    assert field in answer["fields"], answer
+
+
+def test_r14_jobs_are_per_workspace(api, other_api, queue):
+    status, answer = api.post("/v1/unenrollments", {"sequence_id": "s1"})
+    assert other_api.get(f"/v1/jobs/{answer['job_id']}")[0] == 404
+    assert api.get("/v1/jobs/job_unknown")[0] == 404
+    queue.drain()
