@@ -129,6 +129,28 @@ def _api_gateway_like_handler() -> type:
     return ApiGatewayLikeHandler
 
 
+def _serialize_dynamodb_requests() -> None:
+    """DynamoDB requests one at a time on the embedded endpoint (found by tests/e2e/test_concurrency.py).
+
+    moto applies a TransactWriteItems as check-then-write, and rolls a failed one back by restoring
+    a copy of the whole table taken when it started -- without a lock. On the threaded moto server,
+    two concurrent transactions could both pass a condition (the exactly-once marker, a version
+    check), and one's rollback could undo the other's committed write. DynamoDB serializes
+    conflicting transactions; the local stack must too, or it loses the very updates the app's
+    conditional writes protect.
+    """
+    from moto.dynamodb.responses import DynamoHandler
+
+    lock = threading.RLock()
+    call_action = DynamoHandler.call_action
+
+    def serialized_call_action(self):  # type: ignore[no-untyped-def]
+        with lock:
+            return call_action(self)
+
+    DynamoHandler.call_action = serialized_call_action  # type: ignore[method-assign]
+
+
 def main() -> int:
     logging.basicConfig(
         level=logging.DEBUG if os.environ.get("OPTOUT_LOCAL_DEBUG") else logging.INFO,
@@ -153,6 +175,7 @@ def main() -> int:
 
     from moto.server import ThreadedMotoServer
 
+    _serialize_dynamodb_requests()
     started = time.monotonic()
     moto_server = ThreadedMotoServer(ip_address=settings.host, port=settings.aws_port, verbose=False)
     moto_server.start()
