@@ -9,6 +9,7 @@ instance to raise the ClientError AWS would send (or to lose the reply after a s
 
 from __future__ import annotations
 
+import logging
 from collections import Counter
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -272,3 +273,72 @@ def test_r4_send_check_during_an_outage_is_503_never_allowed(contact: Api, fault
     status, body = contact.post("/v1/send-check", {"email": EMAIL, "channel": "email"})
     assert status == 503, body
 
+
+
+# --- no personal data in the logs of the intake and failure paths (R3) -------------------------
+
+RAW_FORMS = (EMAIL, "4155552671", "415-555-2671", "(415) 555-2671")
+
+
+class _Records(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+def _record_text(record: logging.LogRecord) -> str:
+    text = record.getMessage() + " " + " ".join(str(v) for v in vars(record).values())
+    if record.exc_info:
+        text += logging.Formatter().formatException(record.exc_info)
+    return text
+
+
+def test_r3_webhook_unsubscribe_and_fault_paths_log_no_address(twilio: Twilio, faults: DynamoFaults,  # noqa: F811
+                                                                capfd: pytest.CaptureFixture[str]):
+    """test_logging.py covers the internal routes; these are the public intake paths and the
+    exception paths (tracebacks of injected store errors), where an address is likeliest to leak."""
+    from chalicelib.observability import logger as powertools_logger
+
+    records = _Records()
+    optout, root = logging.getLogger(powertools_logger.name), logging.getLogger()
+    levels = optout.level, root.level
+    optout.setLevel(logging.DEBUG)
+    root.setLevel(logging.DEBUG)
+    for name in ("botocore", "boto3", "urllib3", "moto"):  # their DEBUG dumps wire bodies; never on in a stage
+        logging.getLogger(name).setLevel(logging.WARNING)
+    for target in (optout, root):
+        target.addHandler(records)
+    api = twilio.api
+    try:
+        path = _link_path(api, email=EMAIL)
+        # Given every intake path, once failing on the store and once succeeding
+        faults.fail(WRITES, "InternalServerError")
+        assert twilio.sms("twilio-sms-stop.txt")[0] >= 500
+        assert api.client.http.request("POST", path, headers=FORM, body=ONE_CLICK).status_code == 503
+        assert api.post("/v1/dnd", {"phone": PHONE, "channel": "call", "action": "enable", "source": "user"})[0] == 503
+        faults.heal()
+        assert twilio.sms("twilio-sms-stop.txt")[0] == 200
+        assert twilio.sms("twilio-sms-start.txt")[0] == 200
+        assert twilio.sms("twilio-sms-help.txt")[0] == 200
+        assert twilio.sms("twilio-sms-stop.txt", changes={"Body": "please stop texting me",
+                                                          "MessageSid": "SMrevocation1"})[0] == 200
+        assert twilio.post("status", sample("twilio-status-30004.txt"))[0] == 200
+        assert twilio.sms("twilio-sms-stop.txt", signature="forged")[0] == 403
+        assert api.client.http.request("POST", path, headers=FORM, body=ONE_CLICK).status_code == 200
+        assert api.client.http.request("GET", "/u/not-a-token").status_code == 404
+    finally:
+        for target in (optout, root):
+            target.removeHandler(records)
+        optout.setLevel(levels[0])
+        root.setLevel(levels[1])
+    # Then the paths logged (the failures at least), and no form of the address appears anywhere
+    assert any(r.levelno >= logging.WARNING for r in records.records), "the injected failures are logged"
+    assert any(r.name == "chalicelib.services.sms" for r in records.records), "the SMS path's own logs are seen"
+    captured = capfd.readouterr()
+    for text, where in ((" ".join(_record_text(r) for r in records.records), "log records"),
+                        (captured.out, "stdout"), (captured.err, "stderr")):
+        for form in RAW_FORMS:
+            assert form.lower() not in text.lower(), f"{form} in {where}"
