@@ -19,6 +19,9 @@ import pytest
 from botocore.exceptions import ClientError
 
 from tests.integration.conftest import Api
+from tests.integration.test_ses import audit as ses_audit
+from tests.integration.test_ses import deliver, for_workspace
+from tests.integration.test_ses import ses_handler as ses_handler  # noqa: F401  (fixture)
 from tests.integration.test_twilio import PHONE, Twilio, sample
 from tests.integration.test_twilio import twilio as twilio  # noqa: F401  (fixture)
 
@@ -43,6 +46,7 @@ class DynamoFaults:
         self.originals: dict[str, Callable[..., Any]] = {}
         self.active: dict[str, tuple[str, str]] = {}  # operation -> (mode, error code)
         self.injected: Counter[str] = Counter()
+        self.passes: dict[str, int] = {}
 
     def _install(self, operation: str) -> None:
         if operation in self.originals:
@@ -52,7 +56,8 @@ class DynamoFaults:
 
         def faulty(*args: Any, **kwargs: Any) -> Any:
             mode, code = self.active.get(operation, ("ok", ""))
-            if mode == "ok":
+            if mode == "ok" or self.passes.get(operation, 0) > 0:
+                self.passes[operation] = self.passes.get(operation, 0) - 1
                 return original(*args, **kwargs)
             self.injected[code] += 1
             error = ClientError({"Error": {"Code": code, "Message": "injected fault"}}, operation)
@@ -62,13 +67,16 @@ class DynamoFaults:
 
         self.monkeypatch.setattr(self.ddb, operation, faulty)
 
-    def fail(self, operations: tuple[str, ...], code: str, *, mode: str = "raise") -> None:
+    def fail(self, operations: tuple[str, ...], code: str, *, mode: str = "raise", after: int = 0) -> None:
+        """Fail ``operations`` with ``code`` from the (after+1)-th call on, until heal()."""
         for operation in operations:
             self._install(operation)
             self.active[operation] = (mode, code)
+            self.passes[operation] = after
 
     def heal(self) -> None:
         self.active.clear()
+        self.passes.clear()
 
     @property
     def total(self) -> int:
@@ -273,6 +281,27 @@ def test_r4_send_check_during_an_outage_is_503_never_allowed(contact: Api, fault
     status, body = contact.post("/v1/send-check", {"email": EMAIL, "channel": "email"})
     assert status == 503, body
 
+
+
+# --- SES notifications via SNS (R8) ----------------------------------------------------------------
+
+
+def test_r8_bounce_failing_after_its_first_recipient_raises_and_the_redelivery_completes_it(
+    ses_handler, api: Api, faults: DynamoFaults  # noqa: F811
+):
+    """Two recipients; the store fails after the first is stored. The handler raises (SNS/Lambda
+    retry); the redelivery adds the second and does not repeat the first."""
+    event = for_workspace("ses-bounce-permanent.json", api.workspace_id)
+    faults.fail(("transact_write_items",), "ProvisionedThroughputExceededException", after=1)
+    with pytest.raises(Exception):  # noqa: B017 - whatever the store error became, Lambda must see a failure
+        deliver(ses_handler, event)
+    faults.heal()
+    stored = {email: len(ses_audit(api, email)) for email in ("jane@example.com", "richard@example.com")}
+    assert sorted(stored.values()) == [0, 1], stored  # one stored, one not: no half-written recipient
+    deliver(ses_handler, event)
+    deliver(ses_handler, event)
+    for email in ("jane@example.com", "richard@example.com"):
+        assert [(e["action"], e["reason"]) for e in ses_audit(api, email)] == [("enabled", "hard_bounce")], email
 
 
 # --- no personal data in the logs of the intake and failure paths (R3) -------------------------
