@@ -9,11 +9,12 @@ two message kinds from the same queue:
   page's batches and next cursor, together with ``total += page size``, in one transaction; a
   redelivered step replays the stored page instead of re-reading a changed index, so every
   step's messages are identical however often it runs and ``total`` is counted once.
-- ``batch``: reads the ~100 enrollments (BatchGetItem), writes the still-active ones as
-  unenrolled (BatchWriteItem: status, unenrolled_at, status index key), then commits the batch
-  marker with ``processed += n`` in one transaction. A redelivered batch finds its marker and
-  does nothing; a re-run after a crash between the writes and the marker sees the items already
-  unenrolled and writes nothing, so the cooldown start never moves.
+- ``batch``: unenrolls the ~100 (sequence, contact) pairs with one conditional UpdateItem each,
+  issued concurrently (status=unenrolled, unenrolled_at, status index key; condition: still
+  active; no read first), then commits the batch marker with ``processed += n`` in one
+  transaction. A redelivered batch finds its marker and does nothing; a re-run after a crash
+  between the writes and the marker fails every condition and writes nothing, so the cooldown
+  start never moves.
 
 A batch that fails on its last allowed receive (the queue's maxReceiveCount) is counted in
 ``failed`` before it moves to the dead-letter queue, so the job still finishes. Job counters
@@ -244,9 +245,7 @@ def apply_batch(services: Services, message: UnenrollBatch) -> None:
     if jobs.get_marker(message.ws, message.job_id, step) is not None:
         return  # redelivered: already applied and counted
     store = EnrollmentStore(services.config)
-    found = store.get_many((message.ws, seq, cid) for seq, cid in message.pairs)
-    active = [item for item in found.values() if item.get("status") == ACTIVE]
-    written = store.write_unenrolled(active, iso(context.utcnow()), message.reason)
+    written = store.unenroll_pairs(message.ws, list(message.pairs), iso(context.utcnow()), message.reason)
     jobs.commit_step(
         message.ws,
         message.job_id,
@@ -267,7 +266,7 @@ def _plan_page(services: Services, message: PlanStep) -> tuple[list[list[list[st
     by = source.get("by")
     if by == "status":
         items, last = store.page(ws, source["sequence_id"], source.get("status") or ACTIVE,
-                                 limit=PLAN_PAGE, start_key=cursor.get("key"))
+                                 limit=PLAN_PAGE, start_key=cursor.get("key"), attributes=("contact_id",))
         pairs = [(source["sequence_id"], item["contact_id"]) for item in items]
         return _batches(pairs), ({"key": last} if last else None)
     if by == "contacts":
@@ -324,7 +323,8 @@ def exclusion_page(
     sequence, with the hierarchy (enabled, ruleset on, audience not disabling it) applied.
     ``contacts`` (id -> item) saves the contact reads when the caller already has them."""
     store = EnrollmentStore(services.config)
-    items, last = store.page(workspace_id, sequence_id, ACTIVE, limit=PLAN_PAGE, start_key=start_key)
+    items, last = store.page(workspace_id, sequence_id, ACTIVE, limit=PLAN_PAGE, start_key=start_key,
+                             attributes=("contact_id", "audience_id"))
     if contacts is None:
         table = services.config.contacts_table
         wanted = [to_item({"pk": keys.contact_pk(workspace_id, item["contact_id"])}) for item in items]

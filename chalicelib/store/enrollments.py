@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import base64
 import json
-import time
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from botocore.exceptions import ClientError
 
 from chalicelib.config import Config
-from chalicelib.errors import InvalidInput, StoreUnavailable
+from chalicelib.errors import InvalidInput
 from chalicelib.store import keys
 from chalicelib.store.aws import client
 from chalicelib.store.batch import batch_get
@@ -27,6 +27,7 @@ ACTIVE = "active"
 UNENROLLED = "unenrolled"
 STATUSES = (ACTIVE, UNENROLLED)
 _GSI_ONLY_WHILE_ACTIVE = ("seq_company",)
+UNENROLL_CONCURRENCY = 16  # concurrent conditional updates per batch of ~100
 
 
 class EnrollmentChanged(Exception):
@@ -145,42 +146,47 @@ class EnrollmentStore:
         """Unenroll one active enrollment; False when it was no longer active."""
         if item.get("status") != ACTIVE:
             return False
+        return self._unenroll(item["ws"], item["sequence_id"], item["contact_id"], at, reason)
+
+    def unenroll_pairs(self, workspace_id: str, pairs: list[tuple[str, str]], at: str, reason: str) -> int:
+        """Unenroll (sequence_id, contact_id) pairs that are still active: one conditional
+        UpdateItem each, issued concurrently. No read first and no whole-item rewrite: the
+        condition skips anything no longer active, so a re-run writes nothing and the cooldown
+        start (unenrolled_at) never moves. Returns how many were unenrolled here."""
+        if not pairs:
+            return 0
+        if len(pairs) == 1:
+            return int(self._unenroll(workspace_id, pairs[0][0], pairs[0][1], at, reason))
+        with ThreadPoolExecutor(max_workers=min(UNENROLL_CONCURRENCY, len(pairs))) as pool:
+            done = pool.map(lambda pair: self._unenroll(workspace_id, pair[0], pair[1], at, reason), pairs)
+            return sum(1 for changed in done if changed)
+
+    def _unenroll(self, workspace_id: str, sequence_id: str, contact_id: str, at: str, reason: str) -> bool:
         try:
-            self._ddb.put_item(
+            self._ddb.update_item(
                 TableName=self.table,
-                Item=to_item(unenrolled_item(item, at, reason)),
+                Key=self.key(workspace_id, sequence_id, contact_id),
+                UpdateExpression=(
+                    "SET #s = :u, unenrolled_at = :at, unenroll_reason = :r, seq_status = :ss,"
+                    " version = if_not_exists(version, :zero) + :one REMOVE seq_company"
+                ),
                 ConditionExpression="#s = :active",
                 ExpressionAttributeNames={"#s": "status"},
-                ExpressionAttributeValues={":active": to_value(ACTIVE)},
+                ExpressionAttributeValues={
+                    ":u": to_value(UNENROLLED),
+                    ":active": to_value(ACTIVE),
+                    ":at": to_value(at),
+                    ":r": to_value(reason),
+                    ":ss": to_value(seq_status(workspace_id, sequence_id, UNENROLLED)),
+                    ":zero": to_value(0),
+                    ":one": to_value(1),
+                },
             )
         except ClientError as exc:
             if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
                 return False
             raise
         return True
-
-    def write_unenrolled(self, items: list[dict[str, Any]], at: str, reason: str) -> int:
-        """Unenroll many active enrollments with BatchWriteItem (25 a request, unprocessed retried).
-
-        Unconditional by nature; callers pass items they just read as active, and a re-run sees
-        them unenrolled and writes nothing, so the cooldown start never moves."""
-        requests = [
-            {"PutRequest": {"Item": to_item(unenrolled_item(item, at, reason))}}
-            for item in items
-            if item.get("status") == ACTIVE
-        ]
-        for start in range(0, len(requests), 25):
-            pending = {self.table: requests[start : start + 25]}
-            attempt = 0
-            while pending:
-                response = self._ddb.batch_write_item(RequestItems=pending)
-                pending = response.get("UnprocessedItems") or {}
-                if pending:
-                    attempt += 1
-                    if attempt > 8:
-                        raise StoreUnavailable("DynamoDB did not accept every write; retry")
-                    time.sleep(min(0.05 * 2**attempt, 1.0))
-        return len(requests)
 
     def page(
         self,
@@ -190,10 +196,15 @@ class EnrollmentStore:
         *,
         limit: int,
         start_key: dict[str, Any] | None = None,
+        attributes: tuple[str, ...] | None = None,
     ) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
         """One page of a sequence's enrollments (by status via the by_status index), plain items
-        and the plain LastEvaluatedKey."""
+        and the plain LastEvaluatedKey. ``attributes`` reads only those (planners need a contact id,
+        not the whole item: reading 1,000 full items a page cost more than the writes they plan)."""
         kwargs: dict[str, Any] = {"TableName": self.table, "Limit": limit}
+        if attributes:
+            kwargs["ProjectionExpression"] = ", ".join(f"#p{n}" for n in range(len(attributes)))
+            kwargs["ExpressionAttributeNames"] = {f"#p{n}": name for n, name in enumerate(attributes)}
         if status is None:
             kwargs.update(
                 KeyConditionExpression="pk = :k",
