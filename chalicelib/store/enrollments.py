@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import base64
 import json
+import time
 from collections.abc import Iterable
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from botocore.exceptions import ClientError
 
 from chalicelib.config import Config
-from chalicelib.errors import InvalidInput
+from chalicelib.errors import InvalidInput, StoreUnavailable
 from chalicelib.store import keys
 from chalicelib.store.aws import client
 from chalicelib.store.batch import batch_get
@@ -27,7 +27,10 @@ ACTIVE = "active"
 UNENROLLED = "unenrolled"
 STATUSES = (ACTIVE, UNENROLLED)
 _GSI_ONLY_WHILE_ACTIVE = ("seq_company",)
-UNENROLL_CONCURRENCY = 16  # concurrent conditional updates per batch of ~100
+# Every attribute of an enrollment item that its key does not determine (pk, sk and the
+# attributes derived from them are rebuilt): what a batch rewrite must read. Keep in step with enroll().
+_READ_FOR_REWRITE = ("pk", "sk", "status", "audience_id", "mode", "company_domain", "enrolled_at", "version",
+                     "unenrolled_at", "unenroll_reason")
 
 
 class EnrollmentChanged(Exception):
@@ -148,18 +151,56 @@ class EnrollmentStore:
             return False
         return self._unenroll(item["ws"], item["sequence_id"], item["contact_id"], at, reason)
 
-    def unenroll_pairs(self, workspace_id: str, pairs: list[tuple[str, str]], at: str, reason: str) -> int:
-        """Unenroll (sequence_id, contact_id) pairs that are still active: one conditional
-        UpdateItem each, issued concurrently. No read first and no whole-item rewrite: the
-        condition skips anything no longer active, so a re-run writes nothing and the cooldown
-        start (unenrolled_at) never moves. Returns how many were unenrolled here."""
-        if not pairs:
-            return 0
-        if len(pairs) == 1:
-            return int(self._unenroll(workspace_id, pairs[0][0], pairs[0][1], at, reason))
-        with ThreadPoolExecutor(max_workers=min(UNENROLL_CONCURRENCY, len(pairs))) as pool:
-            done = pool.map(lambda pair: self._unenroll(workspace_id, pair[0], pair[1], at, reason), pairs)
-            return sum(1 for changed in done if changed)
+    def unenroll_batch(self, workspace_id: str, pairs: list[tuple[str, str]], at: str, reason: str) -> int:
+        """Unenroll the still-active ones of up to 100 (sequence_id, contact_id) pairs: one
+        BatchGetItem, then BatchWriteItem (25 puts a request, unprocessed retried).
+
+        The read projects only what cannot be derived from the key (_READ_FOR_REWRITE): big read
+        responses, not writes, dominate the cost. A re-run sees the items unenrolled and writes
+        nothing, so the cooldown start (unenrolled_at) never moves. Returns how many it wrote."""
+        table = self.table
+        names = {f"#r{n}": name for n, name in enumerate(_READ_FOR_REWRITE)}
+        request = {
+            table: {
+                "Keys": [self.key(workspace_id, seq, cid) for seq, cid in dict.fromkeys(pairs)],
+                "ConsistentRead": True,
+                "ProjectionExpression": ", ".join(names),
+                "ExpressionAttributeNames": names,
+            }
+        }
+        found: list[dict[str, Any]] = []
+        for attempt in range(9):
+            response = self._ddb.batch_get_item(RequestItems=request)
+            found.extend(from_item(i) or {} for i in response.get("Responses", {}).get(table, []))
+            request = response.get("UnprocessedKeys") or {}
+            if not request:
+                break
+            if attempt == 8:
+                raise StoreUnavailable("DynamoDB did not return every key; retry")
+            time.sleep(min(0.05 * 2 ** (attempt + 1), 1.0))
+        writes = []
+        for partial in found:
+            if partial.get("status") != ACTIVE:
+                continue
+            sequence_id = partial["pk"].split("#", 1)[1]
+            whole = {
+                **partial,
+                "ws": workspace_id,
+                "sequence_id": sequence_id,
+                "contact_id": partial["sk"],
+                "contact_key": keys.contact_pk(workspace_id, partial["sk"]),
+            }
+            writes.append({"PutRequest": {"Item": to_item(unenrolled_item(whole, at, reason))}})
+        for start in range(0, len(writes), 25):
+            pending: dict[str, Any] = {table: writes[start : start + 25]}
+            for attempt in range(9):
+                pending = self._ddb.batch_write_item(RequestItems=pending).get("UnprocessedItems") or {}
+                if not pending:
+                    break
+                if attempt == 8:
+                    raise StoreUnavailable("DynamoDB did not accept every write; retry")
+                time.sleep(min(0.05 * 2 ** (attempt + 1), 1.0))
+        return len(writes)
 
     def _unenroll(self, workspace_id: str, sequence_id: str, contact_id: str, at: str, reason: str) -> bool:
         try:

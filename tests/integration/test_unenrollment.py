@@ -162,6 +162,9 @@ def test_r11_bulk_unenrollment_of_1000_by_sequence_finishes_with_correct_counts(
     assert (final["total"], final["processed"], final["failed"], final["unenrolled"]) == (1000, 1000, 0, 1000)
     assert active(api, "s1") == []
     assert len(active(api, "s2")) == 5
+    ended = api.get("/v1/sequences/s1/enrollments?status=unenrolled&limit=1")[1]["enrollments"][0]
+    assert (ended["mode"], ended["unenroll_reason"]) == ("automated", "bulk_unenroll")
+    assert ended["enrolled_at"] < ended["unenrolled_at"]
     # And ~100 contacts per message: 1 plan step + 10 batches, in a handful of invocations
     assert queue.invocations <= 4
     # And queued sends of s1 are now blocked (R4)
@@ -301,14 +304,14 @@ def test_r11_a_batch_that_keeps_failing_is_counted_failed_and_dead_lettered(api,
 
     ids = seed_contacts(api, 150)
     seed_enrollments(api, "s1", ids)
-    original = EnrollmentStore.write_unenrolled
+    original = EnrollmentStore.unenroll_batch
 
-    def flaky(self, items, at, reason):
-        if any(item["contact_id"] == "c99" for item in items):  # c99 sorts last: the 50-contact batch
+    def flaky(self, workspace_id, pairs, at, reason):
+        if any(contact_id == "c99" for _, contact_id in pairs):  # c99 sorts last: the 50-contact batch
             raise RuntimeError("this batch always fails")
-        return original(self, items, at, reason)
+        return original(self, workspace_id, pairs, at, reason)
 
-    monkeypatch.setattr(EnrollmentStore, "write_unenrolled", flaky)
+    monkeypatch.setattr(EnrollmentStore, "unenroll_batch", flaky)
     status, answer = api.post("/v1/unenrollments", {"sequence_id": "s1"})
     queue.drain()
     # Then the healthy batch landed, the failing one is counted failed and sits in the DLQ
