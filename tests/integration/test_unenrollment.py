@@ -111,17 +111,28 @@ def seed_contacts(api, count, prefix="c", domain="example.com", company=None):
 
 
 def seed_enrollments(api, sequence_id, contact_ids, audience_id=None):
-    """Active enrollments written through the store (the API path is covered in test_enrollments)."""
+    """Active enrollments shaped exactly as EnrollmentStore.enroll writes them, written in batches
+    (the API path is covered in test_enrollments)."""
     from chalicelib.services.context import get_services, iso, utcnow
     from chalicelib.services.enrollments import sequence_for
-    from chalicelib.store.enrollments import EnrollmentStore
+    from chalicelib.store import keys
+    from chalicelib.store.enrollments import ACTIVE, seq_status
+    from chalicelib.store.items import to_item
 
     services = get_services()
-    sequence_for(services, api.workspace_id, sequence_id, register=True)
-    store = EnrollmentStore(services.config)
-    for contact_id in contact_ids:
-        store.enroll(api.workspace_id, sequence_id, contact_id, previous=None, audience_id=audience_id,
-                     mode="automated", company_domain=None, at=iso(utcnow()))
+    ws = api.workspace_id
+    sequence_for(services, ws, sequence_id, register=True)
+    at = iso(utcnow())
+    items = [
+        {"pk": keys.enrollment_pk(ws, sequence_id), "sk": cid, "ws": ws, "sequence_id": sequence_id,
+         "contact_id": cid, "status": ACTIVE, "audience_id": audience_id, "mode": "automated", "enrolled_at": at,
+         "contact_key": keys.contact_pk(ws, cid), "seq_status": seq_status(ws, sequence_id, ACTIVE), "version": 1}
+        for cid in contact_ids
+    ]
+    ddb = boto3.client("dynamodb", region_name="us-east-1")
+    for start in range(0, len(items), 25):
+        ddb.batch_write_item(RequestItems={services.config.enrollments_table: [
+            {"PutRequest": {"Item": to_item(item)}} for item in items[start:start + 25]]})
 
 
 def active(api, sequence_id):
