@@ -39,7 +39,7 @@ from chalicelib.models.domain import (
     WorkspaceSettings,
 )
 
-EXAMPLES = int(os.environ.get("PROPERTY_EXAMPLES", "150"))
+EXAMPLES = int(os.environ.get("PROPERTY_EXAMPLES", "100"))
 PROPERTY = settings(max_examples=EXAMPLES, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
 
 # Any text at all, biased towards the characters that matter to addresses.
