@@ -200,7 +200,7 @@ def normalize_conditions(level: str, raw: Any) -> list[Condition]:
         if op not in get_args(ConditionOp):
             raise InvalidInput("unknown op", fields={f"{where}.op": "one of " + ", ".join(get_args(ConditionOp))})
         value, values = item.get("value"), item.get("values")
-        normalize = _normalizer(field_name, op)
+        normalize = _normalizer(field_name, str(op))
         if op in LIST_OPS:
             if values is None and isinstance(value, list):
                 values = value

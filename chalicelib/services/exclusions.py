@@ -177,7 +177,7 @@ def get_rule(services: Services, workspace_id: str, exclusion_id: str) -> dict[s
 
 
 def list_rules(services: Services, workspace_id: str) -> dict[str, Any]:
-    rules = sorted(_store(services).list(workspace_id), key=lambda r: r.created_at or "")
+    rules = sorted(_store(services).load_rules(workspace_id), key=lambda r: r.created_at or "")
     summaries = []
     for rule in rules:
         view = rule_view(rule)
@@ -236,7 +236,9 @@ def _flag(params: dict[str, str], name: str) -> bool:
     raise InvalidInput(f"invalid {name}", fields={name: "true or false"})
 
 
-def import_csv(services: Services, workspace_id: str, params: dict[str, str], raw: bytes | None) -> dict[str, Any]:
+def import_csv(
+    services: Services, workspace_id: str, params: dict[str, str], raw: bytes | str | None
+) -> dict[str, Any]:
     """One rule from a CSV with an ``email`` or ``domain`` column; bad rows are reported by line
     (1 = the header) and the good ones still land."""
     level = params.get("level")
@@ -247,7 +249,7 @@ def import_csv(services: Services, workspace_id: str, params: dict[str, str], ra
         raise InvalidInput("invalid name", fields={"name": "1 to 200 characters"})
     confirm, proactive = _flag(params, "confirm"), _flag(params, "proactive_unenroll")
     try:
-        text = (raw or b"").decode("utf-8-sig")
+        text = raw.lstrip("\ufeff") if isinstance(raw, str) else (raw or b"").decode("utf-8-sig")
     except UnicodeDecodeError:
         raise InvalidInput("the CSV must be UTF-8", fields={"body": "not UTF-8 text"}) from None
     reader = csv.reader(io.StringIO(text))

@@ -215,7 +215,7 @@ def run_plan_step(services: Services, message: PlanStep) -> None:
     if marker is None:
         batches, next_cursor = _plan_page(services, message)
         # One string rather than ~1,000 nested list values: cheaper to store, read and copy.
-        record = {"batches_json": json.dumps(batches, separators=(",", ":")), "next": next_cursor}
+        record: dict[str, Any] = {"batches_json": json.dumps(batches, separators=(",", ":")), "next": next_cursor}
         fields: dict[str, Any] = {"started": True}
         if next_cursor is None:
             fields["planned"] = True

@@ -199,9 +199,6 @@ class ExclusionStore:
             raise NotFound("exclusion not found", fields={"exclusion_id": "no such exclusion"})
         return rule
 
-    def list(self, workspace_id: str) -> list[ExclusionRule]:
-        return self.load_rules(workspace_id)
-
     def delete(self, workspace_id: str, exclusion_id: str) -> None:
         try:
             self._ddb.delete_item(
