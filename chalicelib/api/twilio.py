@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
 from urllib.parse import urlencode
 
 from chalice import Blueprint, Response
 
 from chalicelib.api.forms import form_pairs, header
 from chalicelib.api.http import handles_errors, services
-from chalicelib.services.sms import TwilioRequest, handle_inbound_sms, handle_status_callback
 
+if TYPE_CHECKING:
+    from chalicelib.services.sms import TwilioRequest
+
+# Services are imported in the views: a cold start (every route and handler shares one app import)
+# should not pay for rarely used paths (issue 6, cold_import_ratio).
 bp = Blueprint(__name__)
 
 FORM_TYPES = ["application/x-www-form-urlencoded"]
@@ -19,6 +24,8 @@ TWIML_HEADERS: dict[str, str | list[str]] = {"Content-Type": "text/xml; charset=
 def _twilio_request(workspace_id: str, leaf: str) -> TwilioRequest:
     """Twilio signs the URL it was configured with: OPTOUT_PUBLIC_URL + this route's path (+ query).
     Built from the route, not the incoming Host/stage, so proxies and stage prefixes cannot skew it."""
+    from chalicelib.services.sms import TwilioRequest
+
     request = bp.current_request
     url = f"{services().config.public_url.rstrip('/')}/v1/webhooks/twilio/{workspace_id}/{leaf}"
     if request.query_params:
@@ -33,10 +40,14 @@ def _twiml(body: str) -> Response:
 @bp.route("/v1/webhooks/twilio/{workspace_id}/sms", methods=["POST"], content_types=FORM_TYPES)
 @handles_errors
 def handle_twilio_inbound_sms(workspace_id):
+    from chalicelib.services.sms import handle_inbound_sms
+
     return _twiml(handle_inbound_sms(services(), _twilio_request(workspace_id, "sms")))
 
 
 @bp.route("/v1/webhooks/twilio/{workspace_id}/status", methods=["POST"], content_types=FORM_TYPES)
 @handles_errors
 def handle_twilio_status_callback(workspace_id):
+    from chalicelib.services.sms import handle_status_callback
+
     return _twiml(handle_status_callback(services(), _twilio_request(workspace_id, "status")))

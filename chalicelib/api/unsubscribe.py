@@ -13,8 +13,9 @@ from chalicelib.api.forms import as_multidict, form_pairs
 from chalicelib.api.http import handles_errors, json_body, json_response, services, workspace_of
 from chalicelib.errors import InvalidInput, MalformedBody, NotFound, OptoutError
 from chalicelib.observability import logger
-from chalicelib.services.unsubscribe import apply_unsubscribe, describe_link, mint_link
 
+# Services are imported in the views: a cold start (every route and handler shares one app import)
+# should not pay for rarely used paths (issue 6, cold_import_ratio).
 bp = Blueprint(__name__)
 
 FORM_TYPES = ["application/x-www-form-urlencoded", "multipart/form-data"]
@@ -51,6 +52,8 @@ def handles_page_errors(view: Callable[..., Any]) -> Callable[..., Any]:
 @bp.route("/v1/unsubscribe-links", methods=["POST"])
 @handles_errors
 def handle_create_unsubscribe_link():
+    from chalicelib.services.unsubscribe import mint_link
+
     request = bp.current_request
     workspace_id = workspace_of(request)
     return json_response(mint_link(services(), workspace_id, json_body(request)))
@@ -59,12 +62,16 @@ def handle_create_unsubscribe_link():
 @bp.route("/u/{token}", methods=["GET", "HEAD"])
 @handles_page_errors
 def handle_get_unsubscribe_page(token):
+    from chalicelib.services.unsubscribe import describe_link
+
     return _html(pages.confirmation_form(describe_link(services(), token)))
 
 
 @bp.route("/u/{token}", methods=["POST"], content_types=FORM_TYPES)
 @handles_page_errors
 def handle_post_unsubscribe(token):
+    from chalicelib.services.unsubscribe import apply_unsubscribe, describe_link
+
     try:
         form = as_multidict(form_pairs(bp.current_request))
     except MalformedBody:

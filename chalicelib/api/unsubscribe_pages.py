@@ -7,8 +7,10 @@ has a label, and the bad-link page is one constant page whatever went wrong.
 from __future__ import annotations
 
 from html import escape
+from typing import TYPE_CHECKING
 
-from chalicelib.services.unsubscribe import LinkView, UnsubscribeOutcome
+if TYPE_CHECKING:  # the page code needs only their shape
+    from chalicelib.services.unsubscribe import LinkView, UnsubscribeOutcome
 
 CHANNEL_LABELS = {
     "email": "Email",

@@ -7,7 +7,6 @@ import hmac
 import secrets
 from typing import Any
 
-import phonenumbers
 from pydantic import ValidationError
 
 from chalicelib.errors import Forbidden, InvalidInput, Unauthorized
@@ -53,6 +52,8 @@ def validate_settings(values: dict[str, Any], prefix: str = "settings.") -> Work
         parsed = WorkspaceSettings.model_validate(values)
     except ValidationError as exc:
         raise InvalidInput("invalid settings", fields=pydantic_fields(exc, prefix)) from None
+    import phonenumbers  # lazily: a cold start should not pay for it (chalicelib.logic.normalize)
+
     # An unknown region would make every later phone normalization fail (422 on every contact).
     if parsed.default_phone_region not in phonenumbers.SUPPORTED_REGIONS:
         raise InvalidInput(
