@@ -151,6 +151,23 @@ def _serialize_dynamodb_requests() -> None:
     DynamoHandler.call_action = serialized_call_action  # type: ignore[method-assign]
 
 
+def _per_thread_request_state(app: object) -> None:
+    """``Chalice.__call__`` keeps ``current_request`` and ``lambda_context`` on the app object: fine in
+    Lambda (one request per instance at a time), but the local server runs one thread per connection,
+    so concurrent requests could read each other's request (a form post parsed as another's JSON).
+    Make both per thread, for this process only."""
+    state = threading.local()
+
+    def attribute(name: str) -> property:
+        return property(lambda self: getattr(state, name, None), lambda self, value: setattr(state, name, value))
+
+    app.__class__ = type(  # a subclass: data descriptors win over the instance attributes chalice set
+        "PerThreadRequestChalice",
+        (type(app),),
+        {"current_request": attribute("current_request"), "lambda_context": attribute("lambda_context")},
+    )
+
+
 def main() -> int:
     logging.basicConfig(
         level=logging.DEBUG if os.environ.get("OPTOUT_LOCAL_DEBUG") else logging.INFO,
@@ -218,6 +235,7 @@ def main() -> int:
             chalice_stage=STAGE, app_name="optout", lambda_timeout=60, lambda_memory_size=512
         )
         # Same server as `chalice local`: a ThreadingMixIn HTTPServer, one thread per connection.
+        _per_thread_request_state(app_module.app)
         http_server = LocalDevServer(
             app_module.app, chalice_config, settings.host, settings.port, handler_cls=_api_gateway_like_handler()
         )
