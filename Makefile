@@ -47,7 +47,7 @@ run: install
 	$(BIN)/python -m infra.local
 
 test: install
-	$(BIN)/python -m pytest -q tests $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -q -n auto tests $(PYTEST_ARGS)
 
 openapi: install
 	$(BIN)/python -m chalicelib.openapi > docs/openapi.json.tmp && mv docs/openapi.json.tmp docs/openapi.json
