@@ -1,0 +1,88 @@
+"""Cold start (issue 6, item 5): ``import app`` in a fresh interpreter, as a Lambda instance of a
+deployed stage would, against importing boto3 and creating the three clients the app uses.
+
+Each side runs in its own new interpreter, alternately, ``runs`` times; the time is taken inside
+the child around the import (interpreter start-up is the same for both and left out). Bytecode
+caches are warm for both, as they are in a deployment package.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+
+APP = """
+import time
+start = time.perf_counter()
+import app
+print(time.perf_counter() - start)
+"""
+
+BOTO3 = """
+import time
+start = time.perf_counter()
+import boto3
+session = boto3.session.Session()
+clients = [session.client(name) for name in ("dynamodb", "sqs", "sns")]
+print(time.perf_counter() - start)
+"""
+
+
+def stage_env() -> dict[str, str]:
+    """A deployed stage's environment as the Lambda sees it: OPTOUT_* from the data stack's outputs
+    (names only; nothing is called at import), Powertools settings, no SSM prefix (secrets are read
+    on the first request, not at import), no endpoint override."""
+    from chalicelib.config import TEMPLATE_OUTPUT_ENV
+
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("OPTOUT_", "AWS_", "POWERTOOLS_")) and k != "PYTHONPATH"}
+    account, region, stage = "123456789012", "us-east-1", "dev"
+    for output, variable in TEMPLATE_OUTPUT_ENV.items():
+        if variable.endswith("_URL"):
+            value = f"https://sqs.{region}.amazonaws.com/{account}/optout-{stage}-{output.lower()}"
+        elif variable.endswith("_TOPIC"):
+            value = f"arn:aws:sns:{region}:{account}:optout-{stage}-{output.lower()}"
+        else:
+            value = f"optout-{stage}-{output.lower()}"
+        env[variable] = value
+    env.update({
+        "OPTOUT_STAGE": stage, "AWS_DEFAULT_REGION": region, "AWS_REGION": region,
+        "AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench", "AWS_EC2_METADATA_DISABLED": "true",
+        "POWERTOOLS_SERVICE_NAME": "optout", "POWERTOOLS_METRICS_NAMESPACE": "optout", "POWERTOOLS_LOG_LEVEL": "INFO",
+    })
+    return env
+
+
+def _child(code: str, env: dict[str, str]) -> float:
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True,
+                          timeout=120, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"cold-start child failed: {done.stderr[-2000:]}")
+    return float(done.stdout.strip().splitlines()[-1])
+
+
+def measure_cold_import(runs: int = 10) -> dict[str, Any]:
+    env = stage_env()
+    _child(APP, env)  # compile bytecode once, as a deployment package ships it
+    app_s: list[float] = []
+    boto_s: list[float] = []
+    for _ in range(runs):
+        app_s.append(_child(APP, env))
+        boto_s.append(_child(BOTO3, env))
+    app_ms, boto_ms = statistics.median(app_s) * 1e3, statistics.median(boto_s) * 1e3
+    return {
+        "cold_import_ratio": round(app_ms / boto_ms, 3),
+        "cold_import_app_ms": round(app_ms, 1),
+        "cold_import_boto3_clients_ms": round(boto_ms, 1),
+        "cold_import_runs": runs,
+    }
+
+
+if __name__ == "__main__":
+    print(measure_cold_import(int(sys.argv[1]) if len(sys.argv) > 1 else 10))

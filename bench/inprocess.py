@@ -1,0 +1,412 @@
+"""In-process figures (issue 6, items 1-4): the Chalice app on moto in-process, timed against the
+raw DynamoDB requests it cannot avoid, made in the same run on the same moto backend.
+
+Both sides run in one interpreter against one ``moto.mock_aws()`` with the infra template deployed
+by ``infra.local.stack.deploy_stack``, so moto's own cost per request is in both the app and the
+floor and the ratio isolates what optout adds: routing, auth, parsing, key building,
+(de)serialization, the verdict and the JSON answer.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+import statistics
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable, Iterator
+from typing import Any
+
+ADMIN_KEY = "bench-admin-key"
+SEQUENCE = "s-bench"
+UNENROLL_SEQUENCE = "s-drain"
+FLOOR_SEQUENCE = "s-floor"
+
+
+def phone(i: int) -> str:
+    return f"+1415555{2000 + i:04d}"
+
+
+@contextlib.contextmanager
+def quiet_stdout() -> Iterator[None]:
+    """The app writes one EMF metrics document per invocation to stdout (as in Lambda, where stdout
+    is a pipe to CloudWatch Logs): send it to a buffer so the table stays readable. The write
+    itself still happens and is timed."""
+    buffer = io.StringIO()
+    with contextlib.redirect_stdout(buffer):
+        yield
+
+
+def interleaved(runs: int, **timed: Callable[[], Any]) -> dict[str, list[float]]:
+    """Time each callable ``runs`` times, alternating between them so load drift hits all alike."""
+    samples: dict[str, list[float]] = {name: [] for name in timed}
+    clock = time.perf_counter
+    for _ in range(runs):
+        for name, call in timed.items():
+            start = clock()
+            call()
+            samples[name].append(clock() - start)
+    return samples
+
+
+class RequestCounter:
+    """Counts DynamoDB API calls made through chalicelib's shared client (botocore event hook)."""
+
+    def __init__(self) -> None:
+        self.operations: Counter[str] = Counter()
+
+    def __call__(self, model: Any, **_: Any) -> None:
+        self.operations[model.name] += 1
+
+    @contextlib.contextmanager
+    def counting(self) -> Iterator[RequestCounter]:
+        from chalicelib.store.aws import client
+
+        events = client("dynamodb").meta.events
+        self.operations.clear()
+        events.register("before-call.dynamodb.*", self, unique_id="bench-counter")
+        try:
+            yield self
+        finally:
+            events.unregister("before-call.dynamodb.*", unique_id="bench-counter")
+
+
+class Bench:
+    """The app, its test client and a plain boto3 client on one moto backend."""
+
+    def __init__(self) -> None:
+        import boto3
+        from chalice.test import Client
+
+        import app as app_module
+        from chalicelib.config import get_config
+        from chalicelib.services.context import get_services
+        from chalicelib.store.aws import _BOTO_CONFIG
+
+        self.app_module = app_module
+        self.client = Client(app_module.app, stage_name="local")
+        self.services = get_services()
+        self.config = get_config()
+        # The floor's client: same botocore config as the app's, none of the app's code around it.
+        self.raw = boto3.session.Session().client("dynamodb", config=_BOTO_CONFIG)
+        workspace_id = "ws-" + uuid.uuid4().hex[:8]
+        status, created = self.call("POST", "/v1/admin/workspaces", {"workspace_id": workspace_id}, key=ADMIN_KEY)
+        assert status == 201, created
+        self.workspace_id, self.key = workspace_id, created["api_key"]
+
+    def call(self, method: str, path: str, body: Any = None, *, key: str | None = None) -> tuple[int, Any]:
+        headers = {"Content-Type": "application/json", "Authorization": f"Bearer {key or self.key}"}
+        response = self.client.http.request(method, path, headers=headers, body=json.dumps(body).encode())
+        return response.status_code, json.loads(response.body) if response.body else None
+
+    # --- fixtures ------------------------------------------------------------------------------
+
+    def seed_contacts(self, count: int) -> list[str]:
+        ids = [f"c{i}" for i in range(count)]
+        for i, contact_id in enumerate(ids):
+            status, body = self.call("PUT", f"/v1/contacts/{contact_id}",
+                                     {"email": f"p{i}@example.com", "phone": phone(i)})
+            assert status == 200, body
+        return ids
+
+    def enrollment_item(self, sequence_id: str, contact_id: str, at: str) -> dict[str, Any]:
+        """An active enrollment as ``EnrollmentStore.enroll`` writes it (seeded in bulk here)."""
+        from chalicelib.store import keys
+        from chalicelib.store.enrollments import ACTIVE, seq_status
+
+        ws = self.workspace_id
+        return {"pk": keys.enrollment_pk(ws, sequence_id), "sk": contact_id, "ws": ws, "sequence_id": sequence_id,
+                "contact_id": contact_id, "status": ACTIVE, "mode": "automated", "enrolled_at": at,
+                "contact_key": keys.contact_pk(ws, contact_id), "seq_status": seq_status(ws, sequence_id, ACTIVE),
+                "version": 1}
+
+    def put_items(self, table: str, items: list[dict[str, Any]]) -> None:
+        from chalicelib.store.items import to_item
+
+        for start in range(0, len(items), 25):
+            response = self.raw.batch_write_item(
+                RequestItems={table: [{"PutRequest": {"Item": to_item(i)}} for i in items[start:start + 25]]})
+            assert not response.get("UnprocessedItems"), response
+
+    def enroll(self, sequence_id: str, contact_ids: list[str]) -> None:
+        from chalicelib.services.context import iso, utcnow
+        from chalicelib.services.enrollments import sequence_for
+
+        sequence_for(self.services, self.workspace_id, sequence_id, register=True)
+        at = iso(utcnow())
+        self.put_items(self.config.enrollments_table,
+                       [self.enrollment_item(sequence_id, cid, at) for cid in contact_ids])
+
+    # --- the floor -----------------------------------------------------------------------------
+
+    def contact_key(self, contact_id: str) -> dict[str, Any]:
+        from chalicelib.store import keys
+        from chalicelib.store.items import to_item
+
+        return to_item({"pk": keys.contact_pk(self.workspace_id, contact_id)})
+
+    def second_round_keys(self, contacts: list[dict[str, Any]], sequence_id: str) -> dict[str, Any]:
+        """The address items and enrollments of these contacts, as one BatchGetItem request body."""
+        from chalicelib.services.recipients import contact_address_pks
+        from chalicelib.store import keys
+        from chalicelib.store.items import to_item
+
+        dnd = [to_item({"pk": pk}) for c in contacts for pk in contact_address_pks(c).values()]
+        enrollments = [to_item({"pk": keys.enrollment_pk(self.workspace_id, sequence_id), "sk": c["contact_id"]})
+                       for c in contacts]
+        return {self.config.dnd_table: dnd, self.config.enrollments_table: enrollments}
+
+
+def _us(values: list[float]) -> float:
+    return round(statistics.median(values) * 1e6, 1)
+
+
+def measure_send_check(bench: Bench, runs: int) -> dict[str, Any]:
+    """Item 1 and 3 (single): one send-check vs GetItem(contact) + BatchGetItem(addresses, enrollment)."""
+    from chalicelib.store.items import from_item
+
+    contact_id = "c1"
+    body = {"contact_id": contact_id, "channel": "sms", "sequence_id": SEQUENCE}
+    status, answer = bench.call("POST", "/v1/send-check", body)  # warm: API key + config caches
+    assert status == 200 and answer["allowed"] is False, answer
+    contacts_table = bench.config.contacts_table
+    contact = from_item(bench.raw.get_item(TableName=contacts_table, Key=bench.contact_key(contact_id),
+                                           ConsistentRead=True)["Item"])
+    assert contact is not None
+    second = {t: {"Keys": k, "ConsistentRead": True} for t, k in bench.second_round_keys([contact], SEQUENCE).items()}
+    assert len(second[bench.config.dnd_table]["Keys"]) == 2
+
+    def app_check() -> None:
+        bench.call("POST", "/v1/send-check", body)
+
+    def floor() -> None:
+        bench.raw.get_item(TableName=contacts_table, Key=bench.contact_key(contact_id), ConsistentRead=True)
+        bench.raw.batch_get_item(RequestItems=second)
+
+    with RequestCounter().counting() as counter:
+        app_check()
+        requests = sum(counter.operations.values())
+        operations = dict(counter.operations)
+    with quiet_stdout():
+        samples = interleaved(runs, app=app_check, floor=floor)
+    app_us, floor_us = _us(samples["app"]), _us(samples["floor"])
+    return {
+        "send_check_ratio": round(app_us / floor_us, 3),
+        "send_check_app_us": app_us,
+        "send_check_floor_us": floor_us,
+        "ddb_requests_single": requests,
+        "ddb_operations_single": operations,
+        "send_check_runs": runs,
+    }
+
+
+def measure_batch(bench: Bench, contact_ids: list[str], runs: int) -> dict[str, Any]:
+    """Items 2 and 3 (batch): 100 checks vs BatchGetItem(contacts) + BatchGetItem x3 (200 addresses
+    and 100 enrollments, <= 100 keys a request)."""
+    checks = [{"contact_id": cid, "channel": "email", "sequence_id": SEQUENCE} for cid in contact_ids]
+    status, answer = bench.call("POST", "/v1/send-check/batch", {"checks": checks})
+    assert status == 200 and len(answer["results"]) == len(checks), answer
+    contacts_table = bench.config.contacts_table
+    contact_keys = [bench.contact_key(cid) for cid in contact_ids]
+    from chalicelib.store.items import from_item
+
+    found = bench.raw.batch_get_item(RequestItems={contacts_table: {"Keys": contact_keys, "ConsistentRead": True}})
+    contacts = [from_item(i) or {} for i in found["Responses"][contacts_table]]
+    second = [(t, k) for t, ks in bench.second_round_keys(contacts, SEQUENCE).items() for k in ks]
+    chunks: list[dict[str, Any]] = []
+    for start in range(0, len(second), 100):
+        request: dict[str, Any] = {}
+        for table, key in second[start:start + 100]:
+            request.setdefault(table, {"Keys": [], "ConsistentRead": True})["Keys"].append(key)
+        chunks.append(request)
+
+    def app_batch() -> None:
+        bench.call("POST", "/v1/send-check/batch", {"checks": checks})
+
+    def floor() -> None:
+        bench.raw.batch_get_item(RequestItems={contacts_table: {"Keys": contact_keys, "ConsistentRead": True}})
+        for request in chunks:
+            bench.raw.batch_get_item(RequestItems=request)
+
+    with RequestCounter().counting() as counter:
+        app_batch()
+        requests = sum(counter.operations.values())
+        operations = dict(counter.operations)
+    with quiet_stdout():
+        samples = interleaved(runs, app=app_batch, floor=floor)
+    app_us, floor_us = _us(samples["app"]), _us(samples["floor"])
+    return {
+        "batch_check_ratio": round(app_us / floor_us, 3),
+        "batch_check_app_us": app_us,
+        "batch_check_floor_us": floor_us,
+        "ddb_requests_batch100": requests,
+        "ddb_operations_batch100": operations,
+        "batch_check_runs": runs,
+    }
+
+
+def setup_moto() -> Any:
+    """Env of the local stage, moto in-process, the template deployed; returns the active mock."""
+    os.environ.update({
+        "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1",
+        "POWERTOOLS_TRACE_DISABLED": "true", "POWERTOOLS_METRICS_NAMESPACE": "optout", "POWERTOOLS_DEV": "false",
+        "OPTOUT_ADMIN_KEY": ADMIN_KEY, "OPTOUT_PUBLIC_URL": "https://optout.bench",
+    })
+    for name in ("AWS_ENDPOINT_URL", "OPTOUT_SECRETS_SSM_PREFIX", "AWS_PROFILE"):
+        os.environ.pop(name, None)
+    from moto import mock_aws
+
+    mock = mock_aws()
+    mock.start()
+    from chalicelib.config import reset_config
+    from chalicelib.services.context import reset_services
+    from chalicelib.store.aws import reset_clients
+    from infra.local.stack import deploy_stack
+
+    os.environ.update(deploy_stack("bench"))
+    reset_config()
+    reset_clients()
+    reset_services()
+    return mock
+
+
+def run(runs_single: int = 300, runs_batch: int = 30, unenroll_count: int = 10_000,
+        unenroll_rounds: int = 3) -> dict[str, Any]:
+    mock = setup_moto()
+    try:
+        with quiet_stdout():
+            return _run(runs_single, runs_batch, unenroll_count, unenroll_rounds)
+    finally:
+        mock.stop()
+
+
+def _run(runs_single: int, runs_batch: int, unenroll_count: int, unenroll_rounds: int) -> dict[str, Any]:
+    bench = Bench()
+    # 100 contacts with email and phone, all enrolled in SEQUENCE; every tenth has email DND, c1 SMS DND.
+    ids = bench.seed_contacts(100)
+    bench.enroll(SEQUENCE, ids)
+    for cid, channel in [(cid, "email") for cid in ids[::10]] + [("c1", "sms")]:
+        status, body = bench.call("POST", "/v1/dnd", {"contact_id": cid, "channel": channel, "action": "enable",
+                                                      "source": "user"})
+        assert status == 200, body
+    # The per-instance workspace config is refreshed at most once a second per workspace (two Queries),
+    # whatever the check rate: pinned warm here so the counted and timed requests are the per-check ones.
+    bench.services.config_cache._max_age = 3600.0
+    results: dict[str, Any] = {}
+    results.update(measure_send_check(bench, runs_single))
+    results.update(measure_batch(bench, ids, runs_batch))
+    results.update(measure_unenroll(bench, unenroll_count, unenroll_rounds))
+    return results
+
+
+# --- item 4: bulk unenrollment -------------------------------------------------------------------
+
+
+class UnenrollQueueDriver:
+    """Lambda's SQS event source, in-process: receive up to 10 messages (the handler's batch_size),
+    call ``app.on_unenroll_batch`` with the Lambda-shaped event, delete the batch on return."""
+
+    def __init__(self, bench: Bench) -> None:
+        import boto3
+
+        from infra.local.dispatcher import sqs_record
+
+        self.bench = bench
+        self.sqs = boto3.client("sqs", region_name="us-east-1")
+        self.url = bench.config.unenroll_queue_url
+        self.arn = self.sqs.get_queue_attributes(QueueUrl=self.url, AttributeNames=["QueueArn"])["Attributes"][
+            "QueueArn"]
+        self.record = sqs_record
+        self.invocations = 0
+
+    def drain(self, limit: int = 10_000) -> None:
+        for _ in range(limit):
+            messages = self.sqs.receive_message(QueueUrl=self.url, MaxNumberOfMessages=10, AttributeNames=["All"],
+                                                VisibilityTimeout=60).get("Messages", [])
+            if not messages:
+                return
+            event = {"Records": [self.record(m, self.arn, "us-east-1") for m in messages]}
+            self.invocations += 1
+            self.bench.app_module.on_unenroll_batch(event, None)
+            self.sqs.delete_message_batch(QueueUrl=self.url, Entries=[
+                {"Id": str(n), "ReceiptHandle": m["ReceiptHandle"]} for n, m in enumerate(messages)])
+        raise RuntimeError("the unenrollment queue did not drain")
+
+
+def measure_unenroll(bench: Bench, count: int, rounds: int) -> dict[str, Any]:
+    """``count`` active enrollments of one sequence unenrolled by POST /v1/unenrollments, planned and
+    applied through the queue, until GET /v1/jobs/{id} reads done.
+
+    Floor: the same ``count`` unenrolled items written with BatchWriteItem, 25 puts a request, on
+    the same keys of the same table: the fewest DynamoDB requests that can mark them (an
+    UpdateItem each would be 25 times as many requests, and on moto ~20x slower per item).
+    Context: the same writes preceded by one consistent BatchGetItem per 100 keys (what a worker
+    that checks each enrollment is still active before a blind put cannot avoid).
+    Every round re-seeds the same keys, so the table moto queries has the same size each time."""
+    from chalicelib.services.context import iso, utcnow
+    from chalicelib.store.enrollments import unenrolled_item
+    from chalicelib.store.items import to_item
+
+    driver = UnenrollQueueDriver(bench)
+    table = bench.config.enrollments_table
+    sequence_id = UNENROLL_SEQUENCE
+    contact_ids = [f"u{i:06d}" for i in range(count)]
+    drains: list[float] = []
+    floors: list[float] = []
+    read_write_floors: list[float] = []
+    invocations = 0
+    for _ in range(rounds):
+        bench.enroll(sequence_id, contact_ids)
+        driver.invocations = 0
+        with quiet_stdout():
+            start = time.perf_counter()
+            status, answer = bench.call("POST", "/v1/unenrollments", {"sequence_id": sequence_id, "status": "active"})
+            assert status == 202, answer
+            driver.drain()
+            elapsed = time.perf_counter() - start
+            status, job = bench.call("GET", f"/v1/jobs/{answer['job_id']}")
+        assert (job["status"], job["total"], job["processed"], job["unenrolled"]) == ("done", count, count, count), job
+        drains.append(elapsed)
+        invocations = driver.invocations
+
+        at = iso(utcnow())
+        requests = [{"PutRequest": {"Item": to_item(unenrolled_item(bench.enrollment_item(sequence_id, cid, at),
+                                                                    at, "bulk_unenroll"))}}
+                    for cid in contact_ids]
+        start = time.perf_counter()
+        for first in range(0, len(requests), 25):
+            response = bench.raw.batch_write_item(RequestItems={table: requests[first:first + 25]})
+            assert not response.get("UnprocessedItems")
+        floors.append(time.perf_counter() - start)
+
+        keys = [to_item({"pk": f"{bench.workspace_id}#{sequence_id}", "sk": cid}) for cid in contact_ids]
+        start = time.perf_counter()
+        for first in range(0, len(requests), 100):
+            found = bench.raw.batch_get_item(RequestItems={table: {"Keys": keys[first:first + 100],
+                                                                   "ConsistentRead": True}})
+            assert not found.get("UnprocessedKeys")
+            for chunk in range(first, min(first + 100, len(requests)), 25):
+                bench.raw.batch_write_item(RequestItems={table: requests[chunk:chunk + 25]})
+        read_write_floors.append(time.perf_counter() - start)
+    drain_s, floor_s = statistics.median(drains), statistics.median(floors)
+    read_write_s = statistics.median(read_write_floors)
+    return {
+        "unenroll_enrollments": count,
+        "unenroll_seconds": round(drain_s, 3),
+        "unenroll_rate_per_s": round(count / drain_s, 1),
+        "unenroll_floor_seconds": round(floor_s, 3),
+        "unenroll_floor_rate_per_s": round(count / floor_s, 1),
+        "unenroll_ratio": round(drain_s / floor_s, 3),
+        "unenroll_read_write_floor_seconds": round(read_write_s, 3),
+        "unenroll_ratio_read_write_floor": round(drain_s / read_write_s, 3),
+        "unenroll_invocations": invocations,
+        "unenroll_rounds": rounds,
+        "unenroll_all_seconds": [round(x, 3) for x in drains],
+    }
+
+
+if __name__ == "__main__":
+    print(json.dumps(run(), indent=2))
