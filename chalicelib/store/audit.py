@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from itertools import islice
 from typing import Any
 
 from chalicelib.config import Config
 from chalicelib.store.aws import client
-from chalicelib.store.items import from_item, to_value
+from chalicelib.store.batch import query_items
+from chalicelib.store.items import to_value
 
 
 class AuditStore:
@@ -17,18 +19,14 @@ class AuditStore:
     def entries(self, audit_pks: list[str], limit: int = 1000) -> list[dict[str, Any]]:
         found: list[dict[str, Any]] = []
         for pk in dict.fromkeys(audit_pks):
-            kwargs: dict[str, Any] = {
-                "TableName": self.table,
-                "KeyConditionExpression": "pk = :pk",
-                "ExpressionAttributeValues": {":pk": to_value(pk)},
-                "ConsistentRead": True,
-            }
-            while len(found) < limit * len(audit_pks):
-                page = self._ddb.query(**kwargs)
-                found.extend(from_item(i) or {} for i in page.get("Items", []))
-                if "LastEvaluatedKey" not in page:
-                    break
-                kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+            items = query_items(
+                self._ddb,
+                TableName=self.table,
+                KeyConditionExpression="pk = :pk",
+                ExpressionAttributeValues={":pk": to_value(pk)},
+                ConsistentRead=True,
+            )
+            found.extend(islice(items, limit))
         found.sort(key=lambda item: item["sk"])
         return found[-limit:]
 

@@ -1,8 +1,10 @@
-"""BatchGetItem across tables, <= 100 keys a request, unprocessed keys retried."""
+"""Multi-item reads: BatchGetItem across tables (<= 100 keys a request, unprocessed keys
+retried) and Query followed page by page."""
 
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from typing import Any
 
 from chalicelib.errors import StoreUnavailable
@@ -43,3 +45,14 @@ def batch_get(
                     raise StoreUnavailable("DynamoDB did not return every key; retry")
                 time.sleep(min(0.05 * 2**attempt, 1.0))
     return found
+
+
+def query_items(ddb: Any, *, raw: bool = False, **kwargs: Any) -> Iterator[dict[str, Any]]:
+    """Every item a Query returns, following LastEvaluatedKey; plain items unless ``raw``."""
+    while True:
+        page = ddb.query(**kwargs)
+        for item in page.get("Items", []):
+            yield item if raw else (from_item(item) or {})
+        if "LastEvaluatedKey" not in page:
+            return
+        kwargs = {**kwargs, "ExclusiveStartKey": page["LastEvaluatedKey"]}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from itertools import islice
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -10,6 +11,7 @@ from chalicelib.config import Config
 from chalicelib.errors import NotFound
 from chalicelib.store import keys
 from chalicelib.store.aws import client
+from chalicelib.store.batch import query_items
 from chalicelib.store.items import from_item, to_item, to_value
 
 PERSONAL_FIELDS = ("email", "phone", "company_domain", "attributes", "email_key", "phone_key", "company_key")
@@ -77,17 +79,12 @@ class ContactStore:
     def contact_ids_with_address(self, address_pk: str, kind: str) -> list[str]:
         """Contacts currently holding an address (GSI, eventually consistent)."""
         index, attribute = ("by_email", "email_key") if kind == "email" else ("by_phone", "phone_key")
-        ids: list[str] = []
-        kwargs: dict[str, Any] = {
-            "TableName": self.table,
-            "IndexName": index,
-            "KeyConditionExpression": "#a = :a",
-            "ExpressionAttributeNames": {"#a": attribute},
-            "ExpressionAttributeValues": {":a": to_value(address_pk)},
-        }
-        while True:
-            page = self._ddb.query(**kwargs)
-            ids.extend((from_item(i) or {})["contact_id"] for i in page.get("Items", []))
-            if "LastEvaluatedKey" not in page or len(ids) >= 1000:
-                return ids
-            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        items = query_items(
+            self._ddb,
+            TableName=self.table,
+            IndexName=index,
+            KeyConditionExpression="#a = :a",
+            ExpressionAttributeNames={"#a": attribute},
+            ExpressionAttributeValues={":a": to_value(address_pk)},
+        )
+        return [item["contact_id"] for item in islice(items, 1000)]

@@ -20,7 +20,7 @@ from chalicelib.config import Config
 from chalicelib.errors import InvalidInput, StoreUnavailable
 from chalicelib.store import keys
 from chalicelib.store.aws import client
-from chalicelib.store.batch import batch_get
+from chalicelib.store.batch import batch_get, query_items
 from chalicelib.store.items import from_item, to_item, to_value
 
 ACTIVE = "active"
@@ -286,17 +286,13 @@ class EnrollmentStore:
         return len(self.active_for_company(workspace_id, sequence_id, company_domain))
 
     def _query_all(self, index: str, attribute: str, value: str) -> list[dict[str, Any]]:
-        items: list[dict[str, Any]] = []
-        kwargs: dict[str, Any] = {
-            "TableName": self.table,
-            "IndexName": index,
-            "KeyConditionExpression": "#a = :a",
-            "ExpressionAttributeNames": {"#a": attribute},
-            "ExpressionAttributeValues": {":a": to_value(value)},
-        }
-        while True:
-            page = self._ddb.query(**kwargs)
-            items.extend(from_item(i) or {} for i in page.get("Items", []))
-            if "LastEvaluatedKey" not in page:
-                return items
-            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        return list(
+            query_items(
+                self._ddb,
+                TableName=self.table,
+                IndexName=index,
+                KeyConditionExpression="#a = :a",
+                ExpressionAttributeNames={"#a": attribute},
+                ExpressionAttributeValues={":a": to_value(value)},
+            )
+        )

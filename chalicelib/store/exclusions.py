@@ -27,6 +27,7 @@ from chalicelib.config import Config
 from chalicelib.errors import InvalidInput, NotFound
 from chalicelib.models.domain import ExclusionRule
 from chalicelib.store.aws import client
+from chalicelib.store.batch import query_items
 from chalicelib.store.items import from_item, to_item, to_value
 
 RULE_PREFIX = "rule#"
@@ -214,19 +215,15 @@ class ExclusionStore:
 
     # --- helpers ---------------------------------------------------------------------------------
     def _items(self, workspace_id: str, prefix: str) -> list[dict[str, Any]]:
-        items: list[dict[str, Any]] = []
-        kwargs: dict[str, Any] = {
-            "TableName": self.table,
-            "KeyConditionExpression": "pk = :pk AND begins_with(sk, :p)",
-            "ExpressionAttributeValues": {":pk": to_value(workspace_id), ":p": to_value(prefix)},
-            "ConsistentRead": True,
-        }
-        while True:
-            page = self._ddb.query(**kwargs)
-            items.extend(from_item(i) or {} for i in page.get("Items", []))
-            if "LastEvaluatedKey" not in page:
-                return items
-            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        return list(
+            query_items(
+                self._ddb,
+                TableName=self.table,
+                KeyConditionExpression="pk = :pk AND begins_with(sk, :p)",
+                ExpressionAttributeValues={":pk": to_value(workspace_id), ":p": to_value(prefix)},
+                ConsistentRead=True,
+            )
+        )
 
     def _chunk_keys(self, workspace_id: str, exclusion_id: str) -> list[dict[str, Any]]:
         kwargs: dict[str, Any] = {
@@ -239,13 +236,7 @@ class ExclusionStore:
             "ProjectionExpression": "pk, sk",
             "ConsistentRead": True,
         }
-        found: list[dict[str, Any]] = []
-        while True:
-            page = self._ddb.query(**kwargs)
-            found.extend(page.get("Items", []))
-            if "LastEvaluatedKey" not in page:
-                return found
-            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        return list(query_items(self._ddb, raw=True, **kwargs))
 
     def _delete_keys(self, item_keys: list[dict[str, Any]]) -> None:
         for start in range(0, len(item_keys), 25):
@@ -261,19 +252,12 @@ class ExclusionStore:
 def iter_workspace_contacts(config: Config, workspace_id: str) -> Iterator[dict[str, Any]]:
     """Every live contact of a workspace, page by page (by_workspace index: a Query, not a Scan).
     What rule previews, the breadth guard and imports evaluate a rule against."""
-    ddb = client("dynamodb")
-    kwargs: dict[str, Any] = {
-        "TableName": config.contacts_table,
-        "IndexName": "by_workspace",
-        "KeyConditionExpression": "ws = :ws",
-        "ExpressionAttributeValues": {":ws": to_value(workspace_id)},
-    }
-    while True:
-        page = ddb.query(**kwargs)
-        for raw in page.get("Items", []):
-            item = from_item(raw) or {}
-            if not item.get("deleted"):
-                yield item
-        if "LastEvaluatedKey" not in page:
-            return
-        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+    for item in query_items(
+        client("dynamodb"),
+        TableName=config.contacts_table,
+        IndexName="by_workspace",
+        KeyConditionExpression="ws = :ws",
+        ExpressionAttributeValues={":ws": to_value(workspace_id)},
+    ):
+        if not item.get("deleted"):
+            yield item

@@ -18,6 +18,7 @@ from chalicelib.errors import Conflict, NotFound
 from chalicelib.models.domain import Audience, ExclusionRule, Sequence, WorkspaceSettings
 from chalicelib.store import keys
 from chalicelib.store.aws import client
+from chalicelib.store.batch import query_items
 from chalicelib.store.exclusions import ExclusionStore
 from chalicelib.store.items import from_item, to_item, to_value
 
@@ -216,19 +217,15 @@ class WorkspaceStore:
         return WorkspaceConfig(workspace_id, settings, sequences, audiences, rules, time.monotonic())
 
     def _query_all(self, table: str, workspace_id: str) -> list[dict[str, Any]]:
-        items: list[dict[str, Any]] = []
-        kwargs: dict[str, Any] = {
-            "TableName": table,
-            "KeyConditionExpression": "pk = :pk",
-            "ExpressionAttributeValues": {":pk": to_value(workspace_id)},
-            "ConsistentRead": True,
-        }
-        while True:
-            page = self._ddb.query(**kwargs)
-            items.extend(from_item(i) or {} for i in page.get("Items", []))
-            if "LastEvaluatedKey" not in page:
-                return items
-            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        return list(
+            query_items(
+                self._ddb,
+                TableName=table,
+                KeyConditionExpression="pk = :pk",
+                ExpressionAttributeValues={":pk": to_value(workspace_id)},
+                ConsistentRead=True,
+            )
+        )
 
     def _secrets_put(self, workspace_id: str, twilio_auth_token: str) -> dict[str, Any]:
         return {
