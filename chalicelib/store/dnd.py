@@ -42,6 +42,11 @@ class AuditRecord:
     entry: dict[str, Any]
 
 
+def marker_item(marker_id: str) -> dict[str, Any]:
+    """An exactly-once marker; DynamoDB's TTL removes it after IDEMPOTENCY_TTL_SECONDS."""
+    return to_item({"id": marker_id, "expiration": int(time.time()) + IDEMPOTENCY_TTL_SECONDS, "kind": "event"})
+
+
 class DuplicateEvent(Exception):
     """The exactly-once marker exists: this delivery was already applied."""
 
@@ -140,9 +145,7 @@ class DndStore:
                 {
                     "Put": {
                         "TableName": self.config.idempotency_table,
-                        "Item": to_item(
-                            {"id": marker_id, "expiration": int(time.time()) + IDEMPOTENCY_TTL_SECONDS, "kind": "event"}
-                        ),
+                        "Item": marker_item(marker_id),
                         "ConditionExpression": "attribute_not_exists(id)",
                     }
                 }
@@ -156,7 +159,8 @@ class DndStore:
             if code != "TransactionCanceledException":
                 raise StoreUnavailable("could not store the change; retry") from exc
             reasons = [r.get("Code") for r in exc.response.get("CancellationReasons", [])]
-            if marker_index is not None and len(reasons) > marker_index and reasons[marker_index] == "ConditionalCheckFailed":
+            marker_reason = reasons[marker_index] if marker_index is not None and marker_index < len(reasons) else None
+            if marker_reason == "ConditionalCheckFailed":
                 raise DuplicateEvent(marker_id) from None
             if "ConditionalCheckFailed" in reasons or "TransactionConflict" in reasons or not reasons:
                 raise ConcurrentUpdate("the record changed while being updated; retry") from None
@@ -167,7 +171,7 @@ class DndStore:
         try:
             self._ddb.put_item(
                 TableName=self.config.idempotency_table,
-                Item=to_item({"id": marker_id, "expiration": int(time.time()) + IDEMPOTENCY_TTL_SECONDS, "kind": "event"}),
+                Item=marker_item(marker_id),
                 ConditionExpression="attribute_not_exists(id)",
             )
         except ClientError as exc:
