@@ -34,15 +34,22 @@ print(time.perf_counter() - start)
 """
 
 
-def stage_env() -> dict[str, str]:
-    """A deployed stage's environment as the Lambda sees it: OPTOUT_* from the data stack's outputs
-    (names only; nothing is called at import), Powertools settings, no SSM prefix (secrets are read
-    on the first request, not at import), no endpoint override."""
-    from chalicelib.config import TEMPLATE_OUTPUT_ENV
+def stage_env(stage: str = "dev") -> dict[str, str]:
+    """A deployed stage's environment as the Lambda sees it: the variables .chalice/config.json gives
+    the stage, OPTOUT_* from the data stack's outputs (names only; nothing is called at import), no
+    SSM prefix (secrets are read on the first request, not at import), no endpoint override."""
+    import json
+
+    from chalicelib.config import SECRETS_PREFIX_ENV, TEMPLATE_OUTPUT_ENV
+
+    chalice_config = json.loads((ROOT / ".chalice" / "config.json").read_text(encoding="utf-8"))
+    configured = {**chalice_config.get("environment_variables", {}),
+                  **chalice_config["stages"][stage].get("environment_variables", {})}
+    configured.pop(SECRETS_PREFIX_ENV, None)
 
     env = {k: v for k, v in os.environ.items()
            if not k.startswith(("OPTOUT_", "AWS_", "POWERTOOLS_")) and k != "PYTHONPATH"}
-    account, region, stage = "123456789012", "us-east-1", "dev"
+    account, region = "123456789012", "us-east-1"
     for output, variable in TEMPLATE_OUTPUT_ENV.items():
         if variable.endswith("_URL"):
             value = f"https://sqs.{region}.amazonaws.com/{account}/optout-{stage}-{output.lower()}"
@@ -54,8 +61,8 @@ def stage_env() -> dict[str, str]:
     env.update({
         "OPTOUT_STAGE": stage, "AWS_DEFAULT_REGION": region, "AWS_REGION": region,
         "AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench", "AWS_EC2_METADATA_DISABLED": "true",
-        "POWERTOOLS_SERVICE_NAME": "optout", "POWERTOOLS_METRICS_NAMESPACE": "optout", "POWERTOOLS_LOG_LEVEL": "INFO",
     })
+    env.update(configured)
     return env
 
 

@@ -6,8 +6,6 @@ webhooks (urlencoded). Values keep their order; repeated names keep every value.
 
 from __future__ import annotations
 
-from email.parser import BytesParser
-from email.policy import HTTP
 from urllib.parse import parse_qsl
 
 from chalice.app import Request
@@ -51,6 +49,10 @@ def as_multidict(pairs: list[tuple[str, str]]) -> dict[str, list[str]]:
 def _multipart_pairs(content_type: str, raw: bytes) -> list[tuple[str, str]]:
     if "boundary=" not in content_type.lower():
         raise MalformedBody("multipart body without a boundary", fields={"Content-Type": "boundary missing"})
+    # Imported here: the email package's header machinery is a cold-start cost only multipart posts need.
+    from email.parser import BytesParser
+    from email.policy import HTTP
+
     message = BytesParser(policy=HTTP).parsebytes(
         b"Content-Type: " + content_type.encode("latin-1", errors="replace") + b"\r\nMIME-Version: 1.0\r\n\r\n" + raw
     )
