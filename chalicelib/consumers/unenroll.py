@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from chalicelib.observability import logger
+from chalicelib.observability import logger, record_dead_lettered
 from chalicelib.services.context import Services
 from chalicelib.services.jobs import handle_message, record_final_failure
 from chalicelib.store.queues import UnenrollQueue
@@ -44,6 +44,7 @@ def handle_unenroll_event(services: Services, records: list[dict[str, Any]]) -> 
             failed.append(record.get("messageId", "?"))
             receives = int((record.get("attributes") or {}).get("ApproximateReceiveCount") or 1)
             if receives >= queue.max_receive_count():
+                record_dead_lettered("unenroll")
                 try:
                     record_final_failure(services, record["body"])
                 except Exception:
