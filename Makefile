@@ -72,7 +72,7 @@ publish-event: install
 # Ratios to the physical floor (README, Performance): prints a table, writes bench/results.json.
 # Starts its own local stack on spare ports; ~5 minutes on 2 cores. BENCH_ARGS=--quick for a smoke run.
 bench: install
-	$(BIN)/python -m bench.run $(BENCH_ARGS)
+	$(BIN)/python bench/run.py $(BENCH_ARGS)
 
 # `chalice package` needs no AWS account: no credentials, no AWS calls (event-source ARNs are
 # Fn::Sub). Dependencies are downloaded once per requirements.txt into .chalice/deployments/.

@@ -1,7 +1,7 @@
 """`make bench`: optout's speed as ratios to the physical floor (issue 6). Prints a table and
 writes bench/results.json. Not part of `make test`.
 
-    python -m bench.run [--quick] [--skip-stack] [--output bench/results.json]
+    python bench/run.py [--quick] [--skip-stack] [--output bench/results.json]
 
 1. in-process, one moto backend (``moto.mock_aws()`` + ``infra.local.stack.deploy_stack``): the
    send-check and a batch of 100 through ``chalice.test.Client(app, stage_name="local")`` against
@@ -87,7 +87,7 @@ ROWS: list[tuple[str, str, str]] = [
      "{cold_import_app_ms} ms vs {cold_import_boto3_clients_ms} ms (median of {cold_import_runs})"),
     ("peak_rss_mb", "peak RSS after import + 1,000 checks (MB)", "after import: {rss_after_import_mb} MB"),
     ("http_requests_per_s", "local stack: send-checks/s at 8 clients",
-     "{http_requests} requests, {http_errors} errors"),
+     "{http_requests} requests in {http_seconds} s, {http_errors} errors"),
     ("http_p50_ms", "local stack: p50 latency (ms)", "p99 {http_p99_ms} ms"),
     ("local_stack_unenroll_rate_per_s", "local stack: bulk unenroll, enrollments/s",
      "{local_stack_unenroll_enrollments} in {local_stack_unenroll_seconds} s"),
@@ -123,8 +123,8 @@ def main() -> int:
     results: dict[str, Any] = {"machine_before": machine()}
     quick = args.quick
     print("in-process (moto): send-check, batch, request counts, bulk unenrollment ...", flush=True)
-    results.update(inprocess.run(runs_single=60 if quick else 300, runs_batch=8 if quick else 30,
-                                 unenroll_count=2000 if quick else 10_000, unenroll_rounds=1 if quick else 3))
+    results.update(inprocess.run(runs_single=60 if quick else 300, runs_batch=8 if quick else 20,
+                                 unenroll_count=2000 if quick else 10_000, unenroll_rounds=1 if quick else 2))
     print("cold start: import app vs boto3 + clients ...", flush=True)
     results.update(cold.measure_cold_import(runs=4 if quick else 10))
     if not args.skip_stack:
