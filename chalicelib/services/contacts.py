@@ -47,7 +47,7 @@ def _attribute_problem(value: Any, depth: int = 0) -> str | None:
 
 
 class ContactBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)  # built on first use (cold start)
 
     email: str | None = Field(default=None, max_length=320)
     phone: str | None = Field(default=None, max_length=64)

@@ -264,7 +264,7 @@ def record_flag(services: Services, workspace_id: str, target: Target, channel: 
 
 
 class DndBody(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", defer_build=True)  # built on first use (cold start)
 
     contact_id: str | None = None
     email: str | None = None

@@ -54,7 +54,7 @@ def enrollment_store(services: Services) -> EnrollmentStore:
 
 
 class SequenceBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)  # built on first use (cold start)
 
     exclusions_enabled: bool = True
     reenroll_cooldown_days: int = Field(default=0, ge=0, le=3650)
@@ -63,7 +63,7 @@ class SequenceBody(BaseModel):
 
 
 class AudienceBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)  # built on first use (cold start)
 
     disabled_exclusions: list[str] = Field(default_factory=list, max_length=1000)
 
@@ -123,7 +123,7 @@ def sequence_for(services: Services, workspace_id: str, sequence_id: str, *, reg
 
 
 class EnrollBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)  # built on first use (cold start)
 
     contact_id: str
     audience_id: str | None = None
