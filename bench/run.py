@@ -88,7 +88,8 @@ ROWS: list[tuple[str, str, str]] = [
     ("peak_rss_mb", "peak RSS after import + 1,000 checks (MB)", "after import: {rss_after_import_mb} MB"),
     ("http_requests_per_s", "local stack: send-checks/s at 8 clients",
      "{http_requests} requests in {http_seconds} s, {http_errors} errors"),
-    ("http_p50_ms", "local stack: p50 latency (ms)", "p99 {http_p99_ms} ms"),
+    ("http_p50_ms", "local stack: p50 latency at 8 clients (ms)",
+     "p99 {http_p99_ms} ms; 1 client: p50 {http_1client_p50_ms} ms, {http_1client_requests_per_s}/s"),
     ("local_stack_unenroll_rate_per_s", "local stack: bulk unenroll, enrollments/s",
      "{local_stack_unenroll_enrollments} in {local_stack_unenroll_seconds} s"),
 ]

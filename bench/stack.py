@@ -211,6 +211,9 @@ def measure_stack(drain_count: int = 10_000) -> dict[str, Any]:
         check = seed_check_target(stack)
         results: dict[str, Any] = {}
         results.update(measure_rss(stack, check))
+        single = measure_http_load(stack, check, clients=1, total=200, deadline_s=30.0)
+        results.update({"http_1client_p50_ms": single["http_p50_ms"], "http_1client_requests_per_s":
+                        single["http_requests_per_s"]})
         results.update(measure_http_load(stack, check))
         if drain_count:
             drain = unenroll_drain.measure(stack.api_url, stack.aws_url, ADMIN_KEY, "local", drain_count)
