@@ -27,7 +27,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench import unenroll_drain  # a colleague's drain over the real stack: reused, not duplicated
+if __package__ in (None, ""):  # run as a script (python bench/stack.py): make the repository importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench import unenroll_drain  # noqa: E402 -- a colleague's drain over the real stack, reused
 
 ROOT = Path(__file__).resolve().parents[1]
 HOST = "127.0.0.1"
@@ -229,5 +232,4 @@ def measure_stack(drain_count: int = 10_000) -> dict[str, Any]:
 
 
 if __name__ == "__main__":
-    sys.path.insert(0, str(ROOT))
     print(json.dumps(measure_stack(int(sys.argv[1]) if len(sys.argv) > 1 else 10_000), indent=2))
