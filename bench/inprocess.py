@@ -336,15 +336,44 @@ class UnenrollQueueDriver:
         raise RuntimeError("the unenrollment queue did not drain")
 
 
+@contextlib.contextmanager
+def time_by_operation() -> Iterator[dict[str, list[float]]]:
+    """Wall time and count of every AWS call made in the block, by operation (all clients of the
+    process: the app's, the queue driver's). Where a drain's time goes, measured in the same run."""
+    import botocore.client
+
+    spent: dict[str, list[float]] = {}
+    original = botocore.client.BaseClient._make_api_call
+
+    def timed(client: Any, operation: str, params: dict[str, Any]) -> Any:
+        start = time.perf_counter()
+        try:
+            return original(client, operation, params)
+        finally:
+            entry = spent.setdefault(operation, [0.0, 0])
+            entry[0] += time.perf_counter() - start
+            entry[1] += 1
+
+    botocore.client.BaseClient._make_api_call = timed  # type: ignore[method-assign]
+    try:
+        yield spent
+    finally:
+        botocore.client.BaseClient._make_api_call = original  # type: ignore[method-assign]
+
+
+UPDATE_ITEM_SAMPLE = 500
+
+
 def measure_unenroll(bench: Bench, count: int, rounds: int) -> dict[str, Any]:
     """``count`` active enrollments of one sequence unenrolled by POST /v1/unenrollments, planned and
     applied through the queue, until GET /v1/jobs/{id} reads done.
 
     Floor: the same ``count`` unenrolled items written with BatchWriteItem, 25 puts a request, on
-    the same keys of the same table: the fewest DynamoDB requests that can mark them (an
-    UpdateItem each would be 25 times as many requests, and on moto ~20x slower per item).
+    the same keys of the same table: the fewest DynamoDB requests that can mark them.
     Context (measured once): the same writes preceded by one consistent BatchGetItem per 100 keys
-    (what a worker that checks each enrollment is still active before a blind put cannot avoid).
+    (what a worker that checks each enrollment is still active before a blind put cannot avoid),
+    and the per-item cost of the alternative that needs no read, a conditional UpdateItem each
+    (on ``UPDATE_ITEM_SAMPLE`` items). ``unenroll_breakdown``: the drain's time by AWS operation.
     Every round re-seeds the same keys, so the table moto queries has the same size each time."""
     from chalicelib.services.context import iso, utcnow
     from chalicelib.store.enrollments import unenrolled_item
@@ -357,19 +386,26 @@ def measure_unenroll(bench: Bench, count: int, rounds: int) -> dict[str, Any]:
     drains: list[float] = []
     floors: list[float] = []
     read_write_floors: list[float] = []
+    breakdowns: list[dict[str, Any]] = []
     invocations = 0
+    update_item_ms = 0.0
     for _ in range(rounds):
         bench.enroll(sequence_id, contact_ids)
         driver.invocations = 0
-        with quiet_stdout():
+        with quiet_stdout(), time_by_operation() as spent:
             start = time.perf_counter()
             status, answer = bench.call("POST", "/v1/unenrollments", {"sequence_id": sequence_id, "status": "active"})
             assert status == 202, answer
             driver.drain()
             elapsed = time.perf_counter() - start
-            status, job = bench.call("GET", f"/v1/jobs/{answer['job_id']}")
+        status, job = bench.call("GET", f"/v1/jobs/{answer['job_id']}")
         assert (job["status"], job["total"], job["processed"], job["unenrolled"]) == ("done", count, count, count), job
         drains.append(elapsed)
+        breakdowns.append({
+            **{op: {"seconds": round(seconds, 3), "calls": calls} for op, (seconds, calls) in
+               sorted(spent.items(), key=lambda kv: -kv[1][0])},
+            "outside_aws_calls": {"seconds": round(elapsed - sum(v[0] for v in spent.values()), 3)},
+        })
         invocations = driver.invocations
 
         at = iso(utcnow())
@@ -384,6 +420,20 @@ def measure_unenroll(bench: Bench, count: int, rounds: int) -> dict[str, Any]:
 
         if read_write_floors:
             continue  # context only: measured once
+        # The unbatched alternative a worker needs no read for: one conditional UpdateItem each.
+        sample = contact_ids[:UPDATE_ITEM_SAMPLE]
+        bench.enroll(sequence_id, sample)
+        values = to_item({":u": "unenrolled", ":a": "active", ":at": at, ":r": "bulk_unenroll", ":one": 1,
+                          ":ss": f"{bench.workspace_id}#{sequence_id}#unenrolled"})
+        start = time.perf_counter()
+        for cid in sample:
+            bench.raw.update_item(
+                TableName=table, Key=to_item({"pk": f"{bench.workspace_id}#{sequence_id}", "sk": cid}),
+                UpdateExpression="SET #s = :u, unenrolled_at = :at, unenroll_reason = :r, seq_status = :ss,"
+                                 " version = version + :one REMOVE seq_company",
+                ConditionExpression="#s = :a", ExpressionAttributeNames={"#s": "status"},
+                ExpressionAttributeValues=values)
+        update_item_ms = (time.perf_counter() - start) / len(sample) * 1e3
         keys = [to_item({"pk": f"{bench.workspace_id}#{sequence_id}", "sk": cid}) for cid in contact_ids]
         start = time.perf_counter()
         for first in range(0, len(requests), 100):
@@ -403,10 +453,15 @@ def measure_unenroll(bench: Bench, count: int, rounds: int) -> dict[str, Any]:
         "unenroll_floor_rate_per_s": round(count / floor_s, 1),
         "unenroll_ratio": round(drain_s / floor_s, 3),
         "unenroll_read_write_floor_seconds": round(read_write_s, 3),
+        "unenroll_floor_ms_per_item": round(floor_s / count * 1e3, 3),
+        "unenroll_update_item_ms_per_item": round(update_item_ms, 3),
+        "unenroll_update_item_sample": min(UPDATE_ITEM_SAMPLE, count),
         "unenroll_ratio_read_write_floor": round(drain_s / read_write_s, 3),
         "unenroll_invocations": invocations,
         "unenroll_rounds": rounds,
         "unenroll_all_seconds": [round(x, 3) for x in drains],
+        # the round whose drain time is nearest the median: seconds and calls by AWS operation
+        "unenroll_breakdown": breakdowns[min(range(len(drains)), key=lambda n: abs(drains[n] - drain_s))],
     }
 
 

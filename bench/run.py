@@ -82,9 +82,16 @@ ROWS: list[tuple[str, str, str]] = [
     ("unenroll_rate_per_s", "bulk unenroll, enrollments/s (in-process)",
      "{unenroll_enrollments} in {unenroll_seconds} s (median of {unenroll_rounds})"),
     ("unenroll_ratio", "bulk unenroll / raw BatchWriteItem floor",
-     "floor {unenroll_floor_seconds} s; vs read+write floor: {unenroll_ratio_read_write_floor}"),
+     "floor {unenroll_floor_seconds} s; vs read+write floor: {unenroll_ratio_read_write_floor}; drain spent "
+     "{unenroll_breakdown[BatchWriteItem][seconds]} s writing, {unenroll_breakdown[BatchGetItem][seconds]} s "
+     "reading, {unenroll_breakdown[Query][seconds]} s planning"),
+    ("unenroll_update_item_ms_per_item", "  alternative: conditional UpdateItem, ms/item",
+     "vs {unenroll_floor_ms_per_item} ms/item batched (sample of {unenroll_update_item_sample})"),
     ("cold_import_ratio", "import app / import boto3 + 3 clients",
      "{cold_import_app_ms} ms vs {cold_import_boto3_clients_ms} ms (median of {cold_import_runs})"),
+    ("cold_import_compiling_ratio", "  same, nothing cached (bundle has no .pyc)",
+     "{cold_import_compiling_app_ms} ms vs {cold_import_compiling_boto3_clients_ms} ms "
+     "(median of {cold_import_compiling_runs})"),
     ("peak_rss_mb", "peak RSS after import + 1,000 checks (MB)", "after import: {rss_after_import_mb} MB"),
     ("http_requests_per_s", "local stack: send-checks/s at 8 clients",
      "{http_requests} requests in {http_seconds} s, {http_errors} errors"),

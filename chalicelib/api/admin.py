@@ -12,5 +12,7 @@ def handle_create_workspace():
     request = bp.current_request
     require_admin(request)
     body = json_body(request)
-    created = create_workspace(services(), body.get("workspace_id"), body.get("settings"), body.get("twilio_auth_token"))
+    created = create_workspace(
+        services(), body.get("workspace_id"), body.get("settings"), body.get("twilio_auth_token")
+    )
     return json_response(created, 201)

@@ -13,9 +13,9 @@ from chalicelib.errors import DndClearRefused
 from chalicelib.models.domain import (
     CHANNELS,
     REASON_SPAM_COMPLAINT,
+    Direction,
     DndEntry,
     DndState,
-    Direction,
     Source,
 )
 

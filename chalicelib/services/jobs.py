@@ -33,6 +33,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from chalicelib.errors import InvalidInput, NotFound, StoreUnavailable
 from chalicelib.logic.exclusions import CompiledRule, compile_rules, matching_rules
 from chalicelib.logic.normalize import is_valid_id
+from chalicelib.observability import record_unenrollments
 from chalicelib.services import context
 from chalicelib.services.context import Services, iso
 from chalicelib.services.recipients import Target, match_subject
@@ -248,13 +249,14 @@ def apply_batch(services: Services, message: UnenrollBatch) -> None:
         return  # redelivered: already applied and counted
     store = EnrollmentStore(services.config)
     written = store.unenroll_batch(message.ws, list(message.pairs), iso(context.utcnow()), message.reason)
-    jobs.commit_step(
+    if jobs.commit_step(
         message.ws,
         message.job_id,
         step,
         record={"unenrolled": written},
         add={"processed": len(message.pairs), "unenrolled": written},
-    )
+    ):
+        record_unenrollments(written)
 
 
 def _batches(pairs: list[tuple[str, str]]) -> list[list[list[str]]]:

@@ -71,7 +71,9 @@ def _parse(services: Services, body: Any, region: str, prefix: str) -> tuple[Che
     return check, target
 
 
-def check_many(services: Services, workspace_id: str, bodies: list[Any], *, single: bool = False) -> list[dict[str, Any]]:
+def check_many(
+    services: Services, workspace_id: str, bodies: list[Any], *, single: bool = False
+) -> list[dict[str, Any]]:
     config = services.config_cache.get(workspace_id)
     region = config.settings.default_phone_region
     parsed = [_parse(services, body, region, "" if single else f"checks[{i}].") for i, body in enumerate(bodies)]
@@ -110,7 +112,8 @@ def check_many(services: Services, workspace_id: str, bodies: list[Any], *, sing
             if single:
                 raise NotFound("contact not found", fields={"contact_id": "no such contact"})
             results.append(
-                {"allowed": False, "dnd_status": "unknown", "blocked_by": [], "warnings": [], "error": "contact_not_found"}
+                {"allowed": False, "dnd_status": "unknown", "blocked_by": [], "warnings": [],
+                 "error": "contact_not_found"}
             )
             continue
         states = [DndState.model_validate((contact or {}).get("dnd") or {})]

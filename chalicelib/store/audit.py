@@ -36,7 +36,7 @@ class AuditStore:
         what happened, when and why stays."""
         redacted = 0
         for entry in self.entries(audit_pks, limit=100_000):
-            fields = [name for name in ("evidence", "note") if name in entry]
+            fields: list[str] = [name for name in ("evidence", "note") if name in entry]
             if entry.get("source") == "contact" and "actor" in entry:
                 fields.append("actor")
             if not fields or not belongs(entry["pk"], entry):

@@ -29,8 +29,9 @@ STATUSES = (ACTIVE, UNENROLLED)
 _GSI_ONLY_WHILE_ACTIVE = ("seq_company",)
 # Every attribute of an enrollment item that its key does not determine (pk, sk and the
 # attributes derived from them are rebuilt): what a batch rewrite must read. Keep in step with enroll().
-_READ_FOR_REWRITE = ("pk", "sk", "status", "audience_id", "mode", "company_domain", "enrolled_at", "version",
-                     "unenrolled_at", "unenroll_reason")
+# What an active enrollment holds that its key does not give (unenrolled_at/unenroll_reason: an
+# active item has none; a re-enrollment writes a fresh item).
+_READ_FOR_REWRITE = ("sk", "status", "audience_id", "mode", "company_domain", "enrolled_at", "version")
 
 
 class EnrollmentChanged(Exception):
@@ -159,10 +160,16 @@ class EnrollmentStore:
         responses, not writes, dominate the cost. A re-run sees the items unenrolled and writes
         nothing, so the cooldown start (unenrolled_at) never moves. Returns how many it wrote."""
         table = self.table
-        names = {f"#r{n}": name for n, name in enumerate(_READ_FOR_REWRITE)}
+        unique = list(dict.fromkeys(pairs))
+        if not unique:
+            return 0
+        # One sequence (every job but a contact list across sequences): the sort key names the
+        # item, and every value read costs (on moto, more than writing it).
+        wanted = _READ_FOR_REWRITE if len({seq for seq, _ in unique}) == 1 else ("pk", *_READ_FOR_REWRITE)
+        names = {f"#r{n}": name for n, name in enumerate(wanted)}
         request = {
             table: {
-                "Keys": [self.key(workspace_id, seq, cid) for seq, cid in dict.fromkeys(pairs)],
+                "Keys": [self.key(workspace_id, seq, cid) for seq, cid in unique],
                 "ConsistentRead": True,
                 "ProjectionExpression": ", ".join(names),
                 "ExpressionAttributeNames": names,
@@ -182,9 +189,10 @@ class EnrollmentStore:
         for partial in found:
             if partial.get("status") != ACTIVE:
                 continue
-            sequence_id = partial["pk"].split("#", 1)[1]
+            sequence_id = partial["pk"].split("#", 1)[1] if "pk" in partial else unique[0][0]
             whole = {
                 **partial,
+                "pk": keys.enrollment_pk(workspace_id, sequence_id),
                 "ws": workspace_id,
                 "sequence_id": sequence_id,
                 "contact_id": partial["sk"],

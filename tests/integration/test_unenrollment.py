@@ -357,3 +357,63 @@ def test_r14_jobs_are_per_workspace(api, other_api, queue):
     assert other_api.get(f"/v1/jobs/{answer['job_id']}")[0] == 404
     assert api.get("/v1/jobs/job_unknown")[0] == 404
     queue.drain()
+
+
+def _raw_enrollment(workspace_id: str, sequence_id: str, contact_id: str) -> dict[str, Any]:
+    from chalicelib.config import get_config
+    from chalicelib.store.enrollments import EnrollmentStore
+    from chalicelib.store.items import from_item
+
+    store = EnrollmentStore(get_config())
+    ddb = boto3.client("dynamodb", region_name="us-east-1")
+    found = ddb.get_item(TableName=store.table, Key=store.key(workspace_id, sequence_id, contact_id),
+                         ConsistentRead=True).get("Item")
+    return from_item(found) or {}
+
+
+@pytest.mark.parametrize("sequences", [["s1"], ["s1", "s2"]], ids=["one-sequence", "across-sequences"])
+def test_r11_bulk_unenrollment_keeps_every_attribute_of_the_enrollment(api, queue, sequences):
+    """The worker rewrites each item with a batched put: whatever it does not read would be lost.
+    The stored item must be exactly the enrollment as written by EnrollmentStore.enroll, unenrolled."""
+    from chalicelib.config import get_config
+    from chalicelib.store.enrollments import EnrollmentStore, unenrolled_item
+
+    store = EnrollmentStore(get_config())
+    ids = seed_contacts(api, 3)
+    before = {}
+    for sequence_id in sequences:
+        seed_enrollments(api, sequence_id, [])  # registers the sequence
+        for n, cid in enumerate(ids):
+            before[(sequence_id, cid)] = store.enroll(
+                api.workspace_id, sequence_id, cid, previous=None, audience_id="partners" if n else None,
+                mode="manual", company_domain="acme.example" if n != 1 else None, at=f"2026-01-0{n + 1}T00:00:00Z")
+    body = {"contact_ids": ids} if len(sequences) > 1 else {"sequence_id": "s1"}
+    status, answer = api.post("/v1/unenrollments", body)
+    assert status == 202, answer
+    queue.drain()
+    assert job(api, answer["job_id"])["unenrolled"] == len(before)
+    for (sequence_id, cid), item in before.items():
+        stored = _raw_enrollment(api.workspace_id, sequence_id, cid)
+        expected = {k: v for k, v in unenrolled_item(item, stored["unenrolled_at"], "bulk_unenroll").items()
+                    if v is not None}
+        assert stored == expected
+        assert "seq_company" not in stored  # the company cap counts active enrollments only
+
+
+def test_r11_bulk_unenrollment_emits_its_throughput_metric(api, queue, capsys):
+    ids = seed_contacts(api, 130)
+    seed_enrollments(api, "s1", ids)
+    capsys.readouterr()
+    status, answer = api.post("/v1/unenrollments", {"sequence_id": "s1"})
+    queue.drain()
+    assert job(api, answer["job_id"])["unenrolled"] == 130
+    assert _unenrollments_metric(capsys.readouterr().out) == 130
+
+
+def _unenrollments_metric(stdout: str) -> int:
+    total = 0
+    for line in stdout.splitlines():
+        if line.startswith('{"_aws"'):
+            value = json.loads(line).get("Unenrollments", 0)
+            total += sum(value) if isinstance(value, list) else value
+    return total
