@@ -32,7 +32,7 @@ from chalicelib.observability import logger
 from chalicelib.services.context import Services
 from chalicelib.services.dnd import AFTER_CHANGE_HOOKS, DndChange, DndResult, apply_dnd_change
 from chalicelib.services.recipients import Target
-from chalicelib.store.crm_queue import CrmQueue
+from chalicelib.store.queues import CrmQueue
 
 REASON_CRM_OPT_OUT = "crm_opt_out"
 REASON_CRM_OPT_IN = "crm_opt_in"

@@ -1,4 +1,5 @@
-"""The unenrollment queue (SQS): batched sends, explicit deletes, the redrive limit."""
+"""The SQS work queues (unenrollment, CRM write-back): batched sends, batched deletes, the redrive
+limit. One class; a queue differs only by its URL."""
 
 from __future__ import annotations
 
@@ -9,16 +10,27 @@ from chalicelib.config import Config
 from chalicelib.errors import StoreUnavailable
 from chalicelib.store.aws import client
 
-SEND_BATCH = 10  # SendMessageBatch limit
+SEND_BATCH = 10  # SendMessageBatch / DeleteMessageBatch limit
+DEFAULT_MAX_RECEIVES = 3  # infra/template.yaml RedrivePolicy of both queues
+_MAX_RECEIVES: dict[str, int] = {}
 
 
-class UnenrollQueue:
-    def __init__(self, config: Config) -> None:
-        self.url = config.unenroll_queue_url
+class WorkQueue:
+    name = "queue"
+
+    def __init__(self, url: str, setting: str) -> None:
+        self.url = url
+        self._setting = setting
         self._sqs = client("sqs")
+
+    def _require_url(self) -> None:
+        if not self.url:
+            raise StoreUnavailable(f"the {self.name} is not configured ({self._setting})")
 
     def send(self, bodies: list[dict[str, Any]]) -> None:
         """Send every body (SendMessageBatch, 10 a call); StoreUnavailable if any is refused twice."""
+        if bodies:
+            self._require_url()
         for start in range(0, len(bodies), SEND_BATCH):
             entries = [
                 {"Id": str(n), "MessageBody": json.dumps(body, separators=(",", ":"))}
@@ -30,12 +42,14 @@ class UnenrollQueue:
                     break
                 retry = {f["Id"] for f in failed if not f.get("SenderFault")}
                 if len(retry) != len(failed):
-                    raise StoreUnavailable("the queue refused a message")
+                    raise StoreUnavailable(f"the {self.name} refused a message")
                 entries = [e for e in entries if e["Id"] in retry]
             else:
-                raise StoreUnavailable("the queue did not accept every message; retry")
+                raise StoreUnavailable(f"the {self.name} did not accept every message; retry")
 
     def delete(self, receipt_handles: list[str]) -> None:
+        if receipt_handles:
+            self._require_url()
         for start in range(0, len(receipt_handles), SEND_BATCH):
             entries = [
                 {"Id": str(n), "ReceiptHandle": handle}
@@ -57,5 +71,15 @@ class UnenrollQueue:
         return cached
 
 
-DEFAULT_MAX_RECEIVES = 3  # infra/template.yaml UnenrollQueue RedrivePolicy
-_MAX_RECEIVES: dict[str, int] = {}
+class UnenrollQueue(WorkQueue):
+    name = "unenrollment queue"
+
+    def __init__(self, config: Config) -> None:
+        super().__init__(config.unenroll_queue_url, "OPTOUT_UNENROLL_QUEUE_URL")
+
+
+class CrmQueue(WorkQueue):
+    name = "CRM write-back queue"
+
+    def __init__(self, config: Config) -> None:
+        super().__init__(config.crm_queue_url, "OPTOUT_CRM_QUEUE_URL")
