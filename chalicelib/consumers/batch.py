@@ -8,7 +8,7 @@ BatchProcessor needs that setting, so it does not apply. To retry only what fail
 2. if any record failed, the successful ones are deleted here (DeleteMessageBatch with their
    receipt handles) and the handler raises, so only the failed ones come back after the
    visibility timeout;
-3. after the queue's ``maxReceiveCount`` receives (template: 3) SQS moves a failing message to its
+3. after the queue's ``maxReceiveCount`` receives (read from its redrive policy) SQS moves a failing message to its
    dead-letter queue; on that last receive ``on_final_failure`` runs first (count it, finish a job).
 
 Handlers must be idempotent: a success whose delete was lost, or a whole batch retried after a

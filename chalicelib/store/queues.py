@@ -11,7 +11,7 @@ from chalicelib.errors import StoreUnavailable
 from chalicelib.store.aws import client
 
 SEND_BATCH = 10  # SendMessageBatch / DeleteMessageBatch limit
-DEFAULT_MAX_RECEIVES = 3  # infra/template.yaml RedrivePolicy of both queues
+DEFAULT_MAX_RECEIVES = 3  # if the redrive policy cannot be read: the lowest in infra/template.yaml
 _MAX_RECEIVES: dict[str, int] = {}
 
 

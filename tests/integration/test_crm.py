@@ -227,7 +227,9 @@ def test_r13_non_email_changes_are_not_written_back(api, fake_crm):
     assert take_writebacks(api.workspace_id) == []
 
 
-def test_r13_worker_failure_raises_so_the_message_is_retried_then_dead_lettered(api, fake_crm):
+def test_r13_worker_failure_raises_so_the_message_is_retried_then_dead_lettered(api, fake_crm, monkeypatch):
+    given_up: list[str] = []
+    monkeypatch.setattr("chalicelib.consumers.batch.record_dead_lettered", given_up.append)
     # Given a Salesforce that answers 500
     use_crm(api, fake_crm, "salesforce", "write")
     fake_crm.status = 500
@@ -245,7 +247,8 @@ def test_r13_worker_failure_raises_so_the_message_is_retried_then_dead_lettered(
     sqs.change_message_visibility(QueueUrl=queue_url(), ReceiptHandle=messages[0]["ReceiptHandle"],
                                   VisibilityTimeout=0)
     for _ in range(10):
-        again = sqs.receive_message(QueueUrl=queue_url(), MaxNumberOfMessages=10, VisibilityTimeout=0)
+        again = sqs.receive_message(QueueUrl=queue_url(), MaxNumberOfMessages=10, VisibilityTimeout=0,
+                                    AttributeNames=["All"])  # as Lambda's event source: receive counts
         redelivered = [m for m in again.get("Messages", []) if m["MessageId"] == messages[0]["MessageId"]]
         if not redelivered:
             break
@@ -254,6 +257,7 @@ def test_r13_worker_failure_raises_so_the_message_is_retried_then_dead_lettered(
     dead = sqs.receive_message(QueueUrl=dlq, MaxNumberOfMessages=10).get("Messages", [])
     assert [m["MessageId"] for m in dead] == [messages[0]["MessageId"]]
     assert len(fake_crm.requests) == 5
+    assert given_up == ["crm-writeback"]  # counted once, on the 5th (last) receive
     sqs.delete_message(QueueUrl=dlq, ReceiptHandle=dead[0]["ReceiptHandle"])
 
 

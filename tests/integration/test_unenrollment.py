@@ -323,8 +323,12 @@ def test_r11_a_batch_that_keeps_failing_is_counted_failed_and_dead_lettered(api,
         return original(self, workspace_id, pairs, at, reason)
 
     monkeypatch.setattr(EnrollmentStore, "unenroll_batch", flaky)
+    given_up: list[str] = []
+    monkeypatch.setattr("chalicelib.consumers.batch.record_dead_lettered", given_up.append)
     status, answer = api.post("/v1/unenrollments", {"sequence_id": "s1"})
     queue.drain()
+    # The give-up is counted once, on the last receive (maxReceiveCount 3), not on every failure
+    assert given_up == ["unenroll"]
     # Then the healthy batch landed, the failing one is counted failed and sits in the DLQ
     final = job(api, answer["job_id"])
     assert (final["status"], final["total"], final["processed"], final["failed"]) == ("failed", 150, 100, 50)
