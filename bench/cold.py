@@ -82,37 +82,21 @@ def measure_cold_import(runs: int = 10) -> dict[str, Any]:
     env = stage_env()
     env.pop("PYTHONDONTWRITEBYTECODE", None)
     with tempfile.TemporaryDirectory(prefix="optout-bench-pycache-") as prefix:
-        env["PYTHONPYCACHEPREFIX"] = prefix
-        _child(APP, env)  # compile once: both sides then read cached bytecode
-        _child(BOTO3, env)
-        results = _measure(env, runs)
-    results.update(_measure_compiling(env, max(2, runs // 3)))
+        cached = {**env, "PYTHONPYCACHEPREFIX": prefix}
+        _child(APP, cached)  # compile once: both sides then read cached bytecode
+        _child(BOTO3, cached)
+        results = _measure("cold_import", cached, runs)
+    # Context: nothing cached, every module compiled on import, both sides. A bundle built by
+    # ``chalice package``/``chalice deploy`` ships sources only (the dependencies' layer too) and
+    # Lambda's /opt and /var/task are read-only, so that is what a cold instance of a deployed
+    # stage does. Each run: an empty PYTHONPYCACHEPREFIX, nothing written back.
+    with tempfile.TemporaryDirectory(prefix="optout-bench-nocache-") as empty:
+        uncached = {**env, "PYTHONPYCACHEPREFIX": empty, "PYTHONDONTWRITEBYTECODE": "1"}
+        results.update(_measure("cold_import_compiling", uncached, max(2, runs // 3)))
     return results
 
 
-def _measure_compiling(env: dict[str, str], runs: int) -> dict[str, Any]:
-    """Context: nothing cached, every module compiled on import, both sides. A bundle built by
-    ``chalice package``/``chalice deploy`` ships sources only (the dependencies' layer too) and
-    Lambda's /opt and /var/task are read-only, so this is what a cold instance of a deployed stage
-    does. Each run gets an empty PYTHONPYCACHEPREFIX and writes nothing back (PYTHONDONTWRITEBYTECODE)."""
-    import tempfile
-
-    app_s: list[float] = []
-    boto_s: list[float] = []
-    for _ in range(runs):
-        for code, into in ((APP, app_s), (BOTO3, boto_s)):
-            with tempfile.TemporaryDirectory(prefix="optout-bench-nocache-") as empty:
-                into.append(_child(code, {**env, "PYTHONPYCACHEPREFIX": empty, "PYTHONDONTWRITEBYTECODE": "1"}))
-    app_ms, boto_ms = statistics.median(app_s) * 1e3, statistics.median(boto_s) * 1e3
-    return {
-        "cold_import_compiling_ratio": round(app_ms / boto_ms, 3),
-        "cold_import_compiling_app_ms": round(app_ms, 1),
-        "cold_import_compiling_boto3_clients_ms": round(boto_ms, 1),
-        "cold_import_compiling_runs": runs,
-    }
-
-
-def _measure(env: dict[str, str], runs: int) -> dict[str, Any]:
+def _measure(name: str, env: dict[str, str], runs: int) -> dict[str, Any]:
     app_s: list[float] = []
     boto_s: list[float] = []
     for _ in range(runs):
@@ -120,10 +104,10 @@ def _measure(env: dict[str, str], runs: int) -> dict[str, Any]:
         boto_s.append(_child(BOTO3, env))
     app_ms, boto_ms = statistics.median(app_s) * 1e3, statistics.median(boto_s) * 1e3
     return {
-        "cold_import_ratio": round(app_ms / boto_ms, 3),
-        "cold_import_app_ms": round(app_ms, 1),
-        "cold_import_boto3_clients_ms": round(boto_ms, 1),
-        "cold_import_runs": runs,
+        f"{name}_ratio": round(app_ms / boto_ms, 3),
+        f"{name}_app_ms": round(app_ms, 1),
+        f"{name}_boto3_clients_ms": round(boto_ms, 1),
+        f"{name}_runs": runs,
     }
 
 
