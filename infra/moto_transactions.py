@@ -106,4 +106,4 @@ def uninstall() -> None:
 
     if _originals:
         models.copy = _originals.pop("copy")
-        models.DynamoDBBackend.transact_write_items = _originals.pop("transact_write_items")
+        models.DynamoDBBackend.transact_write_items = _originals.pop("transact_write_items")  # type: ignore[method-assign]
