@@ -77,12 +77,14 @@ bench: install
 # `chalice package` needs no AWS account: no credentials, no AWS calls (event-source ARNs are
 # Fn::Sub). Dependencies are downloaded once per requirements.txt into .chalice/deployments/.
 # OPTOUT_STAGE must match --stage: app.py names the SNS topic / SQS queues with deployed_name().
+# infra.bytecode then adds unchecked-hash pycs to both zips (no compiling on a cold start; README, Deploy).
 package: PKG_STAGE = $(or $(STAGE),dev)
 package: install
 	rm -rf build/package/$(PKG_STAGE)
 	env -u AWS_ACCESS_KEY_ID -u AWS_SECRET_ACCESS_KEY -u AWS_SESSION_TOKEN -u AWS_PROFILE \
 	  AWS_DEFAULT_REGION=$${AWS_DEFAULT_REGION:-us-east-1} AWS_EC2_METADATA_DISABLED=true OPTOUT_STAGE=$(PKG_STAGE) \
 	  $(BIN)/chalice package --stage $(PKG_STAGE) build/package/$(PKG_STAGE)
+	$(BIN)/python -m infra.bytecode build/package/$(PKG_STAGE)/deployment.zip build/package/$(PKG_STAGE)/layer-deployment.zip
 	$(BIN)/cfn-lint build/package/$(PKG_STAGE)/sam.json infra/template.yaml
 
 # Data stack (infra/template.yaml as stack optout-<stage>), its outputs into the Chalice stage, then

@@ -7,6 +7,9 @@
    is the committed one plus the stack outputs as the stage's OPTOUT_* environment variables, and
    runs ``chalice deploy --stage <stage>`` on it. Chalice declares the SES topic subscription and
    the SQS event sources from the decorators in app.py; nothing is subscribed by hand.
+   Before that, the zips ``chalice deploy`` uploads (app code; dependency layer) are built with
+   chalice's own packagers into its cache, ``.chalice/deployments/``, and given compiled bytecode
+   (infra/bytecode.py): ``chalice deploy`` finds them there by name and uploads them as they are.
 
 Why a generated copy rather than writing the outputs into ``.chalice/config.json``: queue URLs and
 topic ARNs carry the account id and region, so the committed file would change on every deploy
@@ -34,6 +37,7 @@ import boto3
 from botocore.exceptions import ClientError
 
 from chalicelib.config import REQUIRED_SECRETS, SECRETS_PREFIX_ENV, TEMPLATE_OUTPUT_ENV
+from infra.bytecode import add_bytecode
 
 ROOT = Path(__file__).resolve().parents[1]
 TEMPLATE_PATH = ROOT / "infra" / "template.yaml"
@@ -165,6 +169,54 @@ def build_project(stage: str, config: dict[str, Any], out: Path) -> Path:
     return out
 
 
+def prebuild_packages(project: Path, stage: str) -> list[Path]:
+    """The zips ``chalice deploy --stage`` will upload, built (or reused) now and given bytecode.
+
+    The same packager classes, arguments and cache as chalice's build stage (create_build_stage):
+    each names its zip in ``<project>/.chalice/deployments/`` from a hash of its inputs (app code;
+    requirements.txt + vendor/), plus the Python version and architecture, and reuses a zip of
+    that name if it exists. So the deploy that follows finds these, with their pycs, and uploads
+    them unchanged. Pycs fit only the Python they were compiled by; the names carry the version
+    chalice takes from this interpreter, and add_bytecode refuses any other.
+    """
+    from chalice.config import Config
+    from chalice.deploy.packager import (
+        AppOnlyDeploymentPackager,
+        BaseLambdaDeploymentPackager,
+        EmptyPackageError,
+        LambdaDeploymentPackager,
+        LayerDeploymentPackager,
+        PipRunner,
+        SubprocessPip,
+    )
+    from chalice.deploy.packager import DependencyBuilder as PipDependencyBuilder
+    from chalice.utils import UI, OSUtils
+
+    config_from_disk = json.loads((project / ".chalice" / "config.json").read_text(encoding="utf-8"))
+    config = Config(chalice_stage=stage, user_provided_params={"project_dir": str(project.resolve())},
+                    config_from_disk=config_from_disk)
+    osutils, ui = OSUtils(), UI()
+    dependencies = PipDependencyBuilder(
+        osutils=osutils, pip_runner=PipRunner(pip=SubprocessPip(osutils=osutils), osutils=osutils),
+        architecture=config.lambda_architecture,
+    )
+    kinds: tuple[type[BaseLambdaDeploymentPackager], ...] = (
+        (AppOnlyDeploymentPackager, LayerDeploymentPackager) if config.automatic_layer
+        else (LambdaDeploymentPackager,)
+    )
+    zips: list[Path] = []
+    for kind in kinds:
+        packager = kind(osutils, dependencies, ui, architecture=config.lambda_architecture)
+        try:
+            built = packager.create_deployment_package(config.project_dir, config.lambda_python_version)
+        except EmptyPackageError:  # no dependencies: chalice drops the layer
+            continue
+        zips.append(Path(built))
+    for built_zip in zips:
+        print(add_bytecode(built_zip, config.lambda_python_version).summary(), flush=True)
+    return zips
+
+
 def rest_api_url(project: Path, stage: str) -> str | None:
     deployed = project / ".chalice" / "deployed" / f"{stage}.json"
     if not deployed.exists():
@@ -218,6 +270,7 @@ def main(argv: list[str] | None = None) -> int:
     public_url = args.public_url or rest_api_url(ROOT, args.stage)  # known after the first deploy
     config = staged_config(args.stage, stage_environment(args.stage, outputs, public_url))
     project = build_project(args.stage, config, out)
+    prebuild_packages(project, args.stage)
     chalice_deploy(project, args.stage, region)
 
     # First deploy: the API URL exists only now; links and Twilio signatures need it, so deploy the

@@ -1,9 +1,13 @@
 """The deploy path (issue 5): data stack -> outputs -> the Chalice stage's environment, secrets checked
-in SSM first. Runs infra/deploy.py against moto; ``chalice deploy`` itself is not run here."""
+in SSM first. Runs infra/deploy.py against moto; ``chalice deploy`` itself is not run here (its build
+stage is, through ``chalice package``: see the bytecode test)."""
 
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -14,6 +18,8 @@ from moto import mock_aws
 
 from chalicelib.config import TEMPLATE_OUTPUT_ENV
 from infra import deploy
+from infra.bytecode import pyc_name
+from tests.unit.test_package import offline_env
 
 STAGE = "deploytest"
 
@@ -82,3 +88,49 @@ def test_data_only_deploy_from_the_command_line(aws: dict[str, Any], capsys: pyt
 def test_unknown_stage_is_refused():
     with pytest.raises(SystemExit, match="not in .chalice/config.json"):
         deploy.staged_config("nosuchstage", {})
+
+
+def test_chalice_deploy_picks_the_prebuilt_zips_with_their_bytecode(tmp_path: Path):
+    """make deploy: prebuild_packages puts compiled bytecode into the zips ``chalice deploy`` then uploads.
+    Offline, through ``chalice package``: it runs the same build stage as ``chalice deploy``
+    (chalice.deploy.deployer.create_build_stage: same packagers, same .chalice/deployments cache) and
+    copies out the zips that stage picked."""
+    from chalice.deploy.packager import LayerDeploymentPackager
+    from chalice.utils import UI, OSUtils
+
+    runtime = f"python{sys.version_info.major}.{sys.version_info.minor}"
+    site_packages = f"python/lib/{runtime}/site-packages"
+    pyc = f".{sys.implementation.cache_tag}.pyc"
+    # Given a deploy copy with a zip cache of its own (not the repository's), holding a small layer under
+    # the name chalice gives the layer of this requirements.txt (a real one would be built from PyPI)
+    outputs = {key: f"value-{key}" for key in TEMPLATE_OUTPUT_ENV}
+    project = deploy.build_project("dev", deploy.staged_config("dev", deploy.stage_environment("dev", outputs, None)),
+                                   tmp_path / "dev")
+    cache = project / ".chalice" / "deployments"
+    cache.unlink()
+    cache.mkdir()
+    layer_name = LayerDeploymentPackager(OSUtils(), None, UI()).deployment_package_filename(  # type: ignore[arg-type]
+        str(project), runtime)
+    with zipfile.ZipFile(layer_name, "w", zipfile.ZIP_DEFLATED) as layer:
+        layer.writestr(f"{site_packages}/optout_dependency.py", "VALUE = 1\n")
+    # When deploy prebuilds the packages, then chalice's build stage runs on the project
+    prebuilt = deploy.prebuild_packages(project, "dev")
+    out = tmp_path / "out"
+    result = subprocess.run(
+        [str(Path(sys.executable).parent / "chalice"), "--project-dir", str(project), "package", "--stage", "dev",
+         str(out)],
+        cwd=project, env=offline_env("dev"), capture_output=True, text=True, timeout=180,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    # Then it reused the two prebuilt zips, byte for byte
+    assert {p.parent for p in prebuilt} == {cache} and len(prebuilt) == 2
+    shipped = {out / "deployment.zip", out / "layer-deployment.zip"}
+    assert {p.read_bytes() for p in shipped} == {p.read_bytes() for p in prebuilt}
+    # And those carry the pycs: the app's, chalicelib's, the layer's
+    with zipfile.ZipFile(out / "deployment.zip") as archive:
+        app = set(archive.namelist())
+    with zipfile.ZipFile(out / "layer-deployment.zip") as archive:
+        layer_names = set(archive.namelist())
+    assert f"__pycache__/app{pyc}" in app and f"chalicelib/__pycache__/config{pyc}" in app
+    assert all(pyc_name(n) in app for n in app if n.endswith(".py"))
+    assert f"{site_packages}/__pycache__/optout_dependency{pyc}" in layer_names
