@@ -1,6 +1,6 @@
 """optout: the Chalice app. Registers blueprints and event handlers; nothing else."""
 
-from chalice import Chalice
+from chalice import Chalice, Rate
 
 from chalicelib import observability
 from chalicelib.api import admin, contacts, dnd, send_check, settings, twilio, unsubscribe
@@ -54,3 +54,13 @@ def on_ses_notification(event):
     from chalicelib.consumers.ses_notifications import handle_ses_notification
 
     handle_ses_notification(event.message)
+
+
+@app.schedule(Rate(1, unit=Rate.MINUTES), name="on_outbox_sweep")
+def on_outbox_sweep(event):
+    """Finish DND follow-ups (events, unenrollment, CRM write-back) a request could not; see
+    chalicelib/services/outbox.py."""
+    from chalicelib.services.context import get_services
+    from chalicelib.services.outbox import sweep_outbox
+
+    sweep_outbox(get_services(), remaining_ms=event.context.get_remaining_time_in_millis)

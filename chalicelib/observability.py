@@ -198,7 +198,7 @@ def event_middleware(event: Any, get_response: Callable[[Any], Any]) -> Any:
 def install(app: Any) -> None:
     """Register the middleware on the Chalice app (once, from app.py)."""
     app.register_middleware(http_middleware, "http")
-    for event_type in ("sns", "sqs"):
+    for event_type in ("sns", "sqs", "scheduled"):
         app.register_middleware(event_middleware, event_type)
     if os.environ.get("AWS_LAMBDA_FUNCTION_NAME"):
         for handler in logging.getLogger().handlers:  # the Lambda runtime's handler (std-logging modules)

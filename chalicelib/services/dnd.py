@@ -1,8 +1,17 @@
-"""Recording DND changes from every path (R2, R3, R12): one function, atomic, exactly once."""
+"""Recording DND changes from every path (R2, R3, R12): one function, atomic, exactly once.
+
+Follow-ups (the dnd.changed events, then AFTER_CHANGE_HOOKS: unenroll on do-not-contact, CRM
+write-back) go through a transactional outbox: the change's transaction also stores an outbox item
+describing them; the request runs them and deletes the item; if anything fails (or the process
+dies) the item stays and ``chalicelib.services.outbox.sweep_outbox`` re-runs it after a grace period.
+Every follow-up is idempotent, so a re-run is harmless.
+"""
 
 from __future__ import annotations
 
 import logging
+import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -27,9 +36,16 @@ from chalicelib.services.context import Services, iso, utcnow
 from chalicelib.services.recipients import Target, address_pk, contact_address_pks
 from chalicelib.store import keys
 from chalicelib.store.dnd import AuditRecord, DuplicateEvent, Subject, subject_from_item
+from chalicelib.store.outbox import OutboxStore
 
 logger = logging.getLogger(__name__)
 MAX_ATTEMPTS = 6
+# How long the request path has to finish (and delete) its own outbox item before the sweeper
+# takes it over; far above the API's 30 s Lambda timeout, so the two never run it at once.
+OUTBOX_GRACE_SECONDS = 60
+# Audit fields the follow-ups read (events and hooks). Actor, evidence and note stay out of the
+# outbox: they are stored with the audit entry, and the outbox needs no personal data.
+_FOLLOW_UP_FIELDS = ("at", "channel", "direction", "action", "reason", "kind", "source")
 
 # Called after a committed change with (services, workspace_id, result). Later capabilities
 # (unenrollment on do-not-contact, CRM write-back) register here instead of editing this module.
@@ -169,8 +185,8 @@ def _plan(change: DndChange, subjects: dict[str, Subject], at: str) -> tuple[lis
 
 
 def apply_dnd_change(services: Services, change: DndChange) -> DndResult:
-    """Set or clear DND. Atomic (subjects + audit + exactly-once marker in one transaction),
-    retried on concurrent updates; raises DndClearRefused (409) or StoreUnavailable (503)."""
+    """Set or clear DND. Atomic (subjects + audit + exactly-once marker + outbox item in one
+    transaction), retried on concurrent updates; raises DndClearRefused (409) or StoreUnavailable (503)."""
     marker = f"evt#{change.workspace_id}#{change.event_id}" if change.event_id else None
     for _attempt in range(MAX_ATTEMPTS):
         contact, subjects = _load_subjects(services, change)
@@ -180,50 +196,128 @@ def apply_dnd_change(services: Services, change: DndChange) -> DndResult:
         changed, audit = _plan(change, subjects, at)
         if marker and not changed and services.dnd.is_processed(marker):
             return DndResult(False, True, [s.state for s in subjects.values()], contact)
+        by_pk = {subject.pk: subject for subject in changed}
+        final = {name: by_pk.get(s.pk, s) for name, s in subjects.items()}
+        states = [s.state for s in final.values()]
+        outbox = (
+            _outbox_item(services, "change", change, subjects, [r.entry for r in audit], states) if audit else None
+        )
         try:
-            services.dnd.commit(changed, audit, marker_id=marker if (changed or audit) else None)
+            services.dnd.commit(changed, audit, marker_id=marker if (changed or audit) else None,
+                                extra_updates=[OutboxStore(services.config).put_action(outbox)] if outbox else None)
         except DuplicateEvent:
+            # Already applied: its follow-ups are done, or pending in its outbox item (the sweeper's).
             return DndResult(False, True, [s.state for s in subjects.values()], contact)
         except ConcurrentUpdate:
             continue
-        by_pk = {subject.pk: subject for subject in changed}
-        final = {name: by_pk.get(s.pk, s) for name, s in subjects.items()}
         result = DndResult(
             changed=bool(changed),
             duplicate=False,
-            states=[s.state for s in final.values()],
+            states=states,
             contact=contact,
             audit=[record.entry for record in audit],
             sequence_scope=change.sequence_scope,
         )
-        if audit:
+        if outbox is not None:
             record_dnd_change(result.audit)
-            result.contact_ids = _affected_contacts(services, change, subjects)
-            _publish(services, change, result)
-            for hook in AFTER_CHANGE_HOOKS:
-                try:
-                    hook(services, change.workspace_id, result)
-                except Exception:  # a follow-up must never undo or fail a stored opt-out
-                    logger.exception("dnd after-change hook failed")
+            _complete(services, outbox, result)
         return result
     raise ConcurrentUpdate("the record kept changing; retry")
 
 
-def _affected_contacts(services: Services, change: DndChange, subjects: dict[str, Subject]) -> list[str]:
-    ids = [change.target.contact_id] if change.target.contact_id else []
+def _outbox_item(services: Services, kind: str, change: DndChange, subjects: dict[str, Subject],
+                 entries: list[dict[str, Any]], states: list[DndState]) -> dict[str, Any]:
+    """What the follow-ups need, stored with the change: ids and hashed address keys, no address."""
+    payload = {
+        "kind": kind,  # change: events + hooks; flag: events only (a flag changes no DND)
+        "entries": [{k: e[k] for k in _FOLLOW_UP_FIELDS if e.get(k) is not None} for e in entries],
+        "states": [_anonymous_state(state) for state in states],
+        "contact_id": change.target.contact_id,
+        "address_pks": {k: subjects[k].pk for k in ("email", "phone") if k in subjects},
+        "sequence_scope": change.sequence_scope,
+        "created_at": entries[0]["at"] if entries else iso(utcnow()),
+    }
+    return OutboxStore(services.config).item(
+        change.workspace_id, uuid.uuid4().hex, int(time.time()) + OUTBOX_GRACE_SECONDS, payload
+    )
+
+
+def _anonymous_state(state: DndState) -> dict[str, Any]:
+    """A state as the hooks read it (which entries exist, from which source), without actors."""
+    dumped = state.model_dump(mode="json")
+    outbound = [entry for by_reason in dumped["outbound"].values() for entry in by_reason.values()]
+    for entry in [*dumped["inbound"].values(), *outbound]:
+        entry.pop("actor", None)
+    return dumped
+
+
+def _complete(services: Services, outbox: dict[str, Any], result: DndResult) -> None:
+    """Run the follow-ups on the request path; delete the outbox item only if all of them succeeded.
+    Never raises: the change is stored, and a failure here is the sweeper's to finish."""
+    if not run_follow_ups(services, outbox, result):
+        logger.warning("dnd follow-ups incomplete; left to the outbox sweeper",
+                       extra={"workspace_id": outbox["ws"], "outbox_id": outbox["outbox_id"]})
+        return
+    try:
+        OutboxStore(services.config).delete(outbox["pk"])
+    except Exception:  # the sweeper re-runs it (idempotently) and deletes it then
+        logger.exception("deleting a completed dnd outbox item failed")
+
+
+def run_follow_ups(services: Services, outbox: dict[str, Any], result: DndResult | None = None) -> bool:
+    """Publish the dnd.changed events and run every after-change hook for one outbox item.
+    True when all succeeded; each failure is logged and the rest still run. Idempotent: the events
+    carry stable ``event_id``s, the unenroll hook is conditional, a CRM write-back writes current state."""
+    ws = outbox["ws"]
+    if result is None:
+        result = DndResult(
+            changed=outbox.get("kind") == "change",
+            duplicate=False,
+            states=[DndState.model_validate(s) for s in outbox.get("states") or []],
+            contact=None,
+            audit=list(outbox.get("entries") or []),
+            sequence_scope=outbox.get("sequence_scope"),
+        )
+    ok = True
+    try:
+        result.contact_ids = _affected_contacts(services, outbox.get("contact_id"), outbox.get("address_pks") or {})
+    except Exception:
+        logger.exception("finding the contacts of a dnd change failed")
+        return False
+    try:
+        _publish(services, ws, outbox["outbox_id"], outbox.get("entries") or [], result.contact_ids)
+    except Exception:  # the change is stored; a lost notification must not make the sender retry
+        logger.exception("publishing dnd events failed")
+        ok = False
+    if outbox.get("kind") != "change":
+        return ok
+    for hook in AFTER_CHANGE_HOOKS:
+        try:
+            hook(services, ws, result)
+        except Exception:  # a follow-up must never undo or fail a stored opt-out
+            logger.exception("dnd after-change hook failed")
+            ok = False
+    return ok
+
+
+def _affected_contacts(services: Services, contact_id: str | None, address_pks: dict[str, str]) -> list[str]:
+    ids = [contact_id] if contact_id else []
     for kind in ("email", "phone"):
-        if kind in subjects:
-            ids.extend(services.contacts.contact_ids_with_address(subjects[kind].pk, kind))
+        if kind in address_pks:
+            ids.extend(services.contacts.contact_ids_with_address(address_pks[kind], kind))
     return list(dict.fromkeys(ids))
 
 
-def _publish(services: Services, change: DndChange, result: DndResult) -> None:
+def _publish(services: Services, workspace_id: str, outbox_id: str, entries: list[dict[str, Any]],
+             contact_ids: list[str]) -> None:
     events = [
         {
             "type": "dnd.changed",
             "version": 1,
-            "workspace_id": change.workspace_id,
-            "contact_ids": result.contact_ids,
+            # Stable across re-runs of the same outbox item: consumers dedupe on it.
+            "event_id": f"{outbox_id}-{index}",
+            "workspace_id": workspace_id,
+            "contact_ids": contact_ids,
             "channel": entry["channel"],
             "direction": entry["direction"],
             "action": entry["action"],
@@ -232,12 +326,9 @@ def _publish(services: Services, change: DndChange, result: DndResult) -> None:
             "source": entry["source"],
             "at": entry["at"],
         }
-        for entry in result.audit
+        for index, entry in enumerate(entries)
     ]
-    try:
-        services.events.publish(events)
-    except Exception:  # the change is stored; a lost notification must not make the sender retry
-        logger.exception("publishing dnd events failed")
+    services.events.publish(events)
 
 
 def record_flag(services: Services, workspace_id: str, target: Target, channel: str, reason: str,
@@ -250,13 +341,14 @@ def record_flag(services: Services, workspace_id: str, target: Target, channel: 
     at = iso(utcnow())
     entry = _audit_entry(change, channel, "flagged", reason, "none", at)
     marker = f"evt#{workspace_id}#{event_id}" if event_id else None
+    states = [s.state for s in subjects.values()]
+    outbox = _outbox_item(services, "flag", change, subjects, [entry], states)
     try:
-        services.dnd.commit([], [AuditRecord(home.audit_pk, at, entry)], marker_id=marker)
+        services.dnd.commit([], [AuditRecord(home.audit_pk, at, entry)], marker_id=marker,
+                            extra_updates=[OutboxStore(services.config).put_action(outbox)])
     except DuplicateEvent:
         return False
-    result = DndResult(False, False, [s.state for s in subjects.values()], contact, [entry])
-    result.contact_ids = _affected_contacts(services, change, subjects)
-    _publish(services, change, result)
+    _complete(services, outbox, DndResult(False, False, states, contact, [entry]))
     return True
 
 

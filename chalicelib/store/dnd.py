@@ -1,8 +1,9 @@
 """DND subjects (contact items and address items) and the atomic write of a DND change.
 
 A change is one DynamoDB transaction: every touched subject (conditional on the
-version read), its audit entries, and -- for webhooks/SNS/SQS -- an exactly-once
-marker keyed by the natural event id. Either all of it lands or none does.
+version read), its audit entries, the outbox item of its follow-ups (passed in
+``extra_updates``, see chalicelib/store/outbox.py) and -- for webhooks/SNS/SQS -- an
+exactly-once marker keyed by the natural event id. Either all of it lands or none does.
 """
 
 from __future__ import annotations
@@ -95,7 +96,7 @@ class DndStore:
         marker_id: str | None = None,
         extra_updates: list[dict[str, Any]] | None = None,
     ) -> None:
-        """Write changed subjects + audit (+ marker) atomically.
+        """Write changed subjects + audit (+ extra items, e.g. the outbox item) (+ marker) atomically.
 
         Raises DuplicateEvent when the marker exists, ConcurrentUpdate when a subject
         changed since it was read (the caller re-reads and re-plans), StoreUnavailable

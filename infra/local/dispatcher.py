@@ -55,6 +55,8 @@ SOURCES: dict[str, Source] = {
     "OPTOUT_UNENROLL_QUEUE_URL": Source("on_unenroll_batch", "sqs"),
     "OPTOUT_CRM_QUEUE_URL": Source("on_crm_writeback", "sqs"),
 }
+# Scheduled handlers (an EventBridge rule in AWS): app handler -> period in seconds.
+SCHEDULES: dict[str, float] = {"on_outbox_sweep": 60.0}
 
 
 @dataclass
@@ -224,7 +226,31 @@ class Dispatcher:
                 )
                 thread.start()
                 self._threads.append(thread)
+        for name, period in SCHEDULES.items():
+            scheduled = getattr(self._app_module, name, None)
+            if callable(scheduled):
+                thread = threading.Thread(target=self._tick, args=(name, scheduled, period), name=f"schedule-{name}",
+                                          daemon=True)
+                thread.start()
+                self._threads.append(thread)
         return self
+
+    def _tick(self, name: str, handler: Callable[[Any, Any], Any], period: float) -> None:
+        """Invoke a scheduled handler every ``period`` seconds with the event EventBridge would send."""
+        function_name = f"optout-{self._stage}-{name}"
+        while not self._stop.wait(period):
+            event = {"version": "0", "id": str(uuid.uuid4()), "detail-type": "Scheduled Event",
+                     "source": "aws.events", "account": LOCAL_ACCOUNT_ID,
+                     "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "region": self._region,
+                     "resources": [f"arn:aws:events:{self._region}:{LOCAL_ACCOUNT_ID}:rule/{function_name}"],
+                     "detail": {}}
+            context = LocalLambdaContext(function_name=function_name, timeout_seconds=60.0,
+                                         invoked_function_arn=f"arn:aws:lambda:{self._region}:{LOCAL_ACCOUNT_ID}:"
+                                                              f"function:{function_name}")
+            try:
+                handler(event, context)
+            except Exception:
+                logger.exception("%s raised; it runs again in %ss", name, period)
 
     def stop(self, timeout: float = 5.0) -> None:
         self._stop.set()

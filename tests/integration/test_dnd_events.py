@@ -65,11 +65,12 @@ def test_r12_enabling_email_dnd_publishes_a_schema_valid_event_without_addresses
     assert len(events) == 1
     raw, event = events[0]
     assert_valid_and_anonymous(raw, event)
-    assert event | {"at": None} == {
+    assert event | {"at": None, "event_id": None} == {
         "type": "dnd.changed", "version": 1, "workspace_id": api.workspace_id, "contact_ids": ["c-ev"],
         "channel": "email", "direction": "outbound", "action": "enabled", "reason": "manual",
-        "kind": "temporary", "source": "user", "at": None,
+        "kind": "temporary", "source": "user", "at": None, "event_id": None,
     }
+    assert event["event_id"]  # stable across outbox re-runs: consumers dedupe on it
 
 
 def test_r12_clearing_and_address_level_changes_are_published_too(api, dnd_events):
