@@ -120,7 +120,8 @@ def _home_subject(subjects: dict[str, Subject], direction: Direction, channel: s
     return subjects.get("contact")
 
 
-def _audit_entry(change: DndChange, channel: str | None, action: str, reason: str, kind: str, at: str) -> dict[str, Any]:
+def _audit_entry(change: DndChange, channel: str | None, action: str, reason: str, kind: str,
+                 at: str) -> dict[str, Any]:
     entry: dict[str, Any] = {
         "at": at,
         "channel": channel if change.direction == "outbound" else "all",
@@ -164,23 +165,22 @@ def _plan(change: DndChange, subjects: dict[str, Subject], at: str) -> tuple[lis
             updated = with_entry(current(name).state, change.direction, channel, entry)
             if updated is not None:
                 changed[name] = Subject(**{**current(name).__dict__, "state": updated})
-                audit.append(
-                    AuditRecord(home.audit_pk, at, _audit_entry(change, channel, "enabled", change.reason, change.kind, at))
-                )
+                entry_enabled = _audit_entry(change, channel, "enabled", change.reason, change.kind, at)
+                audit.append(AuditRecord(home.audit_pk, at, entry_enabled))
             continue
         active: dict[str, DndEntry] = {}
         for name in subjects:
             active.update(current(name).state.entries(change.direction, channel))
-        clear = reasons_to_clear(active, source=change.source, evidence=change.evidence, only_reasons=change.only_reasons)
+        clear = reasons_to_clear(active, source=change.source, evidence=change.evidence,
+                                 only_reasons=change.only_reasons)
         for name in list(subjects):
             updated = without_reasons(current(name).state, change.direction, channel, clear)
             if updated is not None:
                 changed[name] = Subject(**{**current(name).__dict__, "state": updated})
         home = _home_subject(subjects, change.direction, channel) or next(iter(subjects.values()))
         for reason in sorted(clear):
-            audit.append(
-                AuditRecord(home.audit_pk, at, _audit_entry(change, channel, "disabled", reason, active[reason].kind, at))
-            )
+            entry_disabled = _audit_entry(change, channel, "disabled", reason, active[reason].kind, at)
+            audit.append(AuditRecord(home.audit_pk, at, entry_disabled))
     return list(changed.values()), audit
 
 

@@ -239,11 +239,13 @@ class Dispatcher:
         """Invoke a scheduled handler every ``period`` seconds with the event EventBridge would send."""
         function_name = f"optout-{self._stage}-{name}"
         while not self._stop.wait(period):
-            event = {"version": "0", "id": str(uuid.uuid4()), "detail-type": "Scheduled Event",
-                     "source": "aws.events", "account": LOCAL_ACCOUNT_ID,
-                     "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "region": self._region,
-                     "resources": [f"arn:aws:events:{self._region}:{LOCAL_ACCOUNT_ID}:rule/{function_name}"],
-                     "detail": {}}
+            event: dict[str, Any] = {
+                "version": "0", "id": str(uuid.uuid4()), "detail-type": "Scheduled Event", "source": "aws.events",
+                "account": LOCAL_ACCOUNT_ID, "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                "region": self._region,
+                "resources": [f"arn:aws:events:{self._region}:{LOCAL_ACCOUNT_ID}:rule/{function_name}"],
+                "detail": {},
+            }
             context = LocalLambdaContext(function_name=function_name, timeout_seconds=60.0,
                                          invoked_function_arn=f"arn:aws:lambda:{self._region}:{LOCAL_ACCOUNT_ID}:"
                                                               f"function:{function_name}")
