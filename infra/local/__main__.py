@@ -1,6 +1,7 @@
 """`python -m infra.local` (`make run`): the whole service on one machine.
 
-1. an embedded AWS endpoint (moto server) on OPTOUT_AWS_PORT;
+1. an embedded AWS endpoint (moto server) on OPTOUT_AWS_PORT, in a child process of its own
+   (``aws_endpoint.py``: moto, the app and the dispatcher would otherwise share one GIL);
 2. the tables, queues and topics of infra/template.yaml, deployed there through CloudFormation;
 3. the Chalice app, imported only after its OPTOUT_* variables point at that stack, with the
    workspace ``default`` (API key OPTOUT_DEV_API_KEY);
@@ -8,7 +9,8 @@
 5. the app's routes over HTTP on OPTOUT_HOST:OPTOUT_PORT (chalice's local server, one thread per
    connection).
 
-Ctrl-C or SIGTERM stops everything and exits 0. State lives in memory for the life of the process.
+Ctrl-C or SIGTERM stops everything, the endpoint last, and exits 0; the endpoint also exits when
+this process dies, however it dies. State lives in memory for the life of the process.
 """
 
 from __future__ import annotations
@@ -133,28 +135,6 @@ def _api_gateway_like_handler() -> type:
     return ApiGatewayLikeHandler
 
 
-def _serialize_dynamodb_requests() -> None:
-    """DynamoDB requests one at a time on the embedded endpoint (found by tests/e2e/test_concurrency.py).
-
-    moto applies a TransactWriteItems as check-then-write, and rolls a failed one back by restoring
-    a copy of the whole table taken when it started -- without a lock. On the threaded moto server,
-    two concurrent transactions could both pass a condition (the exactly-once marker, a version
-    check), and one's rollback could undo the other's committed write. DynamoDB serializes
-    conflicting transactions; the local stack must too, or it loses the very updates the app's
-    conditional writes protect.
-    """
-    from moto.dynamodb.responses import DynamoHandler
-
-    lock = threading.RLock()
-    call_action = DynamoHandler.call_action
-
-    def serialized_call_action(self):  # type: ignore[no-untyped-def]
-        with lock:
-            return call_action(self)
-
-    DynamoHandler.call_action = serialized_call_action  # type: ignore[method-assign]
-
-
 def _per_thread_request_state(app: object) -> None:
     """``Chalice.__call__`` keeps ``current_request`` and ``lambda_context`` on the app object: fine in
     Lambda (one request per instance at a time), but the local server runs one thread per connection,
@@ -194,12 +174,24 @@ def main() -> int:
             print(f"optout: {settings.host}:{port} ({name}) is already in use", file=sys.stderr)
             return 1
 
-    from moto.server import ThreadedMotoServer
+    from infra.local.aws_endpoint import AwsEndpoint
 
-    _serialize_dynamodb_requests()
     started = time.monotonic()
-    moto_server = ThreadedMotoServer(ip_address=settings.host, port=settings.aws_port, verbose=False)
-    moto_server.start()
+    endpoint = AwsEndpoint(settings.host, settings.aws_port).start()
+    try:
+        # While the endpoint imports moto: what the stack deploy and the HTTP server need (not the app,
+        # which must see the variables of the deployed stack).
+        import boto3  # noqa: F401
+        import chalice.local  # noqa: F401
+
+        import infra.local.stack  # noqa: F401
+
+        endpoint.wait_ready()
+    except RuntimeError as error:
+        print(f"optout: {error}", file=sys.stderr)
+        return 1
+    logger.debug("AWS endpoint (pid %s) up after %.2fs", endpoint.pid, time.monotonic() - started)
+    code = 0
     dispatcher = None
     http_server = None
     http_thread = None
@@ -230,7 +222,9 @@ def main() -> int:
 
         from infra.local.dispatcher import Dispatcher
 
-        dispatcher = Dispatcher(app_module, endpoint_url=settings.aws_endpoint_url).start()
+        # Four pollers a queue (Lambda runs many invocations at once): with two, a bulk unenrollment
+        # alternated between the app's and the endpoint's process and left the endpoint idle half the time.
+        dispatcher = Dispatcher(app_module, endpoint_url=settings.aws_endpoint_url, workers_per_source=4).start()
 
         from chalice.config import Config as ChaliceConfig
         from chalice.local import LocalDevServer
@@ -249,7 +243,10 @@ def main() -> int:
         print(_banner(settings, stack_env), flush=True)
         logger.info("ready in %.1fs", time.monotonic() - started)
         while not stop.wait(0.5):
-            pass
+            if not endpoint.alive():
+                logger.error("the embedded AWS endpoint exited (code %s); stopping", endpoint.exit_code)
+                code = 1
+                break
         logger.info("stopping")
     finally:
         stopping = time.monotonic()
@@ -262,9 +259,9 @@ def main() -> int:
         if dispatcher is not None:
             dispatcher.stop()
         logger.debug("dispatcher stopped after %.2fs", time.monotonic() - stopping)
-        moto_server.stop()
+        endpoint.stop()
         logger.info("stopped in %.1fs", time.monotonic() - stopping)
-    return 0
+    return code
 
 
 if __name__ == "__main__":

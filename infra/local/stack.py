@@ -8,15 +8,14 @@ to observe published events.
 
 from __future__ import annotations
 
-import logging
 import time
-import warnings
 from pathlib import Path
 from typing import Any
 
 import boto3
 
 from chalicelib.config import TEMPLATE_OUTPUT_ENV
+from infra.local.aws_endpoint import quiet_moto_alarm_warning
 
 TEMPLATE_PATH = Path(__file__).resolve().parents[1] / "template.yaml"
 
@@ -32,27 +31,6 @@ TAPS: dict[str, tuple[str, bool]] = {
 # SNS invokes Lambda asynchronously: one attempt plus two retries, then the event is dropped (or sent to
 # an on-failure destination). The tap queue's redrive policy reproduces that for the consumed topic.
 TAP_MAX_RECEIVE_COUNT = 3
-
-_UNSUPPORTED_NOTE = "AWS::CloudWatch::Alarm"
-
-
-class _DropUnsupportedAlarm(logging.Filter):
-    def filter(self, record: logging.LogRecord) -> bool:
-        return _UNSUPPORTED_NOTE not in record.getMessage()
-
-
-_quiet_installed = False
-
-
-def _quiet_moto_alarm_warning() -> None:
-    """moto's CloudFormation skips CloudWatch alarms (monitoring only; nothing local needs them)."""
-    global _quiet_installed
-    if _quiet_installed:
-        return
-    # Global on purpose: with a moto server the warning is raised in the server's request thread.
-    warnings.filterwarnings("ignore", message=r".*AWS::CloudWatch::Alarm.*", category=UserWarning)
-    logging.getLogger("moto").addFilter(_DropUnsupportedAlarm())
-    _quiet_installed = True
 
 
 def stack_name(stage: str) -> str:
@@ -98,7 +76,7 @@ def deploy_stack(stage: str = "local", endpoint_url: str | None = None) -> dict[
 
     ``endpoint_url=None`` uses boto3's defaults (``AWS_ENDPOINT_URL``, or an active ``moto.mock_aws()``).
     """
-    _quiet_moto_alarm_warning()
+    quiet_moto_alarm_warning()
     cfn = _client("cloudformation", endpoint_url)
     name = stack_name(stage)
     cfn.create_stack(
