@@ -193,7 +193,7 @@ def prebuild_packages(project: Path, stage: str) -> list[Path]:
     from chalice.utils import UI, OSUtils
 
     config_from_disk = json.loads((project / ".chalice" / "config.json").read_text(encoding="utf-8"))
-    config = Config(chalice_stage=stage, user_provided_params={"project_dir": str(project.resolve())},
+    config = Config(chalice_stage=stage, user_provided_params={"project_dir": os.path.abspath(project)},
                     config_from_disk=config_from_disk)
     osutils, ui = OSUtils(), UI()
     dependencies = PipDependencyBuilder(
