@@ -3,6 +3,7 @@ copying whole tables (a whole-table copy made every opt-out O(table) on `make ru
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -13,7 +14,9 @@ from moto import mock_aws
 
 from infra import moto_transactions
 
-TABLE = "t"
+# Unique per test: under a session-wide mock_aws of another suite in the same worker (integration's
+# aws_env), this mock_aws shares that backend and resets nothing, so a fixed name would already exist.
+TABLE = "moto-transactions-" + uuid.uuid4().hex[:8]
 
 
 @pytest.fixture()
@@ -28,17 +31,18 @@ def ddb(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     with mock_aws():
         moto_transactions.install()
-        monkeypatch.setattr(Table, "__deepcopy__", refuse, raising=False)
-        client = boto3.client("dynamodb", region_name="us-east-1")
-        client.create_table(TableName=TABLE, BillingMode="PAY_PER_REQUEST",
-                            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"},
-                                                  {"AttributeName": "sk", "AttributeType": "S"}],
-                            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"},
-                                       {"AttributeName": "sk", "KeyType": "RANGE"}])
-        for n in range(50):
-            client.put_item(TableName=TABLE, Item={"pk": {"S": "p"}, "sk": {"S": f"{n:03d}"}, "v": {"N": "1"}})
         try:
+            monkeypatch.setattr(Table, "__deepcopy__", refuse, raising=False)
+            client = boto3.client("dynamodb", region_name="us-east-1")
+            client.create_table(TableName=TABLE, BillingMode="PAY_PER_REQUEST",
+                                AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"},
+                                                      {"AttributeName": "sk", "AttributeType": "S"}],
+                                KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"},
+                                           {"AttributeName": "sk", "KeyType": "RANGE"}])
+            for n in range(50):
+                client.put_item(TableName=TABLE, Item={"pk": {"S": "p"}, "sk": {"S": f"{n:03d}"}, "v": {"N": "1"}})
             yield client
+            client.delete_table(TableName=TABLE)
         finally:
             moto_transactions.uninstall()
 
