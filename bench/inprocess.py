@@ -259,8 +259,11 @@ def setup_moto() -> Any:
         os.environ.pop(name, None)
     from moto import mock_aws
 
+    from infra.local.aws_endpoint import prepare_moto
+
     mock = mock_aws()
     mock.start()
+    prepare_moto()  # moto as the local stack's endpoint runs it (both sides alike; README, Performance)
     from chalicelib.config import reset_config
     from chalicelib.services.context import reset_services
     from chalicelib.store.aws import reset_clients

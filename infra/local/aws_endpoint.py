@@ -12,7 +12,7 @@ dispatcher no longer share one GIL. The protocol with the parent:
   the dispatcher, which still talk to it while the parent stops them; the parent ends it last.
 
 DynamoDB requests are served one at a time (``serialize_dynamodb_requests``), as before in the one
-process: the guarantee lives where moto runs.
+process: the guarantee lives where moto runs. So does the transaction patch (``prepare_moto``).
 """
 
 from __future__ import annotations
@@ -104,6 +104,18 @@ def cache_moto_request_lookups() -> None:
         cached_names = functools.wraps(names_of)(lambda clazz: list(names(clazz)))
         cached_names.cache_info = names.cache_info  # type: ignore[attr-defined]
         moto.core.responses.method_names_from_class = cached_names
+
+
+def prepare_moto() -> None:
+    """moto as the embedded endpoint runs it: the alarm warning quiet, DynamoDB requests serialized,
+    its per-request lookups cached, and TransactWriteItems without whole-table copies
+    (infra/moto_transactions.py: moto copied every touched table per transaction, O(table))."""
+    from infra import moto_transactions
+
+    quiet_moto_alarm_warning()
+    serialize_dynamodb_requests()
+    cache_moto_request_lookups()
+    moto_transactions.install()
 
 
 def make_server(host: str, port: int) -> Any:
@@ -210,9 +222,7 @@ def serve(host: str, port: int, lifeline: int, ready: IO[bytes]) -> int:
     signal.signal(signal.SIGTERM, request_stop)
     signal.signal(signal.SIGINT, request_stop)
 
-    quiet_moto_alarm_warning()
-    serialize_dynamodb_requests()
-    cache_moto_request_lookups()
+    prepare_moto()
     try:
         server = make_server(host, port)
     except OSError as error:

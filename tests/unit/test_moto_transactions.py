@@ -103,3 +103,18 @@ def test_uninstall_restores_moto_as_shipped():
     finally:
         moto_transactions.uninstall()
     assert models.DynamoDBBackend.transact_write_items is patched
+
+
+def test_the_embedded_endpoint_runs_moto_with_the_patch(monkeypatch: pytest.MonkeyPatch):
+    """`python -m infra.local.aws_endpoint` prepares moto with prepare_moto(): its transactions copy no table."""
+    from moto.dynamodb import models
+
+    from infra.local import aws_endpoint
+
+    shipped = models.DynamoDBBackend.transact_write_items
+    aws_endpoint.prepare_moto()
+    try:
+        assert models.DynamoDBBackend.transact_write_items is not shipped
+    finally:
+        moto_transactions.uninstall()
+    assert models.DynamoDBBackend.transact_write_items is shipped
