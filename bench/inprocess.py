@@ -367,16 +367,58 @@ def time_by_operation() -> Iterator[dict[str, list[float]]]:
 UPDATE_ITEM_SAMPLE = 500
 
 
+def measure_verify_floor(bench: Bench, sequence_id: str, contact_ids: list[str],
+                         requests: list[dict[str, Any]]) -> float:
+    """The raw requests of a bulk unenrollment that reads before it writes, and nothing else: find
+    the active enrollments (the status index, keys only, pages of ``PLAN_PAGE``), read each one's
+    current state and what its rewrite keeps (one consistent BatchGetItem per 100, projected to
+    the worker's ``_READ_FOR_REWRITE``), then the batched writes of the write floor. No job record,
+    no queue, no marker, no app code: what optout's drain adds shows as drain / this floor."""
+    from chalicelib.services.jobs import PLAN_PAGE
+    from chalicelib.store.enrollments import _READ_FOR_REWRITE, ACTIVE, seq_status
+    from chalicelib.store.items import to_item
+
+    table = bench.config.enrollments_table
+    bench.enroll(sequence_id, contact_ids)
+    start = time.perf_counter()
+    found: list[dict[str, Any]] = []
+    query: dict[str, Any] = {
+        "TableName": table, "IndexName": "by_status", "Limit": PLAN_PAGE, "KeyConditionExpression": "seq_status = :k",
+        "ExpressionAttributeValues": to_item({":k": seq_status(bench.workspace_id, sequence_id, ACTIVE)}),
+        "ProjectionExpression": "sk"}
+    while True:
+        page = bench.raw.query(**query)
+        found.extend(page["Items"])
+        if not page.get("LastEvaluatedKey"):
+            break
+        query["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+    assert len(found) == len(contact_ids), len(found)
+    pk = to_item({"pk": f"{bench.workspace_id}#{sequence_id}"})["pk"]
+    names = {f"#r{n}": name for n, name in enumerate(_READ_FOR_REWRITE)}
+    for first in range(0, len(found), 100):
+        keys = [{"pk": pk, "sk": item["sk"]} for item in found[first:first + 100]]
+        read = bench.raw.batch_get_item(RequestItems={table: {
+            "Keys": keys, "ConsistentRead": True, "ProjectionExpression": ", ".join(names),
+            "ExpressionAttributeNames": names}})
+        assert not read.get("UnprocessedKeys")
+        for chunk in range(first, min(first + 100, len(requests)), 25):
+            bench.raw.batch_write_item(RequestItems={table: requests[chunk:chunk + 25]})
+    return time.perf_counter() - start
+
+
 def measure_unenroll(bench: Bench, count: int, rounds: int) -> dict[str, Any]:
     """``count`` active enrollments of one sequence unenrolled by POST /v1/unenrollments, planned and
     applied through the queue, until GET /v1/jobs/{id} reads done.
 
     Floor: the same ``count`` unenrolled items written with BatchWriteItem, 25 puts a request, on
     the same keys of the same table: the fewest DynamoDB requests that can mark them.
+    Verify floor (every round, ``measure_verify_floor``): the raw requests of a planner + worker
+    that reads before it writes, without optout around them.
     Context (measured once): the same writes preceded by one consistent BatchGetItem per 100 keys
     (what a worker that checks each enrollment is still active before a blind put cannot avoid),
     and the per-item cost of the alternative that needs no read, a conditional UpdateItem each
-    (on ``UPDATE_ITEM_SAMPLE`` items). ``unenroll_breakdown``: the drain's time by AWS operation.
+    (on ``UPDATE_ITEM_SAMPLE`` items).
+    ``unenroll_breakdown``: the drain's time by AWS operation.
     Every round re-seeds the same keys, so the table moto queries has the same size each time."""
     from chalicelib.services.context import iso, utcnow
     from chalicelib.store.enrollments import unenrolled_item
@@ -392,6 +434,7 @@ def measure_unenroll(bench: Bench, count: int, rounds: int) -> dict[str, Any]:
     breakdowns: list[dict[str, Any]] = []
     invocations = 0
     update_item_ms = 0.0
+    verify_floors: list[float] = []
     for _ in range(rounds):
         bench.enroll(sequence_id, contact_ids)
         driver.invocations = 0
@@ -420,6 +463,7 @@ def measure_unenroll(bench: Bench, count: int, rounds: int) -> dict[str, Any]:
             response = bench.raw.batch_write_item(RequestItems={table: requests[first:first + 25]})
             assert not response.get("UnprocessedItems")
         floors.append(time.perf_counter() - start)
+        verify_floors.append(measure_verify_floor(bench, sequence_id, contact_ids, requests))
 
         if read_write_floors:
             continue  # context only: measured once
@@ -447,7 +491,7 @@ def measure_unenroll(bench: Bench, count: int, rounds: int) -> dict[str, Any]:
                 bench.raw.batch_write_item(RequestItems={table: requests[chunk:chunk + 25]})
         read_write_floors.append(time.perf_counter() - start)
     drain_s, floor_s = statistics.median(drains), statistics.median(floors)
-    read_write_s = statistics.median(read_write_floors)
+    read_write_s, verify_floor_s = statistics.median(read_write_floors), statistics.median(verify_floors)
     return {
         "unenroll_enrollments": count,
         "unenroll_seconds": round(drain_s, 3),
@@ -460,6 +504,9 @@ def measure_unenroll(bench: Bench, count: int, rounds: int) -> dict[str, Any]:
         "unenroll_update_item_ms_per_item": round(update_item_ms, 3),
         "unenroll_update_item_sample": min(UPDATE_ITEM_SAMPLE, count),
         "unenroll_ratio_read_write_floor": round(drain_s / read_write_s, 3),
+        "unenroll_verify_floor_seconds": round(verify_floor_s, 3),
+        "unenroll_verify_floor_over_write_floor": round(verify_floor_s / floor_s, 3),
+        "unenroll_ratio_verify_floor": round(drain_s / verify_floor_s, 3),
         "unenroll_invocations": invocations,
         "unenroll_rounds": rounds,
         "unenroll_all_seconds": [round(x, 3) for x in drains],

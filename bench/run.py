@@ -85,6 +85,8 @@ ROWS: list[tuple[str, str, str]] = [
      "floor {unenroll_floor_seconds} s; vs read+write floor: {unenroll_ratio_read_write_floor}; drain spent "
      "{unenroll_breakdown[BatchWriteItem][seconds]} s writing, {unenroll_breakdown[BatchGetItem][seconds]} s "
      "reading, {unenroll_breakdown[Query][seconds]} s planning"),
+    ("unenroll_verify_floor_over_write_floor", "  verify floor / write floor (find, read, write)",
+     "{unenroll_verify_floor_seconds} s; drain / verify floor: {unenroll_ratio_verify_floor}"),
     ("unenroll_update_item_ms_per_item", "  alternative: conditional UpdateItem, ms/item",
      "vs {unenroll_floor_ms_per_item} ms/item batched (sample of {unenroll_update_item_sample})"),
     ("cold_import_ratio", "import app / import boto3 + 3 clients",
