@@ -15,7 +15,8 @@ of 10,000 enrollments). DynamoDB's own cost is O(items in the transaction), and 
 
 Concurrency is unchanged: moto's transactions are not isolated from other requests, so the local
 stack still serialises DynamoDB requests (infra/local). ``install()`` is idempotent; ``uninstall()``
-undoes it.
+undoes it. Installed by ``infra.local.aws_endpoint.prepare_moto`` (the local stack's endpoint, the
+in-process bench, the integration tests' moto).
 """
 
 from __future__ import annotations
@@ -98,6 +99,10 @@ def install() -> None:
 
     models.copy = _CopyShim()  # type: ignore[assignment]
     models.DynamoDBBackend.transact_write_items = transact_write_items  # type: ignore[method-assign]
+
+
+def installed() -> bool:
+    return bool(_originals)
 
 
 def uninstall() -> None:

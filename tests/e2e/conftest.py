@@ -35,8 +35,10 @@ def local_stack_env(monkeypatch) -> Iterator[dict[str, str]]:
     """
     from moto import mock_aws
 
+    from infra.local.aws_endpoint import prepare_moto
     from infra.local.stack import deploy_stack
 
+    prepare_moto()  # moto as the local stack's endpoint runs it (idempotent; integration's moto too)
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
     monkeypatch.delenv("AWS_PROFILE", raising=False)
     for name, value in {

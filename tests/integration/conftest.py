@@ -31,6 +31,9 @@ def aws_env() -> Iterator[dict[str, str]]:
     )
     os.environ.pop("AWS_ENDPOINT_URL", None)
     with mock_aws():
+        from infra.local.aws_endpoint import prepare_moto
+
+        prepare_moto()  # moto as the local stack's endpoint runs it (infra/moto_transactions.py)
         from chalicelib.config import reset_config
         from chalicelib.services.context import reset_services
         from chalicelib.store.aws import reset_clients

@@ -20,7 +20,21 @@ TABLE = "moto-transactions-" + uuid.uuid4().hex[:8]
 
 
 @pytest.fixture()
-def ddb(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+def as_shipped() -> Iterator[None]:
+    """moto as shipped for the test, whatever the worker's other suites installed (integration's
+    moto runs with the patch); their state is put back afterwards."""
+    was_installed = moto_transactions.installed()
+    moto_transactions.uninstall()
+    try:
+        yield
+    finally:
+        moto_transactions.uninstall()
+        if was_installed:
+            moto_transactions.install()
+
+
+@pytest.fixture()
+def ddb(monkeypatch: pytest.MonkeyPatch, as_shipped: None) -> Iterator[Any]:
     from moto.dynamodb.models.table import Table
 
     def refuse(self: Any, memo: Any) -> Any:
@@ -93,7 +107,7 @@ def test_two_actions_on_one_item_are_refused_and_leave_nothing(ddb):
     assert (value(ddb, "new"), value(ddb, "001")) == (None, "1")
 
 
-def test_uninstall_restores_moto_as_shipped():
+def test_uninstall_restores_moto_as_shipped(as_shipped: None):
     from moto.dynamodb import models
 
     patched = models.DynamoDBBackend.transact_write_items
@@ -105,7 +119,7 @@ def test_uninstall_restores_moto_as_shipped():
     assert models.DynamoDBBackend.transact_write_items is patched
 
 
-def test_the_embedded_endpoint_runs_moto_with_the_patch(monkeypatch: pytest.MonkeyPatch):
+def test_the_embedded_endpoint_runs_moto_with_the_patch(as_shipped: None):
     """`python -m infra.local.aws_endpoint` prepares moto with prepare_moto(): its transactions copy no table."""
     from moto.dynamodb import models
 
