@@ -367,6 +367,19 @@ def time_by_operation() -> Iterator[dict[str, list[float]]]:
 UPDATE_ITEM_SAMPLE = 500
 
 
+def read_then_write(bench: Bench, keys: list[dict[str, Any]], requests: list[dict[str, Any]],
+                    **read: Any) -> None:
+    """One consistent BatchGetItem per 100 keys (``read``: its projection, if any), each followed
+    by the BatchWriteItem calls (25 puts) of the same 100 items."""
+    table = bench.config.enrollments_table
+    for first in range(0, len(keys), 100):
+        found = bench.raw.batch_get_item(RequestItems={table: {"Keys": keys[first:first + 100],
+                                                               "ConsistentRead": True, **read}})
+        assert not found.get("UnprocessedKeys")
+        for chunk in range(first, min(first + 100, len(requests)), 25):
+            bench.raw.batch_write_item(RequestItems={table: requests[chunk:chunk + 25]})
+
+
 def measure_verify_floor(bench: Bench, sequence_id: str, contact_ids: list[str],
                          requests: list[dict[str, Any]]) -> float:
     """The raw requests of a bulk unenrollment that reads before it writes, and nothing else: find
@@ -375,35 +388,23 @@ def measure_verify_floor(bench: Bench, sequence_id: str, contact_ids: list[str],
     the worker's ``_READ_FOR_REWRITE``), then the batched writes of the write floor. No job record,
     no queue, no marker, no app code: what optout's drain adds shows as drain / this floor."""
     from chalicelib.services.jobs import PLAN_PAGE
-    from chalicelib.store.enrollments import _READ_FOR_REWRITE, ACTIVE, seq_status
+    from chalicelib.store.batch import query_items
+    from chalicelib.store.enrollments import _READ_FOR_REWRITE, ACTIVE, EnrollmentStore, seq_status
     from chalicelib.store.items import to_item
 
-    table = bench.config.enrollments_table
+    store = EnrollmentStore(bench.config)
+    names = {f"#r{n}": name for n, name in enumerate(_READ_FOR_REWRITE)}
     bench.enroll(sequence_id, contact_ids)
     start = time.perf_counter()
-    found: list[dict[str, Any]] = []
-    query: dict[str, Any] = {
-        "TableName": table, "IndexName": "by_status", "Limit": PLAN_PAGE, "KeyConditionExpression": "seq_status = :k",
-        "ExpressionAttributeValues": to_item({":k": seq_status(bench.workspace_id, sequence_id, ACTIVE)}),
-        "ProjectionExpression": "sk"}
-    while True:
-        page = bench.raw.query(**query)
-        found.extend(page["Items"])
-        if not page.get("LastEvaluatedKey"):
-            break
-        query["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+    found = list(query_items(
+        bench.raw, raw=True, TableName=store.table, IndexName="by_status", Limit=PLAN_PAGE,
+        KeyConditionExpression="seq_status = :k", ProjectionExpression="sk",
+        ExpressionAttributeValues=to_item({":k": seq_status(bench.workspace_id, sequence_id, ACTIVE)})))
+    read_then_write(bench, [store.key(bench.workspace_id, sequence_id, item["sk"]["S"]) for item in found],
+                    requests, ProjectionExpression=", ".join(names), ExpressionAttributeNames=names)
+    elapsed = time.perf_counter() - start
     assert len(found) == len(contact_ids), len(found)
-    pk = to_item({"pk": f"{bench.workspace_id}#{sequence_id}"})["pk"]
-    names = {f"#r{n}": name for n, name in enumerate(_READ_FOR_REWRITE)}
-    for first in range(0, len(found), 100):
-        keys = [{"pk": pk, "sk": item["sk"]} for item in found[first:first + 100]]
-        read = bench.raw.batch_get_item(RequestItems={table: {
-            "Keys": keys, "ConsistentRead": True, "ProjectionExpression": ", ".join(names),
-            "ExpressionAttributeNames": names}})
-        assert not read.get("UnprocessedKeys")
-        for chunk in range(first, min(first + 100, len(requests)), 25):
-            bench.raw.batch_write_item(RequestItems={table: requests[chunk:chunk + 25]})
-    return time.perf_counter() - start
+    return elapsed
 
 
 def measure_unenroll(bench: Bench, count: int, rounds: int) -> dict[str, Any]:
@@ -483,12 +484,7 @@ def measure_unenroll(bench: Bench, count: int, rounds: int) -> dict[str, Any]:
         update_item_ms = (time.perf_counter() - start) / len(sample) * 1e3
         keys = [to_item({"pk": f"{bench.workspace_id}#{sequence_id}", "sk": cid}) for cid in contact_ids]
         start = time.perf_counter()
-        for first in range(0, len(requests), 100):
-            found = bench.raw.batch_get_item(RequestItems={table: {"Keys": keys[first:first + 100],
-                                                                   "ConsistentRead": True}})
-            assert not found.get("UnprocessedKeys")
-            for chunk in range(first, min(first + 100, len(requests)), 25):
-                bench.raw.batch_write_item(RequestItems={table: requests[chunk:chunk + 25]})
+        read_then_write(bench, keys, requests)
         read_write_floors.append(time.perf_counter() - start)
     drain_s, floor_s = statistics.median(drains), statistics.median(floors)
     read_write_s, verify_floor_s = statistics.median(read_write_floors), statistics.median(verify_floors)

@@ -107,26 +107,16 @@ def test_two_actions_on_one_item_are_refused_and_leave_nothing(ddb):
     assert (value(ddb, "new"), value(ddb, "001")) == (None, "1")
 
 
-def test_uninstall_restores_moto_as_shipped(as_shipped: None):
-    from moto.dynamodb import models
-
-    patched = models.DynamoDBBackend.transact_write_items
-    moto_transactions.install()
-    try:
-        assert models.DynamoDBBackend.transact_write_items is not patched
-    finally:
-        moto_transactions.uninstall()
-    assert models.DynamoDBBackend.transact_write_items is patched
-
-
-def test_the_embedded_endpoint_runs_moto_with_the_patch(as_shipped: None):
-    """`python -m infra.local.aws_endpoint` prepares moto with prepare_moto(): its transactions copy no table."""
+@pytest.mark.parametrize("installer", ["install", "prepare_moto"])
+def test_installing_patches_moto_and_uninstall_restores_it_as_shipped(as_shipped: None, installer: str):
+    """install() itself, and prepare_moto(), what `python -m infra.local.aws_endpoint` (and the bench
+    and the suites' moto) runs before serving."""
     from moto.dynamodb import models
 
     from infra.local import aws_endpoint
 
     shipped = models.DynamoDBBackend.transact_write_items
-    aws_endpoint.prepare_moto()
+    {"install": moto_transactions.install, "prepare_moto": aws_endpoint.prepare_moto}[installer]()
     try:
         assert models.DynamoDBBackend.transact_write_items is not shipped
     finally:
