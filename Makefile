@@ -16,12 +16,13 @@ endef
 export READ_PINS
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test lint publish-event bench package deploy clean openapi fuzz browser-test
+.PHONY: help install run test unit lint publish-event bench package deploy clean openapi fuzz browser-test
 
 help:
 	@echo "make run            start the local stack (API, embedded AWS endpoint, dispatcher)"
 	@echo "make test           run the test suite"
-	@echo "make lint           ruff, mypy, cfn-lint"
+	@echo "make unit           the unit tests only (seconds; the inner loop)"
+	@echo "make lint           ruff check, ruff format --check, mypy, cfn-lint"
 	@echo "make openapi        regenerate docs/openapi.json from chalicelib/openapi.py"
 	@echo "make fuzz           schemathesis against a local stack (every route of /openapi.json)"
 	@echo "make browser-test   the unsubscribe page in Debian's chromium via Playwright"
@@ -50,6 +51,9 @@ run: install
 test: install
 	$(BIN)/python -m pytest -q -n auto tests $(PYTEST_ARGS)
 
+unit: install
+	$(BIN)/python -m pytest -q tests/unit $(PYTEST_ARGS)
+
 openapi: install
 	$(BIN)/python -m chalicelib.openapi > docs/openapi.json.tmp && mv docs/openapi.json.tmp docs/openapi.json
 
@@ -62,6 +66,7 @@ browser-test: install
 
 lint: install
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/mypy chalicelib app.py infra
 	$(BIN)/cfn-lint infra/template.yaml
 

@@ -45,12 +45,17 @@ def stage_env(stage: str = "dev") -> dict[str, str]:
     from chalicelib.config import SECRETS_PREFIX_ENV, TEMPLATE_OUTPUT_ENV
 
     chalice_config = json.loads((ROOT / ".chalice" / "config.json").read_text(encoding="utf-8"))
-    configured = {**chalice_config.get("environment_variables", {}),
-                  **chalice_config["stages"][stage].get("environment_variables", {})}
+    configured = {
+        **chalice_config.get("environment_variables", {}),
+        **chalice_config["stages"][stage].get("environment_variables", {}),
+    }
     configured.pop(SECRETS_PREFIX_ENV, None)
 
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("OPTOUT_", "AWS_", "POWERTOOLS_")) and k != "PYTHONPATH"}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("OPTOUT_", "AWS_", "POWERTOOLS_")) and k != "PYTHONPATH"
+    }
     account, region = "123456789012", "us-east-1"
     for output, variable in TEMPLATE_OUTPUT_ENV.items():
         if variable.endswith("_URL"):
@@ -60,17 +65,24 @@ def stage_env(stage: str = "dev") -> dict[str, str]:
         else:
             value = f"optout-{stage}-{output.lower()}"
         env[variable] = value
-    env.update({
-        "OPTOUT_STAGE": stage, "AWS_DEFAULT_REGION": region, "AWS_REGION": region,
-        "AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench", "AWS_EC2_METADATA_DISABLED": "true",
-    })
+    env.update(
+        {
+            "OPTOUT_STAGE": stage,
+            "AWS_DEFAULT_REGION": region,
+            "AWS_REGION": region,
+            "AWS_ACCESS_KEY_ID": "bench",
+            "AWS_SECRET_ACCESS_KEY": "bench",
+            "AWS_EC2_METADATA_DISABLED": "true",
+        }
+    )
     env.update(configured)
     return env
 
 
 def _child(code: str, env: dict[str, str]) -> float:
-    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True,
-                          timeout=120, check=False)
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=False
+    )
     if done.returncode != 0:
         raise RuntimeError(f"cold-start child failed: {done.stderr[-2000:]}")
     return float(done.stdout.strip().splitlines()[-1])

@@ -107,8 +107,9 @@ class Bench:
     def seed_contacts(self, count: int) -> list[str]:
         ids = [f"c{i}" for i in range(count)]
         for i, contact_id in enumerate(ids):
-            status, body = self.call("PUT", f"/v1/contacts/{contact_id}",
-                                     {"email": f"p{i}@example.com", "phone": phone(i)})
+            status, body = self.call(
+                "PUT", f"/v1/contacts/{contact_id}", {"email": f"p{i}@example.com", "phone": phone(i)}
+            )
             assert status == 200, body
         return ids
 
@@ -118,17 +119,27 @@ class Bench:
         from chalicelib.store.enrollments import ACTIVE, seq_status
 
         ws = self.workspace_id
-        return {"pk": keys.enrollment_pk(ws, sequence_id), "sk": contact_id, "ws": ws, "sequence_id": sequence_id,
-                "contact_id": contact_id, "status": ACTIVE, "mode": "automated", "enrolled_at": at,
-                "contact_key": keys.contact_pk(ws, contact_id), "seq_status": seq_status(ws, sequence_id, ACTIVE),
-                "version": 1}
+        return {
+            "pk": keys.enrollment_pk(ws, sequence_id),
+            "sk": contact_id,
+            "ws": ws,
+            "sequence_id": sequence_id,
+            "contact_id": contact_id,
+            "status": ACTIVE,
+            "mode": "automated",
+            "enrolled_at": at,
+            "contact_key": keys.contact_pk(ws, contact_id),
+            "seq_status": seq_status(ws, sequence_id, ACTIVE),
+            "version": 1,
+        }
 
     def put_items(self, table: str, items: list[dict[str, Any]]) -> None:
         from chalicelib.store.items import to_item
 
         for start in range(0, len(items), 25):
             response = self.raw.batch_write_item(
-                RequestItems={table: [{"PutRequest": {"Item": to_item(i)}} for i in items[start:start + 25]]})
+                RequestItems={table: [{"PutRequest": {"Item": to_item(i)}} for i in items[start : start + 25]]}
+            )
             assert not response.get("UnprocessedItems"), response
 
     def enroll(self, sequence_id: str, contact_ids: list[str]) -> None:
@@ -137,8 +148,9 @@ class Bench:
 
         sequence_for(self.services, self.workspace_id, sequence_id, register=True)
         at = iso(utcnow())
-        self.put_items(self.config.enrollments_table,
-                       [self.enrollment_item(sequence_id, cid, at) for cid in contact_ids])
+        self.put_items(
+            self.config.enrollments_table, [self.enrollment_item(sequence_id, cid, at) for cid in contact_ids]
+        )
 
     # --- the floor -----------------------------------------------------------------------------
 
@@ -155,8 +167,9 @@ class Bench:
         from chalicelib.store.items import to_item
 
         dnd = [to_item({"pk": pk}) for c in contacts for pk in contact_address_pks(c).values()]
-        enrollments = [to_item({"pk": keys.enrollment_pk(self.workspace_id, sequence_id), "sk": c["contact_id"]})
-                       for c in contacts]
+        enrollments = [
+            to_item({"pk": keys.enrollment_pk(self.workspace_id, sequence_id), "sk": c["contact_id"]}) for c in contacts
+        ]
         return {self.config.dnd_table: dnd, self.config.enrollments_table: enrollments}
 
 
@@ -173,8 +186,9 @@ def measure_send_check(bench: Bench, runs: int) -> dict[str, Any]:
     status, answer = bench.call("POST", "/v1/send-check", body)  # warm: API key + config caches
     assert status == 200 and answer["allowed"] is False, answer
     contacts_table = bench.config.contacts_table
-    contact = from_item(bench.raw.get_item(TableName=contacts_table, Key=bench.contact_key(contact_id),
-                                           ConsistentRead=True)["Item"])
+    contact = from_item(
+        bench.raw.get_item(TableName=contacts_table, Key=bench.contact_key(contact_id), ConsistentRead=True)["Item"]
+    )
     assert contact is not None
     second = {t: {"Keys": k, "ConsistentRead": True} for t, k in bench.second_round_keys([contact], SEQUENCE).items()}
     assert len(second[bench.config.dnd_table]["Keys"]) == 2
@@ -219,7 +233,7 @@ def measure_batch(bench: Bench, contact_ids: list[str], runs: int) -> dict[str, 
     chunks: list[dict[str, Any]] = []
     for start in range(0, len(second), 100):
         request: dict[str, Any] = {}
-        for table, key in second[start:start + 100]:
+        for table, key in second[start : start + 100]:
             request.setdefault(table, {"Keys": [], "ConsistentRead": True})["Keys"].append(key)
         chunks.append(request)
 
@@ -250,11 +264,18 @@ def measure_batch(bench: Bench, contact_ids: list[str], runs: int) -> dict[str, 
 
 def setup_moto() -> Any:
     """Env of the local stage, moto in-process, the template deployed; returns the active mock."""
-    os.environ.update({
-        "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1",
-        "POWERTOOLS_TRACE_DISABLED": "true", "POWERTOOLS_METRICS_NAMESPACE": "optout", "POWERTOOLS_DEV": "false",
-        "OPTOUT_ADMIN_KEY": ADMIN_KEY, "OPTOUT_PUBLIC_URL": "https://optout.bench",
-    })
+    os.environ.update(
+        {
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_DEFAULT_REGION": "us-east-1",
+            "POWERTOOLS_TRACE_DISABLED": "true",
+            "POWERTOOLS_METRICS_NAMESPACE": "optout",
+            "POWERTOOLS_DEV": "false",
+            "OPTOUT_ADMIN_KEY": ADMIN_KEY,
+            "OPTOUT_PUBLIC_URL": "https://optout.bench",
+        }
+    )
     for name in ("AWS_ENDPOINT_URL", "OPTOUT_SECRETS_SSM_PREFIX", "AWS_PROFILE"):
         os.environ.pop(name, None)
     from moto import mock_aws
@@ -276,8 +297,9 @@ def setup_moto() -> Any:
     return mock
 
 
-def run(runs_single: int = 300, runs_batch: int = 30, unenroll_count: int = 10_000,
-        unenroll_rounds: int = 3) -> dict[str, Any]:
+def run(
+    runs_single: int = 300, runs_batch: int = 30, unenroll_count: int = 10_000, unenroll_rounds: int = 3
+) -> dict[str, Any]:
     mock = setup_moto()
     try:
         with quiet_stdout():
@@ -292,8 +314,9 @@ def _run(runs_single: int, runs_batch: int, unenroll_count: int, unenroll_rounds
     ids = bench.seed_contacts(100)
     bench.enroll(SEQUENCE, ids)
     for cid, channel in [(cid, "email") for cid in ids[::10]] + [("c1", "sms")]:
-        status, body = bench.call("POST", "/v1/dnd", {"contact_id": cid, "channel": channel, "action": "enable",
-                                                      "source": "user"})
+        status, body = bench.call(
+            "POST", "/v1/dnd", {"contact_id": cid, "channel": channel, "action": "enable", "source": "user"}
+        )
         assert status == 200, body
     # The per-instance workspace config is refreshed at most once a second per workspace (two Queries),
     # whatever the check rate: pinned warm here so the counted and timed requests are the per-check ones.
@@ -321,21 +344,25 @@ class UnenrollQueueDriver:
         self.sqs = boto3.client("sqs", region_name="us-east-1")
         self.url = bench.config.unenroll_queue_url
         self.arn = self.sqs.get_queue_attributes(QueueUrl=self.url, AttributeNames=["QueueArn"])["Attributes"][
-            "QueueArn"]
+            "QueueArn"
+        ]
         self.record = sqs_record
         self.invocations = 0
 
     def drain(self, limit: int = 10_000) -> None:
         for _ in range(limit):
-            messages = self.sqs.receive_message(QueueUrl=self.url, MaxNumberOfMessages=10, AttributeNames=["All"],
-                                                VisibilityTimeout=60).get("Messages", [])
+            messages = self.sqs.receive_message(
+                QueueUrl=self.url, MaxNumberOfMessages=10, AttributeNames=["All"], VisibilityTimeout=60
+            ).get("Messages", [])
             if not messages:
                 return
             event = {"Records": [self.record(m, self.arn, "us-east-1") for m in messages]}
             self.invocations += 1
             self.bench.app_module.on_unenroll_batch(event, None)
-            self.sqs.delete_message_batch(QueueUrl=self.url, Entries=[
-                {"Id": str(n), "ReceiptHandle": m["ReceiptHandle"]} for n, m in enumerate(messages)])
+            self.sqs.delete_message_batch(
+                QueueUrl=self.url,
+                Entries=[{"Id": str(n), "ReceiptHandle": m["ReceiptHandle"]} for n, m in enumerate(messages)],
+            )
         raise RuntimeError("the unenrollment queue did not drain")
 
 
@@ -367,21 +394,22 @@ def time_by_operation() -> Iterator[dict[str, list[float]]]:
 UPDATE_ITEM_SAMPLE = 500
 
 
-def read_then_write(bench: Bench, keys: list[dict[str, Any]], requests: list[dict[str, Any]],
-                    **read: Any) -> None:
+def read_then_write(bench: Bench, keys: list[dict[str, Any]], requests: list[dict[str, Any]], **read: Any) -> None:
     """One consistent BatchGetItem per 100 keys (``read``: its projection, if any), each followed
     by the BatchWriteItem calls (25 puts) of the same 100 items."""
     table = bench.config.enrollments_table
     for first in range(0, len(keys), 100):
-        found = bench.raw.batch_get_item(RequestItems={table: {"Keys": keys[first:first + 100],
-                                                               "ConsistentRead": True, **read}})
+        found = bench.raw.batch_get_item(
+            RequestItems={table: {"Keys": keys[first : first + 100], "ConsistentRead": True, **read}}
+        )
         assert not found.get("UnprocessedKeys")
         for chunk in range(first, min(first + 100, len(requests)), 25):
-            bench.raw.batch_write_item(RequestItems={table: requests[chunk:chunk + 25]})
+            bench.raw.batch_write_item(RequestItems={table: requests[chunk : chunk + 25]})
 
 
-def measure_verify_floor(bench: Bench, sequence_id: str, contact_ids: list[str],
-                         requests: list[dict[str, Any]]) -> float:
+def measure_verify_floor(
+    bench: Bench, sequence_id: str, contact_ids: list[str], requests: list[dict[str, Any]]
+) -> float:
     """The raw requests of a bulk unenrollment that reads before it writes, and nothing else: find
     the active enrollments (the status index, keys only, pages of ``PLAN_PAGE``), read each one's
     current state and what its rewrite keeps (one consistent BatchGetItem per 100, projected to
@@ -396,12 +424,25 @@ def measure_verify_floor(bench: Bench, sequence_id: str, contact_ids: list[str],
     names = {f"#r{n}": name for n, name in enumerate(_READ_FOR_REWRITE)}
     bench.enroll(sequence_id, contact_ids)
     start = time.perf_counter()
-    found = list(query_items(
-        bench.raw, raw=True, TableName=store.table, IndexName="by_status", Limit=PLAN_PAGE,
-        KeyConditionExpression="seq_status = :k", ProjectionExpression="sk",
-        ExpressionAttributeValues=to_item({":k": seq_status(bench.workspace_id, sequence_id, ACTIVE)})))
-    read_then_write(bench, [store.key(bench.workspace_id, sequence_id, item["sk"]["S"]) for item in found],
-                    requests, ProjectionExpression=", ".join(names), ExpressionAttributeNames=names)
+    found = list(
+        query_items(
+            bench.raw,
+            raw=True,
+            TableName=store.table,
+            IndexName="by_status",
+            Limit=PLAN_PAGE,
+            KeyConditionExpression="seq_status = :k",
+            ProjectionExpression="sk",
+            ExpressionAttributeValues=to_item({":k": seq_status(bench.workspace_id, sequence_id, ACTIVE)}),
+        )
+    )
+    read_then_write(
+        bench,
+        [store.key(bench.workspace_id, sequence_id, item["sk"]["S"]) for item in found],
+        requests,
+        ProjectionExpression=", ".join(names),
+        ExpressionAttributeNames=names,
+    )
     elapsed = time.perf_counter() - start
     assert len(found) == len(contact_ids), len(found)
     return elapsed
@@ -448,20 +489,29 @@ def measure_unenroll(bench: Bench, count: int, rounds: int) -> dict[str, Any]:
         status, job = bench.call("GET", f"/v1/jobs/{answer['job_id']}")
         assert (job["status"], job["total"], job["processed"], job["unenrolled"]) == ("done", count, count, count), job
         drains.append(elapsed)
-        breakdowns.append({
-            **{op: {"seconds": round(seconds, 3), "calls": calls} for op, (seconds, calls) in
-               sorted(spent.items(), key=lambda kv: -kv[1][0])},
-            "outside_aws_calls": {"seconds": round(elapsed - sum(v[0] for v in spent.values()), 3)},
-        })
+        breakdowns.append(
+            {
+                **{
+                    op: {"seconds": round(seconds, 3), "calls": calls}
+                    for op, (seconds, calls) in sorted(spent.items(), key=lambda kv: -kv[1][0])
+                },
+                "outside_aws_calls": {"seconds": round(elapsed - sum(v[0] for v in spent.values()), 3)},
+            }
+        )
         invocations = driver.invocations
 
         at = iso(utcnow())
-        requests = [{"PutRequest": {"Item": to_item(unenrolled_item(bench.enrollment_item(sequence_id, cid, at),
-                                                                    at, "bulk_unenroll"))}}
-                    for cid in contact_ids]
+        requests = [
+            {
+                "PutRequest": {
+                    "Item": to_item(unenrolled_item(bench.enrollment_item(sequence_id, cid, at), at, "bulk_unenroll"))
+                }
+            }
+            for cid in contact_ids
+        ]
         start = time.perf_counter()
         for first in range(0, len(requests), 25):
-            response = bench.raw.batch_write_item(RequestItems={table: requests[first:first + 25]})
+            response = bench.raw.batch_write_item(RequestItems={table: requests[first : first + 25]})
             assert not response.get("UnprocessedItems")
         floors.append(time.perf_counter() - start)
         verify_floors.append(measure_verify_floor(bench, sequence_id, contact_ids, requests))
@@ -471,16 +521,27 @@ def measure_unenroll(bench: Bench, count: int, rounds: int) -> dict[str, Any]:
         # The unbatched alternative a worker needs no read for: one conditional UpdateItem each.
         sample = contact_ids[:UPDATE_ITEM_SAMPLE]
         bench.enroll(sequence_id, sample)
-        values = to_item({":u": "unenrolled", ":a": "active", ":at": at, ":r": "bulk_unenroll", ":one": 1,
-                          ":ss": f"{bench.workspace_id}#{sequence_id}#unenrolled"})
+        values = to_item(
+            {
+                ":u": "unenrolled",
+                ":a": "active",
+                ":at": at,
+                ":r": "bulk_unenroll",
+                ":one": 1,
+                ":ss": f"{bench.workspace_id}#{sequence_id}#unenrolled",
+            }
+        )
         start = time.perf_counter()
         for cid in sample:
             bench.raw.update_item(
-                TableName=table, Key=to_item({"pk": f"{bench.workspace_id}#{sequence_id}", "sk": cid}),
+                TableName=table,
+                Key=to_item({"pk": f"{bench.workspace_id}#{sequence_id}", "sk": cid}),
                 UpdateExpression="SET #s = :u, unenrolled_at = :at, unenroll_reason = :r, seq_status = :ss,"
-                                 " version = version + :one REMOVE seq_company",
-                ConditionExpression="#s = :a", ExpressionAttributeNames={"#s": "status"},
-                ExpressionAttributeValues=values)
+                " version = version + :one REMOVE seq_company",
+                ConditionExpression="#s = :a",
+                ExpressionAttributeNames={"#s": "status"},
+                ExpressionAttributeValues=values,
+            )
         update_item_ms = (time.perf_counter() - start) / len(sample) * 1e3
         keys = [to_item({"pk": f"{bench.workspace_id}#{sequence_id}", "sk": cid}) for cid in contact_ids]
         start = time.perf_counter()

@@ -48,8 +48,12 @@ def machine() -> dict[str, Any]:
     except OSError:
         pass
     try:
-        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True,
-                                check=False).stdout.strip() or None
+        commit = (
+            subprocess.run(
+                ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=False
+            ).stdout.strip()
+            or None
+        )
     except OSError:
         commit = None
     return {
@@ -73,34 +77,67 @@ def verdict(key: str, value: Any) -> str:
 
 ROWS: list[tuple[str, str, str]] = [
     # key, label, detail template (format with the results)
-    ("send_check_ratio", "send-check / raw GetItem+BatchGetItem",
-     "{send_check_app_us:.0f} us vs {send_check_floor_us:.0f} us (median of {send_check_runs})"),
-    ("batch_check_ratio", "batch of 100 / raw 4 BatchGetItem",
-     "{batch_check_app_us:.0f} us vs {batch_check_floor_us:.0f} us (median of {batch_check_runs})"),
+    (
+        "send_check_ratio",
+        "send-check / raw GetItem+BatchGetItem",
+        "{send_check_app_us:.0f} us vs {send_check_floor_us:.0f} us (median of {send_check_runs})",
+    ),
+    (
+        "batch_check_ratio",
+        "batch of 100 / raw 4 BatchGetItem",
+        "{batch_check_app_us:.0f} us vs {batch_check_floor_us:.0f} us (median of {batch_check_runs})",
+    ),
     ("ddb_requests_single", "DynamoDB requests, one check", "{ddb_operations_single}"),
     ("ddb_requests_batch100", "DynamoDB requests, batch of 100", "{ddb_operations_batch100}"),
-    ("unenroll_rate_per_s", "bulk unenroll, enrollments/s (in-process)",
-     "{unenroll_enrollments} in {unenroll_seconds} s (median of {unenroll_rounds})"),
-    ("unenroll_ratio", "bulk unenroll / raw BatchWriteItem floor",
-     "floor {unenroll_floor_seconds} s; vs read+write floor: {unenroll_ratio_read_write_floor}; drain spent "
-     "{unenroll_breakdown[BatchWriteItem][seconds]} s writing, {unenroll_breakdown[BatchGetItem][seconds]} s "
-     "reading, {unenroll_breakdown[Query][seconds]} s planning"),
-    ("unenroll_verify_floor_over_write_floor", "  verify floor / write floor (find, read, write)",
-     "{unenroll_verify_floor_seconds} s; drain / verify floor: {unenroll_ratio_verify_floor}"),
-    ("unenroll_update_item_ms_per_item", "  alternative: conditional UpdateItem, ms/item",
-     "vs {unenroll_floor_ms_per_item} ms/item batched (sample of {unenroll_update_item_sample})"),
-    ("cold_import_ratio", "import app / import boto3 + 3 clients",
-     "{cold_import_app_ms} ms vs {cold_import_boto3_clients_ms} ms (median of {cold_import_runs})"),
-    ("cold_import_compiling_ratio", "  same, nothing cached (bundle has no .pyc)",
-     "{cold_import_compiling_app_ms} ms vs {cold_import_compiling_boto3_clients_ms} ms "
-     "(median of {cold_import_compiling_runs})"),
+    (
+        "unenroll_rate_per_s",
+        "bulk unenroll, enrollments/s (in-process)",
+        "{unenroll_enrollments} in {unenroll_seconds} s (median of {unenroll_rounds})",
+    ),
+    (
+        "unenroll_ratio",
+        "bulk unenroll / raw BatchWriteItem floor",
+        "floor {unenroll_floor_seconds} s; vs read+write floor: {unenroll_ratio_read_write_floor}; drain spent "
+        "{unenroll_breakdown[BatchWriteItem][seconds]} s writing, {unenroll_breakdown[BatchGetItem][seconds]} s "
+        "reading, {unenroll_breakdown[Query][seconds]} s planning",
+    ),
+    (
+        "unenroll_verify_floor_over_write_floor",
+        "  verify floor / write floor (find, read, write)",
+        "{unenroll_verify_floor_seconds} s; drain / verify floor: {unenroll_ratio_verify_floor}",
+    ),
+    (
+        "unenroll_update_item_ms_per_item",
+        "  alternative: conditional UpdateItem, ms/item",
+        "vs {unenroll_floor_ms_per_item} ms/item batched (sample of {unenroll_update_item_sample})",
+    ),
+    (
+        "cold_import_ratio",
+        "import app / import boto3 + 3 clients",
+        "{cold_import_app_ms} ms vs {cold_import_boto3_clients_ms} ms (median of {cold_import_runs})",
+    ),
+    (
+        "cold_import_compiling_ratio",
+        "  same, nothing cached (bundle has no .pyc)",
+        "{cold_import_compiling_app_ms} ms vs {cold_import_compiling_boto3_clients_ms} ms "
+        "(median of {cold_import_compiling_runs})",
+    ),
     ("peak_rss_mb", "peak RSS after import + 1,000 checks (MB)", "after import: {rss_after_import_mb} MB"),
-    ("http_requests_per_s", "local stack: send-checks/s at 8 clients",
-     "{http_requests} requests in {http_seconds} s, {http_errors} errors"),
-    ("http_p50_ms", "local stack: p50 latency at 8 clients (ms)",
-     "p99 {http_p99_ms} ms; 1 client: p50 {http_1client_p50_ms} ms, {http_1client_requests_per_s}/s"),
-    ("local_stack_unenroll_rate_per_s", "local stack: bulk unenroll, enrollments/s",
-     "{local_stack_unenroll_enrollments} in {local_stack_unenroll_seconds} s"),
+    (
+        "http_requests_per_s",
+        "local stack: send-checks/s at 8 clients",
+        "{http_requests} requests in {http_seconds} s, {http_errors} errors",
+    ),
+    (
+        "http_p50_ms",
+        "local stack: p50 latency at 8 clients (ms)",
+        "p99 {http_p99_ms} ms; 1 client: p50 {http_1client_p50_ms} ms, {http_1client_requests_per_s}/s",
+    ),
+    (
+        "local_stack_unenroll_rate_per_s",
+        "local stack: bulk unenroll, enrollments/s",
+        "{local_stack_unenroll_enrollments} in {local_stack_unenroll_seconds} s",
+    ),
 ]
 
 
@@ -133,8 +170,14 @@ def main() -> int:
     results: dict[str, Any] = {"machine_before": machine()}
     quick = args.quick
     print("in-process (moto): send-check, batch, request counts, bulk unenrollment ...", flush=True)
-    results.update(inprocess.run(runs_single=60 if quick else 300, runs_batch=8 if quick else 20,
-                                 unenroll_count=2000 if quick else 10_000, unenroll_rounds=1 if quick else 2))
+    results.update(
+        inprocess.run(
+            runs_single=60 if quick else 300,
+            runs_batch=8 if quick else 20,
+            unenroll_count=2000 if quick else 10_000,
+            unenroll_rounds=1 if quick else 2,
+        )
+    )
     print("cold start: import app vs boto3 + clients ...", flush=True)
     results.update(cold.measure_cold_import(runs=4 if quick else 10))
     if not args.skip_stack:
@@ -142,16 +185,21 @@ def main() -> int:
         results.update(stack.measure_stack(drain_count=2000 if quick else 10_000))
     results["machine_after"] = machine()
     results["bench_seconds"] = round(time.monotonic() - started, 1)
-    results["targets"] = {k: {"target": t, "kind": kind, "met": verdict(k, results.get(k)).startswith("ok")}
-                          for k, (t, kind) in TARGETS.items() if k in results}
+    results["targets"] = {
+        k: {"target": t, "kind": kind, "met": verdict(k, results.get(k)).startswith("ok")}
+        for k, (t, kind) in TARGETS.items()
+        if k in results
+    }
     results["quick"] = quick
     args.output.write_text(json.dumps(results, indent=2, sort_keys=False) + "\n", encoding="utf-8")
     print()
     print(table(results))
     load = results["machine_before"]["load_average"][0], results["machine_after"]["load_average"][0]
-    print(f"\n{results['machine_before']['nproc']} x {results['machine_before']['cpu']}, "
-          f"Python {results['machine_before']['python']}, load average {load[0]} -> {load[1]}, "
-          f"{results['bench_seconds']} s; written to {args.output}")
+    print(
+        f"\n{results['machine_before']['nproc']} x {results['machine_before']['cpu']}, "
+        f"Python {results['machine_before']['python']}, load average {load[0]} -> {load[1]}, "
+        f"{results['bench_seconds']} s; written to {args.output}"
+    )
     return 0
 
 

@@ -61,11 +61,19 @@ class LocalStack:
     def __enter__(self) -> LocalStack:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         env = {k: v for k, v in os.environ.items() if not k.startswith(("OPTOUT_", "AWS_"))}
-        env.update({"OPTOUT_HOST": HOST, "OPTOUT_PORT": str(self.port), "OPTOUT_AWS_PORT": str(self.aws_port),
-                    "OPTOUT_ADMIN_KEY": ADMIN_KEY, "OPTOUT_DEV_API_KEY": DEV_KEY})
+        env.update(
+            {
+                "OPTOUT_HOST": HOST,
+                "OPTOUT_PORT": str(self.port),
+                "OPTOUT_AWS_PORT": str(self.aws_port),
+                "OPTOUT_ADMIN_KEY": ADMIN_KEY,
+                "OPTOUT_DEV_API_KEY": DEV_KEY,
+            }
+        )
         with open(self.log_path, "wb") as log:
-            self.process = subprocess.Popen([sys.executable, "-m", "infra.local"], cwd=ROOT, env=env,
-                                            stdout=log, stderr=subprocess.STDOUT)
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "infra.local"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
+            )
         try:
             unenroll_drain.wait_healthy(self.api_url, timeout=180)
         except BaseException:
@@ -135,11 +143,27 @@ print(json.dumps({"after_import_kb": after_import, "peak_kb": peak_kb(),
 
 def measure_rss(stack: LocalStack, check: dict[str, Any], checks: int = 1000) -> dict[str, Any]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OPTOUT_", "AWS_", "POWERTOOLS_"))}
-    env.update({"AWS_ENDPOINT_URL": stack.aws_url, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                "AWS_DEFAULT_REGION": "us-east-1", "OPTOUT_STAGE": "local", "POWERTOOLS_TRACE_DISABLED": "true",
-                "POWERTOOLS_SERVICE_NAME": "optout", "POWERTOOLS_METRICS_NAMESPACE": "optout"})
-    done = subprocess.run([sys.executable, "-c", RSS_CHILD, json.dumps(check), DEV_KEY, str(checks)], cwd=ROOT,
-                          env=env, capture_output=True, text=True, timeout=600, check=False)
+    env.update(
+        {
+            "AWS_ENDPOINT_URL": stack.aws_url,
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_DEFAULT_REGION": "us-east-1",
+            "OPTOUT_STAGE": "local",
+            "POWERTOOLS_TRACE_DISABLED": "true",
+            "POWERTOOLS_SERVICE_NAME": "optout",
+            "POWERTOOLS_METRICS_NAMESPACE": "optout",
+        }
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", RSS_CHILD, json.dumps(check), DEV_KEY, str(checks)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
     if done.returncode != 0:
         raise RuntimeError(f"RSS child failed: {done.stderr[-2000:]}")
     figures = json.loads(done.stdout.strip().splitlines()[-1])  # stdout also carries the EMF lines
@@ -151,8 +175,9 @@ def measure_rss(stack: LocalStack, check: dict[str, Any], checks: int = 1000) ->
     }
 
 
-def measure_http_load(stack: LocalStack, check: dict[str, Any], clients: int = 8, total: int = 2000,
-                      deadline_s: float = 90.0) -> dict[str, Any]:
+def measure_http_load(
+    stack: LocalStack, check: dict[str, Any], clients: int = 8, total: int = 2000, deadline_s: float = 90.0
+) -> dict[str, Any]:
     """``total`` requests or ``deadline_s`` seconds, whichever comes first (the count is reported)."""
     body = json.dumps(check)
     headers = {"Content-Type": "application/json", "Authorization": f"Bearer {DEV_KEY}"}
@@ -215,19 +240,22 @@ def measure_stack(drain_count: int = 10_000) -> dict[str, Any]:
         results: dict[str, Any] = {}
         results.update(measure_rss(stack, check))
         single = measure_http_load(stack, check, clients=1, total=200, deadline_s=30.0)
-        results.update({"http_1client_p50_ms": single["http_p50_ms"], "http_1client_requests_per_s":
-                        single["http_requests_per_s"]})
+        results.update(
+            {"http_1client_p50_ms": single["http_p50_ms"], "http_1client_requests_per_s": single["http_requests_per_s"]}
+        )
         results.update(measure_http_load(stack, check))
         if drain_count:
             drain = unenroll_drain.measure(stack.api_url, stack.aws_url, ADMIN_KEY, "local", drain_count)
             job = drain["job"]
             if job.get("status") != "done" or job.get("processed") != drain_count or drain["active_left"] != 0:
                 raise RuntimeError(f"the local-stack drain did not finish cleanly: {drain}")
-            results.update({
-                "local_stack_unenroll_enrollments": drain_count,
-                "local_stack_unenroll_seconds": drain["drained_in_s"],
-                "local_stack_unenroll_rate_per_s": drain["enrollments_per_s"],
-            })
+            results.update(
+                {
+                    "local_stack_unenroll_enrollments": drain_count,
+                    "local_stack_unenroll_seconds": drain["drained_in_s"],
+                    "local_stack_unenroll_rate_per_s": drain["enrollments_per_s"],
+                }
+            )
         return results
 
 

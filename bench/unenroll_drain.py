@@ -158,10 +158,19 @@ def main() -> int:
 
     stack = None
     if args.start:
-        env = {**os.environ, "OPTOUT_PORT": str(args.port), "OPTOUT_AWS_PORT": str(args.aws_port),
-               "OPTOUT_ADMIN_KEY": args.admin_key}
-        stack = subprocess.Popen([sys.executable, "-m", "infra.local"], cwd=ROOT, env=env,
-                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        env = {
+            **os.environ,
+            "OPTOUT_PORT": str(args.port),
+            "OPTOUT_AWS_PORT": str(args.aws_port),
+            "OPTOUT_ADMIN_KEY": args.admin_key,
+        }
+        stack = subprocess.Popen(
+            [sys.executable, "-m", "infra.local"],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
     try:
         wait_healthy(api_url)
         result = measure(api_url, aws_url, args.admin_key, args.stage, args.count)

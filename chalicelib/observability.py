@@ -106,8 +106,13 @@ def flush_metrics() -> None:
     pending = list(_counts.items())
     _counts.clear()
     for (name, dimensions), value in pending:
-        with single_metric(name=name, unit=MetricUnit.Count, value=value, namespace=metrics.namespace,
-                           default_dimensions={"service": SERVICE, **dict(dimensions)}):
+        with single_metric(
+            name=name,
+            unit=MetricUnit.Count,
+            value=value,
+            namespace=metrics.namespace,
+            default_dimensions={"service": SERVICE, **dict(dimensions)},
+        ):
             pass
     if metrics.metric_set:
         metrics.flush_metrics()

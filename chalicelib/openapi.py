@@ -86,8 +86,11 @@ SCHEMAS: dict[str, dict[str, Any]] = {
     },
     "Settings": {
         # The settings as answered: WorkspaceSettings with the CRM secrets replaced by <name>_set flags.
-        **{k: v for k, v in WorkspaceSettings.model_json_schema(ref_template=REF, mode="serialization").items()
-           if k != "$defs"},
+        **{
+            k: v
+            for k, v in WorkspaceSettings.model_json_schema(ref_template=REF, mode="serialization").items()
+            if k != "$defs"
+        },
         "title": "Settings",
     },
     "DndEntry": obj(
@@ -281,8 +284,12 @@ SCHEMAS: dict[str, dict[str, Any]] = {
     ),
     "EnrollmentBlocked": obj(
         ["error", "message", "blocked_by"],
-        {"error": {"const": "enrollment_blocked"}, "message": STR, "fields": {"type": "object"},
-         "blocked_by": {"type": "array", "items": ref("Block")}},
+        {
+            "error": {"const": "enrollment_blocked"},
+            "message": STR,
+            "fields": {"type": "object"},
+            "blocked_by": {"type": "array", "items": ref("Block")},
+        },
     ),
     "JobAccepted": obj(["job_id"], {"job_id": STR}),
     "Job": obj(
@@ -347,12 +354,13 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
     ("/health", "GET"): Operation("Readiness", "meta", "public", {200: OK_JSON("Health")}),
     ("/openapi.json", "GET"): Operation("This document", "meta", "public", {200: (JSON, None)}),
     ("/v1/admin/workspaces", "POST"): Operation(
-        "Create a workspace and its API key", "admin", "admin",
-        {201: OK_JSON("CreatedWorkspace"), 409: ERR}, body="CreateWorkspaceBody",
+        "Create a workspace and its API key",
+        "admin",
+        "admin",
+        {201: OK_JSON("CreatedWorkspace"), 409: ERR},
+        body="CreateWorkspaceBody",
     ),
-    ("/v1/settings", "GET"): Operation(
-        "Workspace settings", "settings", "api_key", {200: OK_JSON("Settings")}
-    ),
+    ("/v1/settings", "GET"): Operation("Workspace settings", "settings", "api_key", {200: OK_JSON("Settings")}),
     ("/v1/settings", "PATCH"): Operation(
         "Change workspace settings", "settings", "api_key", {200: OK_JSON("Settings")}, body="SettingsPatch"
     ),
@@ -366,50 +374,83 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
         "Erase a contact (its suppressions survive)", "contacts", "api_key", {204: NO_BODY, 404: ERR}
     ),
     ("/v1/dnd", "POST"): Operation(
-        "Set or clear DND", "dnd", "api_key", {200: OK_JSON("DndChangeResult"), 404: ERR, 409: ERR}, body="DndBody",
+        "Set or clear DND",
+        "dnd",
+        "api_key",
+        {200: OK_JSON("DndChangeResult"), 404: ERR, 409: ERR},
+        body="DndBody",
         description="Exactly one of contact_id, email, phone. A refused clear is 409 permanent_dnd/spam_complaint.",
     ),
     ("/v1/audit", "GET"): Operation(
-        "DND audit of a contact or address, oldest first", "dnd", "api_key", {200: OK_JSON("Audit"), 404: ERR},
+        "DND audit of a contact or address, oldest first",
+        "dnd",
+        "api_key",
+        {200: OK_JSON("Audit"), 404: ERR},
         query={"contact_id": {"type": "string"}, "email": {"type": "string"}, "phone": {"type": "string"}},
     ),
     ("/v1/send-check", "POST"): Operation(
-        "May we contact this recipient on this channel now?", "send-check", "api_key",
-        {200: OK_JSON("SendCheckResult"), 404: ERR}, body="CheckBody",
+        "May we contact this recipient on this channel now?",
+        "send-check",
+        "api_key",
+        {200: OK_JSON("SendCheckResult"), 404: ERR},
+        body="CheckBody",
     ),
     ("/v1/send-check/batch", "POST"): Operation(
-        "Up to 100 send-checks in one call", "send-check", "api_key",
-        {200: OK_JSON("SendCheckBatchResult")}, body="SendCheckBatchBody",
+        "Up to 100 send-checks in one call",
+        "send-check",
+        "api_key",
+        {200: OK_JSON("SendCheckBatchResult")},
+        body="SendCheckBatchBody",
     ),
     ("/v1/unsubscribe-links", "POST"): Operation(
-        "Mint an unsubscribe link and its RFC 8058 headers", "unsubscribe", "api_key",
-        {200: OK_JSON("UnsubscribeLink"), 404: ERR}, body="UnsubscribeLinkBody",
+        "Mint an unsubscribe link and its RFC 8058 headers",
+        "unsubscribe",
+        "api_key",
+        {200: OK_JSON("UnsubscribeLink"), 404: ERR},
+        body="UnsubscribeLinkBody",
     ),
     ("/u/{token}", "GET"): Operation(
-        "Unsubscribe confirmation page (never changes state)", "unsubscribe", "public",
+        "Unsubscribe confirmation page (never changes state)",
+        "unsubscribe",
+        "public",
         {200: (HTML, None), 404: (HTML, None), 503: (HTML, None)},
     ),
     ("/u/{token}", "HEAD"): Operation(
         "Unsubscribe page headers", "unsubscribe", "public", {200: NO_BODY, 404: NO_BODY, 503: NO_BODY}
     ),
     ("/u/{token}", "POST"): Operation(
-        "Apply an unsubscribe (RFC 8058 one-click or the page's form)", "unsubscribe", "public",
-        {200: (HTML, None), **PUBLIC_HTML_ERRORS}, body="UnsubscribeForm", body_media=(FORM, MULTIPART),
+        "Apply an unsubscribe (RFC 8058 one-click or the page's form)",
+        "unsubscribe",
+        "public",
+        {200: (HTML, None), **PUBLIC_HTML_ERRORS},
+        body="UnsubscribeForm",
+        body_media=(FORM, MULTIPART),
     ),
     ("/v1/webhooks/twilio/{workspace_id}/sms", "POST"): Operation(
-        "Twilio inbound SMS (STOP/START/HELP)", "webhooks", "public",
-        {200: (XML, None), 400: ERR, 403: ERR, 503: ERR}, body="TwilioForm", body_media=(FORM,),
+        "Twilio inbound SMS (STOP/START/HELP)",
+        "webhooks",
+        "public",
+        {200: (XML, None), 400: ERR, 403: ERR, 503: ERR},
+        body="TwilioForm",
+        body_media=(FORM,),
         headers={"X-Twilio-Signature": {"type": "string"}},
     ),
     ("/v1/webhooks/twilio/{workspace_id}/status", "POST"): Operation(
-        "Twilio delivery-status callback", "webhooks", "public",
-        {200: (XML, None), 400: ERR, 403: ERR, 503: ERR}, body="TwilioForm", body_media=(FORM,),
+        "Twilio delivery-status callback",
+        "webhooks",
+        "public",
+        {200: (XML, None), 400: ERR, 403: ERR, 503: ERR},
+        body="TwilioForm",
+        body_media=(FORM,),
         headers={"X-Twilio-Signature": {"type": "string"}},
     ),
     ("/v1/webhooks/crm/{provider}", "POST"): Operation(
-        "CRM email opt-out field changes (R13)", "webhooks", "public",
+        "CRM email opt-out field changes (R13)",
+        "webhooks",
+        "public",
         {200: OK_JSON("CrmWebhookResult"), 400: ERR, 403: ERR, 404: ERR, 409: ERR, 422: ERR, 503: ERR},
-        body=None, headers={WORKSPACE_HEADER: {"type": "string"}, SIGNATURE_HEADER: {"type": "string"}},
+        body=None,
+        headers={WORKSPACE_HEADER: {"type": "string"}, SIGNATURE_HEADER: {"type": "string"}},
         description="The provider's own JSON payload, signed with the workspace's CRM webhook secret.",
     ),
     ("/v1/exclusions", "POST"): Operation(
@@ -419,12 +460,19 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
         "List exclusion rules", "exclusions", "api_key", {200: OK_JSON("ExclusionList")}
     ),
     ("/v1/exclusions/preview", "POST"): Operation(
-        "What a rule would match, without saving it", "exclusions", "api_key",
-        {200: OK_JSON("ExclusionPreview")}, body="RuleBody",
+        "What a rule would match, without saving it",
+        "exclusions",
+        "api_key",
+        {200: OK_JSON("ExclusionPreview")},
+        body="RuleBody",
     ),
     ("/v1/exclusions/import", "POST"): Operation(
-        "One rule from a CSV of emails or domains", "exclusions", "api_key",
-        {201: OK_JSON("ExclusionImport"), 409: ERR}, body="CsvImport", body_media=("text/csv", "text/plain"),
+        "One rule from a CSV of emails or domains",
+        "exclusions",
+        "api_key",
+        {201: OK_JSON("ExclusionImport"), 409: ERR},
+        body="CsvImport",
+        body_media=("text/csv", "text/plain"),
         query={
             "level": {"enum": ["person", "company"]},
             "name": {"type": "string"},
@@ -436,29 +484,46 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
         "An exclusion rule", "exclusions", "api_key", {200: OK_JSON("Exclusion"), 404: ERR}
     ),
     ("/v1/exclusions/{exclusion_id}", "PATCH"): Operation(
-        "Change an exclusion rule (level is fixed)", "exclusions", "api_key",
-        {200: OK_JSON("Exclusion"), 404: ERR, 409: ERR}, body="RulePatch",
+        "Change an exclusion rule (level is fixed)",
+        "exclusions",
+        "api_key",
+        {200: OK_JSON("Exclusion"), 404: ERR, 409: ERR},
+        body="RulePatch",
     ),
     ("/v1/exclusions/{exclusion_id}", "DELETE"): Operation(
         "Delete an exclusion rule", "exclusions", "api_key", {204: NO_BODY, 404: ERR}
     ),
     ("/v1/sequences/{sequence_id}", "PUT"): Operation(
-        "Create or replace a sequence's settings", "sequences", "api_key", {200: OK_JSON("Sequence")},
-        body="SequenceBody", body_required=False,
+        "Create or replace a sequence's settings",
+        "sequences",
+        "api_key",
+        {200: OK_JSON("Sequence")},
+        body="SequenceBody",
+        body_required=False,
     ),
     ("/v1/sequences/{sequence_id}", "GET"): Operation(
         "A sequence's settings", "sequences", "api_key", {200: OK_JSON("Sequence"), 404: ERR}
     ),
     ("/v1/audiences/{audience_id}", "PUT"): Operation(
-        "Create or replace an audience", "sequences", "api_key", {200: OK_JSON("Audience")},
-        body="AudienceBody", body_required=False,
+        "Create or replace an audience",
+        "sequences",
+        "api_key",
+        {200: OK_JSON("Audience")},
+        body="AudienceBody",
+        body_required=False,
     ),
     ("/v1/sequences/{sequence_id}/enrollments", "POST"): Operation(
-        "Enroll a contact", "sequences", "api_key",
-        {201: OK_JSON("Enrollment"), 404: ERR, 409: (JSON, "EnrollmentBlocked")}, body="EnrollBody",
+        "Enroll a contact",
+        "sequences",
+        "api_key",
+        {201: OK_JSON("Enrollment"), 404: ERR, 409: (JSON, "EnrollmentBlocked")},
+        body="EnrollBody",
     ),
     ("/v1/sequences/{sequence_id}/enrollments", "GET"): Operation(
-        "A page of a sequence's enrollments", "sequences", "api_key", {200: OK_JSON("EnrollmentPage")},
+        "A page of a sequence's enrollments",
+        "sequences",
+        "api_key",
+        {200: OK_JSON("EnrollmentPage")},
         query={
             "status": {"enum": ["active", "unenrolled"]},
             "cursor": {"type": "string"},
@@ -466,16 +531,24 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
         },
     ),
     ("/v1/sequences/{sequence_id}/enrollments/{contact_id}", "DELETE"): Operation(
-        "Unenroll a contact (starts the re-enrollment cooldown)", "sequences", "api_key",
+        "Unenroll a contact (starts the re-enrollment cooldown)",
+        "sequences",
+        "api_key",
         {200: OK_JSON("Enrollment"), 404: ERR},
     ),
     ("/v1/unenrollments", "POST"): Operation(
-        "Bulk unenrollment as a job", "jobs", "api_key", {202: OK_JSON("JobAccepted"), 404: ERR},
+        "Bulk unenrollment as a job",
+        "jobs",
+        "api_key",
+        {202: OK_JSON("JobAccepted"), 404: ERR},
         body="UnenrollmentBody",
     ),
     ("/v1/jobs/{job_id}", "GET"): Operation("A job's progress", "jobs", "api_key", {200: OK_JSON("Job"), 404: ERR}),
     ("/v1/replies", "POST"): Operation(
-        "A reply to a sequence (R9)", "sequences", "api_key", {200: OK_JSON("ReplyResult"), 404: ERR},
+        "A reply to a sequence (R9)",
+        "sequences",
+        "api_key",
+        {200: OK_JSON("ReplyResult"), 404: ERR},
         body="ReplyBody",
     ),
 }
@@ -542,8 +615,12 @@ def _operation(path: str, method: str, op: Operation) -> dict[str, Any]:
         operation["description"] = op.description
     operation["security"] = {"api_key": [{"apiKey": []}], "admin": [{"adminKey": []}], "public": []}[op.auth]
     parameters = [
-        {"name": name, "in": "path", "required": True,
-         "schema": PATH_PARAMETER_SCHEMAS.get(name, {"type": "string", "pattern": ID_PATTERN})}
+        {
+            "name": name,
+            "in": "path",
+            "required": True,
+            "schema": PATH_PARAMETER_SCHEMAS.get(name, {"type": "string", "pattern": ID_PATTERN}),
+        }
         for name in _path_parameters(path)
     ]
     parameters += [{"name": n, "in": "query", "required": False, "schema": s} for n, s in op.query.items()]
@@ -565,9 +642,17 @@ def _path_parameters(path: str) -> list[str]:
 
 
 _DESCRIPTIONS = {
-    200: "OK", 201: "Created", 202: "Accepted", 204: "No content", 400: "Malformed body",
-    401: "Missing or unknown API key", 403: "Forbidden (wrong key kind or bad signature)", 404: "Not found",
-    409: "Conflict", 415: "Unsupported media type", 422: "Invalid input (fields name the problem)",
+    200: "OK",
+    201: "Created",
+    202: "Accepted",
+    204: "No content",
+    400: "Malformed body",
+    401: "Missing or unknown API key",
+    403: "Forbidden (wrong key kind or bad signature)",
+    404: "Not found",
+    409: "Conflict",
+    415: "Unsupported media type",
+    422: "Invalid input (fields name the problem)",
     503: "Temporarily unavailable; retry (nothing was stored)",
 }
 

@@ -71,8 +71,10 @@ class Result:
             text += f"\n  skipped: {shown}"
         if self.present_checked:
             shown = ", ".join(self.present_checked[:5]) + (", ..." if len(self.present_checked) > 5 else "")
-            text += (f"\n  warning: {len(self.present_checked)} pycs already in the zip are timestamp or checked-hash "
-                     f"ones (left as they are; Python revalidates them and may compile on a cold start): {shown}")
+            text += (
+                f"\n  warning: {len(self.present_checked)} pycs already in the zip are timestamp or checked-hash "
+                f"ones (left as they are; Python revalidates them and may compile on a cold start): {shown}"
+            )
         return text
 
 
@@ -81,8 +83,11 @@ def runtime_of(zip_path: Path) -> str:
     template = zip_path.parent / "sam.json"
     if template.is_file():
         data = json.loads(template.read_text(encoding="utf-8"))
-        runtimes = {str(r["Properties"]["Runtime"]) for r in data.get("Resources", {}).values()
-                    if r.get("Type") == "AWS::Serverless::Function" and "Runtime" in r.get("Properties", {})}
+        runtimes = {
+            str(r["Properties"]["Runtime"])
+            for r in data.get("Resources", {}).values()
+            if r.get("Type") == "AWS::Serverless::Function" and "Runtime" in r.get("Properties", {})
+        }
         globals_runtime = data.get("Globals", {}).get("Function", {}).get("Runtime")
         if globals_runtime:
             runtimes.add(str(globals_runtime))
@@ -126,8 +131,14 @@ def _compile(source: bytes, name: str, workdir: Path) -> bytes | None:
     try:
         # dfile: the name in the zip, not the temporary path (the loader rewrites co_filename to the
         # real path on import anyway); optimize=0: Lambda runs without -O.
-        py_compile.compile(str(src), cfile=str(pyc), dfile=name, doraise=True, optimize=0,
-                           invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH)
+        py_compile.compile(
+            str(src),
+            cfile=str(pyc),
+            dfile=name,
+            doraise=True,
+            optimize=0,
+            invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH,
+        )
     except py_compile.PyCompileError:
         return None
     return pyc.read_bytes()

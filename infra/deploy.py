@@ -193,16 +193,19 @@ def prebuild_packages(project: Path, stage: str) -> list[Path]:
     from chalice.utils import UI, OSUtils
 
     config_from_disk = json.loads((project / ".chalice" / "config.json").read_text(encoding="utf-8"))
-    config = Config(chalice_stage=stage, user_provided_params={"project_dir": os.path.abspath(project)},
-                    config_from_disk=config_from_disk)
+    config = Config(
+        chalice_stage=stage,
+        user_provided_params={"project_dir": os.path.abspath(project)},
+        config_from_disk=config_from_disk,
+    )
     osutils, ui = OSUtils(), UI()
     dependencies = PipDependencyBuilder(
-        osutils=osutils, pip_runner=PipRunner(pip=SubprocessPip(osutils=osutils), osutils=osutils),
+        osutils=osutils,
+        pip_runner=PipRunner(pip=SubprocessPip(osutils=osutils), osutils=osutils),
         architecture=config.lambda_architecture,
     )
     kinds: tuple[type[BaseLambdaDeploymentPackager], ...] = (
-        (AppOnlyDeploymentPackager, LayerDeploymentPackager) if config.automatic_layer
-        else (LambdaDeploymentPackager,)
+        (AppOnlyDeploymentPackager, LayerDeploymentPackager) if config.automatic_layer else (LambdaDeploymentPackager,)
     )
     zips: list[Path] = []
     for kind in kinds:
@@ -245,10 +248,14 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m infra.deploy", description=__doc__.split("\n\n")[0])
     parser.add_argument("--stage", required=True, help="dev, prod (a stage in .chalice/config.json)")
     parser.add_argument("--region", default=None, help="AWS region (default: the AWS CLI/boto3 default)")
-    parser.add_argument("--public-url", default=os.environ.get("OPTOUT_PUBLIC_URL"),
-                        help="public base URL (custom domain); default: the API Gateway URL")
-    parser.add_argument("--alarm-email", default=os.environ.get("OPTOUT_ALARM_EMAIL", ""),
-                        help="address subscribed to the alarms topic")
+    parser.add_argument(
+        "--public-url",
+        default=os.environ.get("OPTOUT_PUBLIC_URL"),
+        help="public base URL (custom domain); default: the API Gateway URL",
+    )
+    parser.add_argument(
+        "--alarm-email", default=os.environ.get("OPTOUT_ALARM_EMAIL", ""), help="address subscribed to the alarms topic"
+    )
     parser.add_argument("--data-only", action="store_true", help="deploy the data stack only")
     args = parser.parse_args(argv)
 
@@ -263,9 +270,7 @@ def main(argv: list[str] | None = None) -> int:
 
     missing = missing_secrets(session.client("ssm"), args.stage)
     if missing:
-        raise SystemExit(
-            "create these SecureString parameters first (README, Deploy):\n  " + "\n  ".join(missing)
-        )
+        raise SystemExit("create these SecureString parameters first (README, Deploy):\n  " + "\n  ".join(missing))
     out = ROOT / "build" / "deploy" / args.stage
     public_url = args.public_url or rest_api_url(ROOT, args.stage)  # known after the first deploy
     config = staged_config(args.stage, stage_environment(args.stage, outputs, public_url))

@@ -66,7 +66,7 @@ def parse_changes(provider: Provider, raw_body: bytes, field: str | None = None)
     name = field or DEFAULT_FIELDS[provider]
     if provider == "salesforce":
         if not isinstance(body, dict) or not isinstance(body.get("records"), list):
-            raise MalformedBody("expected {\"records\": [...]}", fields={"records": "must be a list"})
+            raise MalformedBody('expected {"records": [...]}', fields={"records": "must be a list"})
         records = body["records"]
     else:
         if not isinstance(body, list):

@@ -24,9 +24,7 @@ _SOURCE_STRENGTH = {"contact": 0, "system": 1, "crm": 2, "user": 3, "workflow": 
 
 def strongest(entries: Iterable[DndEntry]) -> DndEntry | None:
     """The entry that explains a block best: permanent first, the person's own first, oldest first."""
-    ranked = sorted(
-        entries, key=lambda e: (e.kind != "permanent", _SOURCE_STRENGTH.get(e.source, 9), e.at, e.reason)
-    )
+    ranked = sorted(entries, key=lambda e: (e.kind != "permanent", _SOURCE_STRENGTH.get(e.source, 9), e.at, e.reason))
     return ranked[0] if ranked else None
 
 

@@ -134,9 +134,7 @@ def matching_rules(
     audience: Audience | None = None,
 ) -> list[ExclusionRule]:
     return [
-        c.rule
-        for c in compiled
-        if rule_applies(c.rule, sequence, sequence_id, audience) and c.matches(subject, now)
+        c.rule for c in compiled if rule_applies(c.rule, sequence, sequence_id, audience) and c.matches(subject, now)
     ]
 
 
@@ -160,6 +158,7 @@ def _normalizer(field_name: str, op: str) -> Callable[[Any], Any] | None:
     if field_name.startswith("attributes."):
         return None
     if op in TEXT_OPS:
+
         def text(value: Any) -> str:
             if not isinstance(value, str) or not value.strip():
                 raise InvalidAddress("must be a non-empty string")

@@ -48,8 +48,12 @@ class UnsubscribeClaims:
     sequence_id: str | None = None
 
     def to_json(self) -> dict[str, Any]:
-        claims: dict[str, Any] = {"w": self.workspace_id, "ch": self.channel, "iat": self.issued_at,
-                                  "exp": self.expires_at}
+        claims: dict[str, Any] = {
+            "w": self.workspace_id,
+            "ch": self.channel,
+            "iat": self.issued_at,
+            "exp": self.expires_at,
+        }
         if self.contact_id is not None:
             claims["c"] = self.contact_id
         if self.address_digest is not None:

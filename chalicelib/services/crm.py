@@ -77,8 +77,11 @@ def receive_crm_webhook(services: Services, provider: str, headers: dict[str, st
             f"this workspace syncs with {crm.provider}", code="crm_provider_mismatch", fields={"provider": crm.provider}
         )
     if crm.mode not in READ_MODES:
-        raise Conflict("the CRM mapping does not read from the CRM (mode write)", code="crm_read_disabled",
-                       fields={"crm.mode": crm.mode})
+        raise Conflict(
+            "the CRM mapping does not read from the CRM (mode write)",
+            code="crm_read_disabled",
+            fields={"crm.mode": crm.mode},
+        )
     changes = parse_changes(crm.provider, raw_body, crm.field)
     results = [_apply_change(services, workspace_id, crm.provider, change) for change in changes]
     return {
@@ -108,9 +111,15 @@ def _apply_change(services: Services, workspace_id: str, provider: str, change: 
     action = "enable" if change.opted_out else "disable"
     for target in targets:
         dnd_change = DndChange(
-            workspace_id, target, "outbound", ("email",), action, "crm",
+            workspace_id,
+            target,
+            "outbound",
+            ("email",),
+            action,
+            "crm",
             REASON_CRM_OPT_OUT if change.opted_out else REASON_CRM_OPT_IN,
-            kind="temporary", actor=f"{provider}:{change.ref}" if change.ref else provider,
+            kind="temporary",
+            actor=f"{provider}:{change.ref}" if change.ref else provider,
             event_id=change.event_id,
         )
         try:
@@ -150,8 +159,15 @@ def enqueue_crm_writeback(services: Services, workspace_id: str, result: DndResu
     action = email_entries[-1]["action"]
     CrmQueue(services.config).send(
         [
-            {"type": WRITEBACK_TYPE, "version": 1, "workspace_id": workspace_id, "contact_id": contact_id,
-             "provider": crm.provider, "action": action, "at": at}
+            {
+                "type": WRITEBACK_TYPE,
+                "version": 1,
+                "workspace_id": workspace_id,
+                "contact_id": contact_id,
+                "provider": crm.provider,
+                "action": action,
+                "at": at,
+            }
             for contact_id in result.contact_ids
         ]
     )
@@ -164,8 +180,11 @@ def write_back(
 ) -> str:
     """Write one contact's current email opt-out to the CRM. Returns the outcome; raises when the
     CRM write failed (the message is retried, then dead-lettered)."""
-    if message.get("type") != WRITEBACK_TYPE or not is_valid_id(message.get("workspace_id")) \
-            or not is_valid_id(message.get("contact_id")):
+    if (
+        message.get("type") != WRITEBACK_TYPE
+        or not is_valid_id(message.get("workspace_id"))
+        or not is_valid_id(message.get("contact_id"))
+    ):
         raise ValueError("not a CRM write-back message")
     workspace_id, contact_id = message["workspace_id"], message["contact_id"]
     log = {"workspace_id": workspace_id, "contact_id": contact_id}
@@ -190,8 +209,10 @@ def write_back(
     try:
         client_factory(crm).set_email_opt_out(str(crm_id).strip(), opted_out)
     except CrmRecordMissing:
-        logger.warning("the CRM has no record for the contact's crm_id; write-back skipped",
-                       extra={**log, "provider": crm.provider})
+        logger.warning(
+            "the CRM has no record for the contact's crm_id; write-back skipped",
+            extra={**log, "provider": crm.provider},
+        )
         return "crm_record_missing"
     logger.info("CRM write-back done", extra={**log, "provider": crm.provider, "opted_out": opted_out})
     return "written"

@@ -120,8 +120,9 @@ def _home_subject(subjects: dict[str, Subject], direction: Direction, channel: s
     return subjects.get("contact")
 
 
-def _audit_entry(change: DndChange, channel: str | None, action: str, reason: str, kind: str,
-                 at: str) -> dict[str, Any]:
+def _audit_entry(
+    change: DndChange, channel: str | None, action: str, reason: str, kind: str, at: str
+) -> dict[str, Any]:
     entry: dict[str, Any] = {
         "at": at,
         "channel": channel if change.direction == "outbound" else "all",
@@ -171,8 +172,9 @@ def _plan(change: DndChange, subjects: dict[str, Subject], at: str) -> tuple[lis
         active: dict[str, DndEntry] = {}
         for name in subjects:
             active.update(current(name).state.entries(change.direction, channel))
-        clear = reasons_to_clear(active, source=change.source, evidence=change.evidence,
-                                 only_reasons=change.only_reasons)
+        clear = reasons_to_clear(
+            active, source=change.source, evidence=change.evidence, only_reasons=change.only_reasons
+        )
         for name in list(subjects):
             updated = without_reasons(current(name).state, change.direction, channel, clear)
             if updated is not None:
@@ -199,12 +201,14 @@ def apply_dnd_change(services: Services, change: DndChange) -> DndResult:
         by_pk = {subject.pk: subject for subject in changed}
         final = {name: by_pk.get(s.pk, s) for name, s in subjects.items()}
         states = [s.state for s in final.values()]
-        outbox = (
-            _outbox_item(services, "change", change, subjects, [r.entry for r in audit], states) if audit else None
-        )
+        outbox = _outbox_item(services, "change", change, subjects, [r.entry for r in audit], states) if audit else None
         try:
-            services.dnd.commit(changed, audit, marker_id=marker if (changed or audit) else None,
-                                extra_updates=[OutboxStore(services.config).put_action(outbox)] if outbox else None)
+            services.dnd.commit(
+                changed,
+                audit,
+                marker_id=marker if (changed or audit) else None,
+                extra_updates=[OutboxStore(services.config).put_action(outbox)] if outbox else None,
+            )
         except DuplicateEvent:
             # Already applied: its follow-ups are done, or pending in its outbox item (the sweeper's).
             return DndResult(False, True, [s.state for s in subjects.values()], contact)
@@ -225,8 +229,14 @@ def apply_dnd_change(services: Services, change: DndChange) -> DndResult:
     raise ConcurrentUpdate("the record kept changing; retry")
 
 
-def _outbox_item(services: Services, kind: str, change: DndChange, subjects: dict[str, Subject],
-                 entries: list[dict[str, Any]], states: list[DndState]) -> dict[str, Any]:
+def _outbox_item(
+    services: Services,
+    kind: str,
+    change: DndChange,
+    subjects: dict[str, Subject],
+    entries: list[dict[str, Any]],
+    states: list[DndState],
+) -> dict[str, Any]:
     """What the follow-ups need, stored with the change: ids and hashed address keys, no address."""
     payload = {
         "kind": kind,  # change: events + hooks; flag: events only (a flag changes no DND)
@@ -255,8 +265,10 @@ def _complete(services: Services, outbox: dict[str, Any], result: DndResult) -> 
     """Run the follow-ups on the request path; delete the outbox item only if all of them succeeded.
     Never raises: the change is stored, and a failure here is the sweeper's to finish."""
     if not run_follow_ups(services, outbox, result):
-        logger.warning("dnd follow-ups incomplete; left to the outbox sweeper",
-                       extra={"workspace_id": outbox["ws"], "outbox_id": outbox["outbox_id"]})
+        logger.warning(
+            "dnd follow-ups incomplete; left to the outbox sweeper",
+            extra={"workspace_id": outbox["ws"], "outbox_id": outbox["outbox_id"]},
+        )
         return
     try:
         OutboxStore(services.config).delete(outbox["pk"])
@@ -308,8 +320,9 @@ def _affected_contacts(services: Services, contact_id: str | None, address_pks: 
     return list(dict.fromkeys(ids))
 
 
-def _publish(services: Services, workspace_id: str, outbox_id: str, entries: list[dict[str, Any]],
-             contact_ids: list[str]) -> None:
+def _publish(
+    services: Services, workspace_id: str, outbox_id: str, entries: list[dict[str, Any]], contact_ids: list[str]
+) -> None:
     events = [
         {
             "type": "dnd.changed",
@@ -331,11 +344,20 @@ def _publish(services: Services, workspace_id: str, outbox_id: str, entries: lis
     services.events.publish(events)
 
 
-def record_flag(services: Services, workspace_id: str, target: Target, channel: str, reason: str,
-                source: Source, event_id: str | None, note: str | None = None) -> bool:
+def record_flag(
+    services: Services,
+    workspace_id: str,
+    target: Target,
+    channel: str,
+    reason: str,
+    source: Source,
+    event_id: str | None,
+    note: str | None = None,
+) -> bool:
     """An audit entry with action 'flagged' (no DND change) plus its event, exactly once."""
-    change = DndChange(workspace_id, target, "outbound", (channel,), "flag", source, reason,
-                       note=note, event_id=event_id)
+    change = DndChange(
+        workspace_id, target, "outbound", (channel,), "flag", source, reason, note=note, event_id=event_id
+    )
     contact, subjects = _load_subjects(services, change)
     home = _home_subject(subjects, "outbound", channel) or next(iter(subjects.values()))
     at = iso(utcnow())
@@ -344,8 +366,12 @@ def record_flag(services: Services, workspace_id: str, target: Target, channel: 
     states = [s.state for s in subjects.values()]
     outbox = _outbox_item(services, "flag", change, subjects, [entry], states)
     try:
-        services.dnd.commit([], [AuditRecord(home.audit_pk, at, entry)], marker_id=marker,
-                            extra_updates=[OutboxStore(services.config).put_action(outbox)])
+        services.dnd.commit(
+            [],
+            [AuditRecord(home.audit_pk, at, entry)],
+            marker_id=marker,
+            extra_updates=[OutboxStore(services.config).put_action(outbox)],
+        )
     except DuplicateEvent:
         return False
     _complete(services, outbox, DndResult(False, False, states, contact, [entry]))
@@ -395,13 +421,32 @@ def request_dnd_change(services: Services, workspace_id: str, body: dict[str, An
         channels = tuple(c for c in CHANNELS if CHANNEL_ADDRESS.get(c) == kind)
     if parsed.action == "enable":
         reason = parsed.reason or ("crm_opt_out" if parsed.source == "crm" else REASON_MANUAL)
-        change = DndChange(workspace_id, target, parsed.direction, channels, "enable", parsed.source, reason,
-                           kind="temporary", actor=parsed.actor, evidence=parsed.evidence)
+        change = DndChange(
+            workspace_id,
+            target,
+            parsed.direction,
+            channels,
+            "enable",
+            parsed.source,
+            reason,
+            kind="temporary",
+            actor=parsed.actor,
+            evidence=parsed.evidence,
+        )
     else:
-        change = DndChange(workspace_id, target, parsed.direction, channels, "disable", parsed.source,
-                           parsed.reason or "cleared", actor=parsed.actor, evidence=parsed.evidence,
-                           note=parsed.reason,
-                           only_reasons=frozenset(parsed.clear_reasons) if parsed.clear_reasons else None)
+        change = DndChange(
+            workspace_id,
+            target,
+            parsed.direction,
+            channels,
+            "disable",
+            parsed.source,
+            parsed.reason or "cleared",
+            actor=parsed.actor,
+            evidence=parsed.evidence,
+            note=parsed.reason,
+            only_reasons=frozenset(parsed.clear_reasons) if parsed.clear_reasons else None,
+        )
     result = apply_dnd_change(services, change)
     return {
         **({"contact_id": target.contact_id} if target.contact_id else {}),

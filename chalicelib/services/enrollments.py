@@ -170,9 +170,7 @@ def enroll(services: Services, workspace_id: str, sequence_id: str, body: dict[s
             company_active_enrollments=company_count,
         )
         if blocked_by:
-            raise Conflict(
-                "enrollment refused", code="enrollment_blocked", extra={"blocked_by": blocked_by}
-            )
+            raise Conflict("enrollment refused", code="enrollment_blocked", extra={"blocked_by": blocked_by})
         try:
             item = store.enroll(
                 workspace_id,

@@ -101,7 +101,7 @@ def _guard_breadth(services: Services, workspace_id: str, rule: ExclusionRule, c
     total, matched = match_contacts(services, workspace_id, rule)
     if total and len(matched) * 2 > total:
         raise Conflict(
-            f"this rule matches {len(matched)} of {total} contacts; send \"confirm\": true to save it",
+            f'this rule matches {len(matched)} of {total} contacts; send "confirm": true to save it',
             code="confirm_required",
             extra={"matching_contacts": len(matched), "total_contacts": total},
         )
@@ -212,9 +212,7 @@ def patch_rule(services: Services, workspace_id: str, exclusion_id: str, body: d
     if patch.conditions is not None:
         _guard_breadth(services, workspace_id, updated, patch.confirm)
     _store(services).put(workspace_id, updated, create=False)
-    widened = any(
-        name in changes for name in ("conditions", "enabled", "exclude_from_sequences", "proactive_unenroll")
-    )
+    widened = any(name in changes for name in ("conditions", "enabled", "exclude_from_sequences", "proactive_unenroll"))
     return _after_write(services, workspace_id, updated, start_job=widened)
 
 
@@ -311,4 +309,3 @@ def import_csv(
     if "job_id" in view:
         answer["job_id"] = view["job_id"]
     return answer
-

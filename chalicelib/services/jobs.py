@@ -129,8 +129,11 @@ def request_unenrollment(services: Services, workspace_id: str, body: dict[str, 
         for n, contact_id in enumerate(parsed.contact_ids):
             if not is_valid_id(contact_id):
                 raise InvalidInput("invalid contact id", fields={f"contact_ids[{n}]": "not a contact id"})
-        source = {"by": "contacts", "contact_ids": list(dict.fromkeys(parsed.contact_ids)),
-                  "sequence_id": parsed.sequence_id}
+        source = {
+            "by": "contacts",
+            "contact_ids": list(dict.fromkeys(parsed.contact_ids)),
+            "sequence_id": parsed.sequence_id,
+        }
     elif parsed.exclusion_id is not None:
         if parsed.sequence_id is not None:
             raise InvalidInput("exclusion jobs cover every sequence", fields={"sequence_id": "not with exclusion_id"})
@@ -205,8 +208,13 @@ def record_final_failure(services: Services, body: str) -> None:
         return  # not ours to count: no job to attribute it to
     jobs = JobStore(services.config)
     if isinstance(message, UnenrollBatch):
-        jobs.commit_step(message.ws, message.job_id, f"batch#{message.batch_id}",
-                         record={"failed": True}, add={"failed": len(message.pairs)})
+        jobs.commit_step(
+            message.ws,
+            message.job_id,
+            f"batch#{message.batch_id}",
+            record={"failed": True},
+            add={"failed": len(message.pairs)},
+        )
     else:
         jobs.set_error(message.ws, message.job_id, "planning_failed")
 
@@ -269,8 +277,14 @@ def _plan_page(services: Services, message: PlanStep) -> tuple[list[list[list[st
     store = EnrollmentStore(services.config)
     by = source.get("by")
     if by == "status":
-        items, last = store.page(ws, source["sequence_id"], source.get("status") or ACTIVE,
-                                 limit=PLAN_PAGE, start_key=cursor.get("key"), attributes=("contact_id",))
+        items, last = store.page(
+            ws,
+            source["sequence_id"],
+            source.get("status") or ACTIVE,
+            limit=PLAN_PAGE,
+            start_key=cursor.get("key"),
+            attributes=("contact_id",),
+        )
         pairs = [(source["sequence_id"], item["contact_id"]) for item in items]
         return _batches(pairs), ({"key": last} if last else None)
     if by == "contacts":
@@ -293,8 +307,9 @@ def _plan_page(services: Services, message: PlanStep) -> tuple[list[list[list[st
         rule = next((r for r in config.rules if r.exclusion_id == source["exclusion_id"]), None)
         if rule is None or index >= len(sequence_ids):
             return [], None
-        page = exclusion_page(services, ws, compile_rules([rule]), config, sequence_ids[index],
-                              cursor.get("key"), context.utcnow())
+        page = exclusion_page(
+            services, ws, compile_rules([rule]), config, sequence_ids[index], cursor.get("key"), context.utcnow()
+        )
         if page.next_key:
             following: dict[str, Any] | None = {"sequence_ids": sequence_ids, "index": index, "key": page.next_key}
         elif index + 1 < len(sequence_ids):
@@ -327,8 +342,14 @@ def exclusion_page(
     sequence, with the hierarchy (enabled, ruleset on, audience not disabling it) applied.
     ``contacts`` (id -> item) saves the contact reads when the caller already has them."""
     store = EnrollmentStore(services.config)
-    items, last = store.page(workspace_id, sequence_id, ACTIVE, limit=PLAN_PAGE, start_key=start_key,
-                             attributes=("contact_id", "audience_id"))
+    items, last = store.page(
+        workspace_id,
+        sequence_id,
+        ACTIVE,
+        limit=PLAN_PAGE,
+        start_key=start_key,
+        attributes=("contact_id", "audience_id"),
+    )
     if contacts is None:
         table = services.config.contacts_table
         wanted = [to_item({"pk": keys.contact_pk(workspace_id, item["contact_id"])}) for item in items]
@@ -341,8 +362,14 @@ def exclusion_page(
         if contact is None:
             continue
         audience = config.audiences.get(item["audience_id"]) if item.get("audience_id") else None
-        hits = matching_rules(compiled, match_subject(contact, Target()), now,
-                              sequence=sequence, sequence_id=sequence_id, audience=audience)
+        hits = matching_rules(
+            compiled,
+            match_subject(contact, Target()),
+            now,
+            sequence=sequence,
+            sequence_id=sequence_id,
+            audience=audience,
+        )
         if hits:
             matched.append(item["contact_id"])
     return ExclusionPage(contact_ids=matched, next_key=last)

@@ -73,19 +73,33 @@ def sweep_outbox(
             try:
                 _attempt(services, store, pending, now, report, run_follow_ups)
             except Exception:  # one item's store failure must not hold up the others
-                logger.exception("dnd outbox item could not be processed",
-                                 extra={"outbox_id": pending.get("outbox_id")})
+                logger.exception(
+                    "dnd outbox item could not be processed", extra={"outbox_id": pending.get("outbox_id")}
+                )
                 report.failed.append(str(pending.get("outbox_id")))
         if budget <= 0:
             break
     if report.completed or report.failed or report.gave_up:
-        logger.info("dnd outbox sweep", extra={"completed": len(report.completed), "failed": len(report.failed),
-                                               "gave_up": len(report.gave_up), "skipped": report.skipped})
+        logger.info(
+            "dnd outbox sweep",
+            extra={
+                "completed": len(report.completed),
+                "failed": len(report.failed),
+                "gave_up": len(report.gave_up),
+                "skipped": report.skipped,
+            },
+        )
     return report
 
 
-def _attempt(services: Services, store: OutboxStore, pending: dict[str, Any], now: int, report: SweepReport,
-             run_follow_ups: Callable[[Services, dict[str, Any]], bool]) -> None:
+def _attempt(
+    services: Services,
+    store: OutboxStore,
+    pending: dict[str, Any],
+    now: int,
+    report: SweepReport,
+    run_follow_ups: Callable[[Services, dict[str, Any]], bool],
+) -> None:
     attempts = int(pending.get("attempts") or 0)
     item = store.claim(pending["pk"], attempts, now + _backoff(attempts + 1))
     if item is None:

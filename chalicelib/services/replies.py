@@ -62,9 +62,10 @@ def record_reply(services: Services, workspace_id: str, body: dict[str, Any]) ->
     intent = asks_to_unsubscribe(reply.body)
     opted_out = False
     if intent and services.config_cache.get(workspace_id).settings.reply_unsubscribe_opts_out:
-        natural_id = reply.message_id or hashlib.sha256(
-            f"{reply.contact_id}\n{reply.sequence_id}\n{reply.body}".encode()
-        ).hexdigest()[:32]
+        natural_id = (
+            reply.message_id
+            or hashlib.sha256(f"{reply.contact_id}\n{reply.sequence_id}\n{reply.body}".encode()).hexdigest()[:32]
+        )
         apply_dnd_change(
             services,
             DndChange(

@@ -112,8 +112,13 @@ def check_many(
             if single:
                 raise NotFound("contact not found", fields={"contact_id": "no such contact"})
             results.append(
-                {"allowed": False, "dnd_status": "unknown", "blocked_by": [], "warnings": [],
-                 "error": "contact_not_found"}
+                {
+                    "allowed": False,
+                    "dnd_status": "unknown",
+                    "blocked_by": [],
+                    "warnings": [],
+                    "error": "contact_not_found",
+                }
             )
             continue
         states = [DndState.model_validate((contact or {}).get("dnd") or {})]
@@ -152,6 +157,3 @@ def check_batch(services: Services, workspace_id: str, body: Any) -> dict[str, A
     if not checks or len(checks) > MAX_BATCH:
         raise InvalidInput(f"1 to {MAX_BATCH} checks per batch", fields={"checks": f"1 to {MAX_BATCH} items"})
     return {"results": check_many(services, workspace_id, checks)}
-
-
-

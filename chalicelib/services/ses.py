@@ -146,9 +146,18 @@ def record_ses_notification(services: Services, notification: SesNotification) -
                 continue
         result = apply_dnd_change(
             services,
-            DndChange(workspace_id, Target(email=email), "outbound", ("email",), "enable", "system",
-                      decision.reason, kind=decision.kind, actor="ses",
-                      event_id=f"ses:{message_id}:{digest[:32]}:{decision.reason}"),
+            DndChange(
+                workspace_id,
+                Target(email=email),
+                "outbound",
+                ("email",),
+                "enable",
+                "system",
+                decision.reason,
+                kind=decision.kind,
+                actor="ses",
+                event_id=f"ses:{message_id}:{digest[:32]}:{decision.reason}",
+            ),
         )
         summary.applied += 1 if result.changed else 0
         summary.duplicates += 1 if result.duplicate else 0

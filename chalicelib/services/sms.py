@@ -60,9 +60,9 @@ class TwilioRequest:
 
 def authenticate(services: Services, request: TwilioRequest) -> None:
     """Forbidden unless the workspace exists, has a Twilio auth token, and the signature matches."""
-    auth_token = services.workspaces.twilio_auth_token(request.workspace_id) if is_valid_id(
-        request.workspace_id
-    ) else None
+    auth_token = (
+        services.workspaces.twilio_auth_token(request.workspace_id) if is_valid_id(request.workspace_id) else None
+    )
     if not auth_token or not is_valid_signature(request.url, request.params, auth_token, request.signature):
         raise Forbidden("invalid Twilio signature", fields={"X-Twilio-Signature": "does not match"})
 
@@ -94,22 +94,48 @@ def handle_inbound_sms(services: Services, request: TwilioRequest) -> str:
     if keyword == "opt_out":
         result = apply_dnd_change(
             services,
-            DndChange(ws, target, "outbound", ("sms",), "enable", "contact", REASON_SMS_KEYWORD,
-                      kind="permanent", actor="sms_keyword", event_id=message_sid),
+            DndChange(
+                ws,
+                target,
+                "outbound",
+                ("sms",),
+                "enable",
+                "contact",
+                REASON_SMS_KEYWORD,
+                kind="permanent",
+                actor="sms_keyword",
+                event_id=message_sid,
+            ),
         )
-        logger.info("sms opt-out", extra={"workspace_id": ws, "changed": result.changed,
-                                          "duplicate": result.duplicate})
+        logger.info("sms opt-out", extra={"workspace_id": ws, "changed": result.changed, "duplicate": result.duplicate})
     elif keyword == "opt_in":
         result = apply_dnd_change(
             services,
-            DndChange(ws, target, "outbound", ("sms",), "disable", "contact", REASON_SMS_START,
-                      actor="sms_keyword", only_reasons=KEYWORD_CLEARABLE, event_id=message_sid),
+            DndChange(
+                ws,
+                target,
+                "outbound",
+                ("sms",),
+                "disable",
+                "contact",
+                REASON_SMS_START,
+                actor="sms_keyword",
+                only_reasons=KEYWORD_CLEARABLE,
+                event_id=message_sid,
+            ),
         )
-        logger.info("sms opt-in", extra={"workspace_id": ws, "changed": result.changed,
-                                         "duplicate": result.duplicate})
+        logger.info("sms opt-in", extra={"workspace_id": ws, "changed": result.changed, "duplicate": result.duplicate})
     elif looks_like_revocation(request.param("Body")):
-        flagged = record_flag(services, ws, target, "sms", REASON_REVOCATION_CANDIDATE, "contact",
-                              event_id=message_sid, note=f"inbound SMS {message_sid}" if message_sid else None)
+        flagged = record_flag(
+            services,
+            ws,
+            target,
+            "sms",
+            REASON_REVOCATION_CANDIDATE,
+            "contact",
+            event_id=message_sid,
+            note=f"inbound SMS {message_sid}" if message_sid else None,
+        )
         logger.info("sms revocation candidate flagged", extra={"workspace_id": ws, "recorded": flagged})
     return EMPTY_TWIML
 
@@ -130,9 +156,21 @@ def handle_status_callback(services: Services, request: TwilioRequest) -> str:
     event_id = f"{message_sid}:{request.param('MessageStatus')}:{code}" if message_sid else None
     result = apply_dnd_change(
         services,
-        DndChange(ws, Target(phone=phone), "outbound", ("sms",), "enable", "system", REASON_CARRIER_PREFIX + code,
-                  kind=kind, actor="twilio", event_id=event_id),
+        DndChange(
+            ws,
+            Target(phone=phone),
+            "outbound",
+            ("sms",),
+            "enable",
+            "system",
+            REASON_CARRIER_PREFIX + code,
+            kind=kind,
+            actor="twilio",
+            event_id=event_id,
+        ),
     )
-    logger.info("carrier error recorded", extra={"workspace_id": ws, "code": code, "changed": result.changed,
-                                                 "duplicate": result.duplicate})
+    logger.info(
+        "carrier error recorded",
+        extra={"workspace_id": ws, "code": code, "changed": result.changed, "duplicate": result.duplicate},
+    )
     return EMPTY_TWIML

@@ -63,8 +63,9 @@ class UnsubscribeOutcome:
 def mint_link(services: Services, workspace_id: str, body: dict[str, Any]) -> dict[str, Any]:
     """POST /v1/unsubscribe-links: the URL plus the RFC 8058 headers for the message."""
     if body.get("phone") not in (None, ""):
-        raise InvalidInput("unsubscribe links are for a contact or an email address",
-                           fields={"phone": "use contact_id or email"})
+        raise InvalidInput(
+            "unsubscribe links are for a contact or an email address", fields={"phone": "use contact_id or email"}
+        )
     channel = body.get("channel", "email")
     if channel not in CHANNELS:
         raise InvalidInput("invalid channel", fields={"channel": "one of " + ", ".join(CHANNELS)})
@@ -87,8 +88,10 @@ def mint_link(services: Services, workspace_id: str, body: dict[str, Any]) -> di
         claims_args["contact_id"] = target.contact_id
     else:
         if channel != "email":
-            raise InvalidInput("a link for an email address covers the email channel",
-                               fields={"channel": "must be email when the link is minted for an email"})
+            raise InvalidInput(
+                "a link for an email address covers the email channel",
+                fields={"channel": "must be email when the link is minted for an email"},
+            )
         claims_args["address_kind"] = "email"
         claims_args["address_digest"] = keys.address_hash(services.config.address_key, "email", target.email or "")
     token = tokens.sign(tokens.UnsubscribeClaims(**claims_args), services.config.token_keys)
@@ -189,8 +192,15 @@ def apply_unsubscribe(services: Services, token: str, form: dict[str, list[str]]
             claims.sequence_id if scope == "sequence" else None,
             REASON_UNSUBSCRIBED,
         )
-    logger.info("unsubscribe applied", extra={"workspace_id": claims.workspace_id, "scope": scope,
-                                              "channels": list(channels), "changed": result.changed})
+    logger.info(
+        "unsubscribe applied",
+        extra={
+            "workspace_id": claims.workspace_id,
+            "scope": scope,
+            "channels": list(channels),
+            "changed": result.changed,
+        },
+    )
     return outcome
 
 

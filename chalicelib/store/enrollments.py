@@ -280,9 +280,7 @@ class EnrollmentStore:
         """Every active enrollment of a contact, across sequences (by_contact index)."""
         return [
             item
-            for item in self._query_all(
-                "by_contact", "contact_key", keys.contact_pk(workspace_id, contact_id)
-            )
+            for item in self._query_all("by_contact", "contact_key", keys.contact_pk(workspace_id, contact_id))
             if item.get("status") == ACTIVE
         ]
 

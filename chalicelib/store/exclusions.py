@@ -144,8 +144,10 @@ class ExclusionStore:
                 cached = _CHUNK_CACHE.get(key)
                 if cached is not None:
                     _CHUNK_CACHE.move_to_end(key)
-            chunks = cached if cached is not None else self._items(
-                workspace_id, chunk_prefix(exclusion_id, str(meta["generation"]))
+            chunks = (
+                cached
+                if cached is not None
+                else self._items(workspace_id, chunk_prefix(exclusion_id, str(meta["generation"])))
             )
             rule = assemble_rule(item, chunks)
             if rule is not None:

@@ -108,7 +108,9 @@ class OutboxStore:
                 ConditionExpression="attribute_exists(outbox_shard) AND attempts = :seen",
                 ExpressionAttributeNames={"#due": "due"},
                 ExpressionAttributeValues={
-                    ":seen": to_value(attempts), ":next": to_value(attempts + 1), ":due": to_value(next_due)
+                    ":seen": to_value(attempts),
+                    ":next": to_value(attempts + 1),
+                    ":due": to_value(next_due),
                 },
                 ReturnValues="ALL_NEW",
             )

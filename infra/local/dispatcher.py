@@ -229,8 +229,9 @@ class Dispatcher:
         for name, period in SCHEDULES.items():
             scheduled = getattr(self._app_module, name, None)
             if callable(scheduled):
-                thread = threading.Thread(target=self._tick, args=(name, scheduled, period), name=f"schedule-{name}",
-                                          daemon=True)
+                thread = threading.Thread(
+                    target=self._tick, args=(name, scheduled, period), name=f"schedule-{name}", daemon=True
+                )
                 thread.start()
                 self._threads.append(thread)
         return self
@@ -240,15 +241,21 @@ class Dispatcher:
         function_name = f"optout-{self._stage}-{name}"
         while not self._stop.wait(period):
             event: dict[str, Any] = {
-                "version": "0", "id": str(uuid.uuid4()), "detail-type": "Scheduled Event", "source": "aws.events",
-                "account": LOCAL_ACCOUNT_ID, "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                "version": "0",
+                "id": str(uuid.uuid4()),
+                "detail-type": "Scheduled Event",
+                "source": "aws.events",
+                "account": LOCAL_ACCOUNT_ID,
+                "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                 "region": self._region,
                 "resources": [f"arn:aws:events:{self._region}:{LOCAL_ACCOUNT_ID}:rule/{function_name}"],
                 "detail": {},
             }
-            context = LocalLambdaContext(function_name=function_name, timeout_seconds=60.0,
-                                         invoked_function_arn=f"arn:aws:lambda:{self._region}:{LOCAL_ACCOUNT_ID}:"
-                                                              f"function:{function_name}")
+            context = LocalLambdaContext(
+                function_name=function_name,
+                timeout_seconds=60.0,
+                invoked_function_arn=f"arn:aws:lambda:{self._region}:{LOCAL_ACCOUNT_ID}:function:{function_name}",
+            )
             try:
                 handler(event, context)
             except Exception:

@@ -22,8 +22,14 @@ pytestmark = [pytest.mark.e2e, pytest.mark.browser]
 
 CHROMIUM = os.environ.get("OPTOUT_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_FLAGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
 ]
 ARTIFACTS = REPO_ROOT / "build" / "test-artifacts"
 
@@ -122,8 +128,11 @@ def test_r5_every_control_has_a_label_and_the_page_reads_without_css(local_stack
     text = page.locator("body").inner_text()
     order = [text.index(s) for s in ("Unsubscribe", "Only this series of messages", "Everything from us")]
     assert order == sorted(order)
-    for locator in (page.get_by_role("heading", name="Unsubscribe"), page.get_by_label("Only this series of messages"),
-                    page.get_by_role("button", name="Unsubscribe")):
+    for locator in (
+        page.get_by_role("heading", name="Unsubscribe"),
+        page.get_by_label("Only this series of messages"),
+        page.get_by_role("button", name="Unsubscribe"),
+    ):
         assert locator.is_visible()
         box = locator.bounding_box()
         assert box and box["width"] > 0 and box["height"] > 0

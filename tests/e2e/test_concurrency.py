@@ -57,11 +57,20 @@ class Run:
 
     def twilio_sms(self, phone: str, text: str, sid: str) -> None:
         path = f"/v1/webhooks/twilio/{self.workspace_id}/sms"
-        params = [("MessageSid", sid), ("From", phone), ("To", "+14155550100"), ("Body", text),
-                  ("AccountSid", "AC" + "0" * 32)]
+        params = [
+            ("MessageSid", sid),
+            ("From", phone),
+            ("To", "+14155550100"),
+            ("Body", text),
+            ("AccountSid", "AC" + "0" * 32),
+        ]
         signature = compute_signature(self.stack.api_url + path, params, AUTH_TOKEN)
-        response = self.stack.request("POST", path, urlencode(params).encode(), headers={
-            "Content-Type": "application/x-www-form-urlencoded", "X-Twilio-Signature": signature})
+        response = self.stack.request(
+            "POST",
+            path,
+            urlencode(params).encode(),
+            headers={"Content-Type": "application/x-www-form-urlencoded", "X-Twilio-Signature": signature},
+        )
         self.record(f"sms {text}", response.status, response.body)
         assert response.status == 200, response.body
 
@@ -74,8 +83,12 @@ class Run:
                 self.accepted[(address, body["channel"], body["action"])] += 1
 
     def unsubscribe(self, email: str) -> None:
-        response = self.stack.request("POST", self.links[email], b"List-Unsubscribe=One-Click",
-                                      headers={"Content-Type": "application/x-www-form-urlencoded"})
+        response = self.stack.request(
+            "POST",
+            self.links[email],
+            b"List-Unsubscribe=One-Click",
+            headers={"Content-Type": "application/x-www-form-urlencoded"},
+        )
         self.record("unsubscribe", response.status, response.body)
         assert response.status == 200, response.body
 
@@ -100,13 +113,15 @@ def operation(run: Run, rng: random.Random) -> None:
             earlier_phone, sid, text = earlier.split("|")
             run.twilio_sms(earlier_phone, text, sid)
     elif kind in (3, 4):  # a user sets / clears manual DND on calls to the number
-        run.dnd({"phone": phone, "channel": "call", "action": "enable" if kind == 3 else "disable",
-                 "source": "user"}, phone)
+        run.dnd(
+            {"phone": phone, "channel": "call", "action": "enable" if kind == 3 else "disable", "source": "user"}, phone
+        )
     elif kind == 5:
         run.unsubscribe(email)
     elif kind == 6:  # the person's re-opt-in, recorded by a user with evidence
-        run.dnd({"email": email, "channel": "email", "action": "disable", "source": "user",
-                 "evidence": EVIDENCE}, email)
+        run.dnd(
+            {"email": email, "channel": "email", "action": "disable", "source": "user", "evidence": EVIDENCE}, email
+        )
     elif kind == 7:
         run.send_check({"phone": phone, "channel": rng.choice(["sms", "call"])})
     else:
@@ -116,9 +131,12 @@ def operation(run: Run, rng: random.Random) -> None:
 @pytest.fixture(scope="module")
 def run(local_stack: LocalStack) -> Run:
     workspace_id = "conc-" + uuid.uuid4().hex[:8]
-    response = local_stack.request("POST", "/v1/admin/workspaces",
-                                   {"workspace_id": workspace_id, "twilio_auth_token": AUTH_TOKEN},
-                                   key=local_stack.admin_key)
+    response = local_stack.request(
+        "POST",
+        "/v1/admin/workspaces",
+        {"workspace_id": workspace_id, "twilio_auth_token": AUTH_TOKEN},
+        key=local_stack.admin_key,
+    )
     assert response.status == 201, response.body
     key = response.json()["api_key"]
     links = {}
@@ -177,9 +195,16 @@ def test_r12_interleaved_opt_outs_and_clears_keep_the_last_accepted_event(run: R
         assert_alternates(sms, f"sms {phone}")
         assert_alternates(call, f"call {phone}")
         # And exactly one entry per change the API reported as accepted
-        assert Counter(e["action"] for e in call) == Counter({
-            "enabled": run.accepted[(phone, "call", "enable")], "disabled": run.accepted[(phone, "call", "disable")],
-        }) - Counter(), f"call {phone}"
+        assert (
+            Counter(e["action"] for e in call)
+            == Counter(
+                {
+                    "enabled": run.accepted[(phone, "call", "enable")],
+                    "disabled": run.accepted[(phone, "call", "disable")],
+                }
+            )
+            - Counter()
+        ), f"call {phone}"
         # And the final state is the last accepted event's
         assert blocked(run, {"phone": phone, "channel": "sms"}) == (bool(sms) and sms[-1]["action"] == "enabled")
         assert blocked(run, {"phone": phone, "channel": "call"}) == (bool(call) and call[-1]["action"] == "enabled")
@@ -190,7 +215,8 @@ def test_r12_interleaved_opt_outs_and_clears_keep_the_last_accepted_event(run: R
         assert sum(1 for e in entries if e["action"] == "disabled") == run.accepted[(email, "email", "disable")]
         assert all(e["reason"] == "unsubscribed" for e in entries if e["action"] == "enabled")
         assert blocked(run, {"email": email, "channel": "email"}) == (
-            bool(entries) and entries[-1]["action"] == "enabled")
+            bool(entries) and entries[-1]["action"] == "enabled"
+        )
     # And the run really raced changes of every kind (not only no-ops)
     print(f"accepted changes in the audit: {dict(seen)}")
     assert all(seen[(c, a)] >= 3 for c in ("sms", "call", "email") for a in ("enabled", "disabled")), seen

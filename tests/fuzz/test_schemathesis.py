@@ -27,8 +27,10 @@ MAX_EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "50"))
 MAX_TIME = int(os.environ.get("FUZZ_MAX_TIME", "110"))
 TIMEOUT = MAX_TIME + 60
 SEED = os.environ.get("FUZZ_SEED", "20261101")
-CHECKS = ("not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance,"
-          "ignored_auth")  # ignored_auth: an internal route answers 401/403 without its key (R14)
+CHECKS = (
+    "not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance,"
+    "ignored_auth"
+)  # ignored_auth: an internal route answers 401/403 without its key (R14)
 
 
 def fuzz_config(local_stack) -> str:
@@ -62,24 +64,50 @@ def test_r14_fuzzed_requests_never_5xx_and_every_answer_is_documented(local_stac
     artifacts.mkdir(parents=True, exist_ok=True)
     # When schemathesis runs its examples, coverage (boundary/negative) and fuzzing phases
     command = [
-        sys.executable, "-m", "schemathesis.cli", "--config-file", str(config), "--no-color",
-        "run", local_stack.api_url + "/openapi.json",
-        "--checks", CHECKS, "--mode", "all", "--seed", SEED, "--max-time", str(MAX_TIME),
-        "--workers", "2", "--report", "junit,json",
-        "--report-junit-path", str(artifacts / "schemathesis-junit.xml"), "--report-json-path", str(report),
-        "--warnings", "off",
+        sys.executable,
+        "-m",
+        "schemathesis.cli",
+        "--config-file",
+        str(config),
+        "--no-color",
+        "run",
+        local_stack.api_url + "/openapi.json",
+        "--checks",
+        CHECKS,
+        "--mode",
+        "all",
+        "--seed",
+        SEED,
+        "--max-time",
+        str(MAX_TIME),
+        "--workers",
+        "2",
+        "--report",
+        "junit,json",
+        "--report-junit-path",
+        str(artifacts / "schemathesis-junit.xml"),
+        "--report-json-path",
+        str(report),
+        "--warnings",
+        "off",
     ]
     completed = subprocess.run(  # noqa: S603
-        command, cwd=tmp_path, capture_output=True, text=True, timeout=TIMEOUT,
+        command,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
         env={**os.environ, "NO_COLOR": "1"},
     )
     (artifacts / "schemathesis.txt").write_text(completed.stdout + completed.stderr)
     print(completed.stdout[-6000:])
     # Then it found nothing: no 5xx, no undocumented status, media type or body
-    assert completed.returncode == 0, (completed.stdout[-12000:] + completed.stderr[-3000:])
+    assert completed.returncode == 0, completed.stdout[-12000:] + completed.stderr[-3000:]
     summary = json.loads(report.read_text())
     operations, cases = summary["operations"], summary["test_cases"]
-    print(f"schemathesis: {cases['generated']} test cases over {operations['tested']} operations, "
-          f"{cases['unique_failures']} failures, stop reason {summary['stop_reason']}")
+    print(
+        f"schemathesis: {cases['generated']} test cases over {operations['tested']} operations, "
+        f"{cases['unique_failures']} failures, stop reason {summary['stop_reason']}"
+    )
     assert operations["tested"] == operations["total"] >= len(OPERATIONS) - 1, operations  # all but /openapi.json
     assert cases["unique_failures"] == 0 and cases["errored"] == 0, cases

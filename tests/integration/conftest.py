@@ -61,8 +61,16 @@ class Api:
         self.client = client
         self.key = key
 
-    def call(self, method: str, path: str, body: Any = None, *, key: str | None = "__default__",
-             headers: dict[str, str] | None = None, raw: str | bytes | None = None) -> tuple[int, Any]:
+    def call(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        *,
+        key: str | None = "__default__",
+        headers: dict[str, str] | None = None,
+        raw: str | bytes | None = None,
+    ) -> tuple[int, Any]:
         sent = {"Content-Type": "application/json"}
         token = self.key if key == "__default__" else key
         if token:

@@ -133,8 +133,16 @@ def test_r14_non_json_numbers_are_400(api: Api, raw):
 
 
 def test_storable_attribute_values_round_trip(api: Api):
-    attributes = {"n": 10**37, "f": 0.25, "neg": -3, "t": True, "none": None, "list": [1, "a", {"b": []}],
-                  "deep": _nested(10), "empty": ""}
+    attributes = {
+        "n": 10**37,
+        "f": 0.25,
+        "neg": -3,
+        "t": True,
+        "none": None,
+        "list": [1, "a", {"b": []}],
+        "deep": _nested(10),
+        "empty": "",
+    }
     status, body = api.put("/v1/contacts/c1", {"attributes": attributes})
     assert status == 200, body
     assert api.get("/v1/contacts/c1")[1]["attributes"] == {k: v for k, v in attributes.items() if v is not None}
@@ -218,13 +226,24 @@ def test_r3_suppression_applies_to_existing_and_later_contacts_with_the_address(
 def test_r3_after_delete_no_readable_address_remains_in_contacts_dnd_or_audit(api: Api):
     # Given a contact with email + phone, DND set through it and by raw address, with opt-in evidence
     email, phone = _unique_email(), _unique_phone()
-    api.put("/v1/contacts/c1", {"email": email, "phone": phone, "company_domain": "example.com",
-                                "attributes": {"owner_note": email}})
+    api.put(
+        "/v1/contacts/c1",
+        {"email": email, "phone": phone, "company_domain": "example.com", "attributes": {"owner_note": email}},
+    )
     api.post("/v1/dnd", {"contact_id": "c1", "channel": "all", "action": "enable", "source": "user", "actor": "rep-1"})
-    api.post("/v1/dnd", {"phone": phone, "channel": "sms", "direction": "inbound", "action": "enable",
-                         "source": "workflow"})
-    api.post("/v1/dnd", {"contact_id": "c1", "channel": "email", "action": "disable", "source": "user",
-                         "evidence": f"re-opt-in form signed by {email} / {phone}"})
+    api.post(
+        "/v1/dnd", {"phone": phone, "channel": "sms", "direction": "inbound", "action": "enable", "source": "workflow"}
+    )
+    api.post(
+        "/v1/dnd",
+        {
+            "contact_id": "c1",
+            "channel": "email",
+            "action": "disable",
+            "source": "user",
+            "evidence": f"re-opt-in form signed by {email} / {phone}",
+        },
+    )
     # When the contact is deleted
     assert api.delete("/v1/contacts/c1")[0] == 204
     # Then no table holds the address in any readable form

@@ -38,13 +38,15 @@ class FakeCrm:
         class Handler(BaseHTTPRequestHandler):
             def do_PATCH(self) -> None:  # noqa: N802
                 raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                fake.requests.append({
-                    "method": "PATCH",
-                    "path": self.path,
-                    "authorization": self.headers.get("Authorization"),
-                    "content_type": self.headers.get("Content-Type"),
-                    "body": json.loads(raw) if raw else None,
-                })
+                fake.requests.append(
+                    {
+                        "method": "PATCH",
+                        "path": self.path,
+                        "authorization": self.headers.get("Authorization"),
+                        "content_type": self.headers.get("Content-Type"),
+                        "body": json.loads(raw) if raw else None,
+                    }
+                )
                 status = fake.status_by_path.get(self.path, fake.status)
                 payload = b"" if status == 204 else json.dumps({"status": status}).encode()
                 self.send_response(status)
@@ -77,8 +79,13 @@ def fake_crm() -> Iterator[FakeCrm]:
 
 
 def use_crm(api: Any, fake: FakeCrm, provider: str, mode: str) -> None:
-    crm = {"provider": provider, "mode": mode, "webhook_secret": SECRET, "access_token": TOKEN,
-           "instance_url": fake.url}
+    crm = {
+        "provider": provider,
+        "mode": mode,
+        "webhook_secret": SECRET,
+        "access_token": TOKEN,
+        "instance_url": fake.url,
+    }
     status, body = api.patch("/v1/settings", {"crm": crm})
     assert status == 200, body
 
@@ -87,8 +94,9 @@ def signed(raw: bytes, secret: str = SECRET) -> str:
     return "sha256=" + hmac.new(secret.encode(), raw, hashlib.sha256).hexdigest()
 
 
-def post_webhook(api: Any, provider: str, payload: Any, *, secret: str = SECRET,
-                 workspace_id: str | None = None) -> tuple[int, Any]:
+def post_webhook(
+    api: Any, provider: str, payload: Any, *, secret: str = SECRET, workspace_id: str | None = None
+) -> tuple[int, Any]:
     raw = json.dumps(payload).encode()
     headers = {"X-Optout-Workspace": workspace_id or api.workspace_id, "X-Optout-Signature": signed(raw, secret)}
     return api.post(f"/v1/webhooks/crm/{provider}", raw=raw, key=None, headers=headers)
@@ -103,8 +111,9 @@ def take_writebacks(workspace_id: str) -> list[dict[str, Any]]:
     sqs = boto3.client("sqs")
     mine = []
     while True:
-        messages = sqs.receive_message(QueueUrl=queue_url(), MaxNumberOfMessages=10, VisibilityTimeout=30,
-                                       AttributeNames=["All"]).get("Messages", [])
+        messages = sqs.receive_message(
+            QueueUrl=queue_url(), MaxNumberOfMessages=10, VisibilityTimeout=30, AttributeNames=["All"]
+        ).get("Messages", [])
         if not messages:
             return mine
         for message in messages:
@@ -121,8 +130,10 @@ def run_worker(messages: list[dict[str, Any]]) -> None:
 
     arn = boto3.client("sqs").get_queue_attributes(QueueUrl=queue_url(), AttributeNames=["QueueArn"])
     event = {"Records": [sqs_record(m, arn["Attributes"]["QueueArn"], "us-east-1") for m in messages]}
-    app.on_crm_writeback(event, LocalLambdaContext(function_name="optout-test-on_crm_writeback",
-                                                   invoked_function_arn="arn:aws:lambda:local"))
+    app.on_crm_writeback(
+        event,
+        LocalLambdaContext(function_name="optout-test-on_crm_writeback", invoked_function_arn="arn:aws:lambda:local"),
+    )
 
 
 def drain_writebacks(workspace_id: str) -> int:
@@ -147,8 +158,9 @@ def audit(api: Any, contact_id: str) -> list[dict[str, Any]]:
 
 
 def set_email(api: Any, contact_id: str, action: str, source: str = "user") -> None:
-    status, body = api.post("/v1/dnd", {"contact_id": contact_id, "channel": "email", "action": action,
-                                        "source": source})
+    status, body = api.post(
+        "/v1/dnd", {"contact_id": contact_id, "channel": "email", "action": action, "source": source}
+    )
     assert status == 200, body
 
 
@@ -168,11 +180,15 @@ def test_r13_salesforce_write_back_patches_has_opted_out_of_email(api, fake_crm)
     set_email(api, "c1", "enable")
     assert drain_writebacks(api.workspace_id) == 1
     # Then Salesforce received the sObject PATCH with the opt-out field set
-    assert fake_crm.requests == [{
-        "method": "PATCH", "path": "/services/data/v60.0/sobjects/Contact/003A1",
-        "authorization": f"Bearer {TOKEN}", "content_type": "application/json",
-        "body": {"HasOptedOutOfEmail": True},
-    }]
+    assert fake_crm.requests == [
+        {
+            "method": "PATCH",
+            "path": "/services/data/v60.0/sobjects/Contact/003A1",
+            "authorization": f"Bearer {TOKEN}",
+            "content_type": "application/json",
+            "body": {"HasOptedOutOfEmail": True},
+        }
+    ]
     # And when the user clears it, the clear is written back as well (Salesforce supports it)
     set_email(api, "c1", "disable")
     assert drain_writebacks(api.workspace_id) == 1
@@ -244,11 +260,11 @@ def test_r13_worker_failure_raises_so_the_message_is_retried_then_dead_lettered(
     # And the message comes back; after maxReceiveCount (5) receives it is in the dead-letter queue
     sqs = boto3.client("sqs")
     dlq = sqs.get_queue_url(QueueName=f"optout-{os.environ['OPTOUT_STAGE']}-crm-writeback-dlq")["QueueUrl"]
-    sqs.change_message_visibility(QueueUrl=queue_url(), ReceiptHandle=messages[0]["ReceiptHandle"],
-                                  VisibilityTimeout=0)
+    sqs.change_message_visibility(QueueUrl=queue_url(), ReceiptHandle=messages[0]["ReceiptHandle"], VisibilityTimeout=0)
     for _ in range(10):
-        again = sqs.receive_message(QueueUrl=queue_url(), MaxNumberOfMessages=10, VisibilityTimeout=0,
-                                    AttributeNames=["All"])  # as Lambda's event source: receive counts
+        again = sqs.receive_message(
+            QueueUrl=queue_url(), MaxNumberOfMessages=10, VisibilityTimeout=0, AttributeNames=["All"]
+        )  # as Lambda's event source: receive counts
         redelivered = [m for m in again.get("Messages", []) if m["MessageId"] == messages[0]["MessageId"]]
         if not redelivered:
             break
@@ -278,8 +294,9 @@ def test_r13_partial_batch_deletes_the_successes_and_keeps_the_failure(api, fake
     sqs = boto3.client("sqs")
     for message in messages:  # make whatever is still on the queue visible now (Lambda: after the timeout)
         with contextlib.suppress(ClientError):  # deleted by the handler
-            sqs.change_message_visibility(QueueUrl=queue_url(), ReceiptHandle=message["ReceiptHandle"],
-                                          VisibilityTimeout=0)
+            sqs.change_message_visibility(
+                QueueUrl=queue_url(), ReceiptHandle=message["ReceiptHandle"], VisibilityTimeout=0
+            )
     remaining = take_writebacks(api.workspace_id)
     assert [json.loads(m["Body"])["contact_id"] for m in remaining] == ["bad"]
     # And a redelivery once the CRM recovers writes the same value again (idempotent PATCH)
@@ -297,10 +314,21 @@ def test_r13_salesforce_webhook_opt_out_sets_email_dnd_and_is_not_echoed(api, fa
     use_crm(api, fake_crm, "salesforce", "read_write")
     api.put("/v1/contacts/c1", {"email": EMAIL, "attributes": {"crm_id": "003A1"}})
     # When Salesforce reports the contact opted out (matched by our contact id)
-    status, body = post_webhook(api, "salesforce", {"records": [
-        {"Id": "003A1", "Email": EMAIL, "HasOptedOutOfEmail": True, "contact_id": "c1",
-         "LastModifiedDate": "2025-01-31T09:00:00.000Z"},
-    ]})
+    status, body = post_webhook(
+        api,
+        "salesforce",
+        {
+            "records": [
+                {
+                    "Id": "003A1",
+                    "Email": EMAIL,
+                    "HasOptedOutOfEmail": True,
+                    "contact_id": "c1",
+                    "LastModifiedDate": "2025-01-31T09:00:00.000Z",
+                },
+            ]
+        },
+    )
     # Then email DND is on, temporary, from the CRM
     assert status == 200, body
     assert body == {"applied": 1, "results": [{"ref": "003A1", "status": "enabled"}]}
@@ -318,9 +346,15 @@ def test_r13_round_trip_user_change_to_crm_and_its_echo_back_stops(api, fake_crm
     set_email(api, "c1", "enable")
     assert drain_writebacks(api.workspace_id) == 1
     # When Salesforce's change notification for that very write comes back
-    status, body = post_webhook(api, "salesforce", {"records": [
-        {"Id": "003A1", "Email": EMAIL, "HasOptedOutOfEmail": True, "event_id": "sf-echo-1"},
-    ]})
+    status, body = post_webhook(
+        api,
+        "salesforce",
+        {
+            "records": [
+                {"Id": "003A1", "Email": EMAIL, "HasOptedOutOfEmail": True, "event_id": "sf-echo-1"},
+            ]
+        },
+    )
     assert status == 200, body
     # Then it is recorded as the CRM's view, and not sent to Salesforce again
     assert take_writebacks(api.workspace_id) == []
@@ -330,13 +364,22 @@ def test_r13_round_trip_user_change_to_crm_and_its_echo_back_stops(api, fake_crm
 def test_r13_hubspot_webhook_by_email_and_opt_in_clears(api, fake_crm):
     use_crm(api, fake_crm, "hubspot", "read")
     api.put("/v1/contacts/c1", {"email": EMAIL})
-    base = {"objectId": 501, "propertyName": "hs_email_optout", "subscriptionType": "contact.propertyChange",
-            "portalId": 62515, "email": EMAIL.upper()}
+    base = {
+        "objectId": 501,
+        "propertyName": "hs_email_optout",
+        "subscriptionType": "contact.propertyChange",
+        "portalId": 62515,
+        "email": EMAIL.upper(),
+    }
     # When HubSpot reports an opt-out (with an unrelated property change in the same delivery)
-    status, body = post_webhook(api, "hubspot", [
-        {**base, "eventId": 1001, "propertyValue": "true", "occurredAt": 1738314000000},
-        {**base, "eventId": 1002, "propertyName": "firstname", "propertyValue": "Pat"},
-    ])
+    status, body = post_webhook(
+        api,
+        "hubspot",
+        [
+            {**base, "eventId": 1001, "propertyValue": "true", "occurredAt": 1738314000000},
+            {**base, "eventId": 1002, "propertyName": "firstname", "propertyValue": "Pat"},
+        ],
+    )
     assert status == 200, body
     assert [r["status"] for r in body["results"]] == ["enabled", "ignored"]
     assert email_dnd(api, "c1")["source"] == "crm"
@@ -356,15 +399,32 @@ def test_r13_crm_clear_of_a_permanent_opt_out_is_refused_per_record(api, fake_cr
     use_crm(api, fake_crm, "salesforce", "read")
     api.put("/v1/contacts/c1", {"email": EMAIL})
     api.put("/v1/contacts/c2", {"email": "other@example.com"})
-    apply_dnd_change(get_services(), DndChange(api.workspace_id, Target(contact_id="c1"), "outbound", ("email",),
-                                               "enable", "contact", "unsubscribed", kind="permanent"))
+    apply_dnd_change(
+        get_services(),
+        DndChange(
+            api.workspace_id,
+            Target(contact_id="c1"),
+            "outbound",
+            ("email",),
+            "enable",
+            "contact",
+            "unsubscribed",
+            kind="permanent",
+        ),
+    )
     set_email(api, "c2", "enable", source="crm")
     # When Salesforce reports both as no longer opted out
-    status, body = post_webhook(api, "salesforce", {"records": [
-        {"Id": "003A1", "contact_id": "c1", "HasOptedOutOfEmail": False, "event_id": "e1"},
-        {"Id": "003A2", "contact_id": "c2", "HasOptedOutOfEmail": False, "event_id": "e2"},
-        {"Id": "003A3", "contact_id": "nobody", "HasOptedOutOfEmail": True, "event_id": "e3"},
-    ]})
+    status, body = post_webhook(
+        api,
+        "salesforce",
+        {
+            "records": [
+                {"Id": "003A1", "contact_id": "c1", "HasOptedOutOfEmail": False, "event_id": "e1"},
+                {"Id": "003A2", "contact_id": "c2", "HasOptedOutOfEmail": False, "event_id": "e2"},
+                {"Id": "003A3", "contact_id": "nobody", "HasOptedOutOfEmail": True, "event_id": "e3"},
+            ]
+        },
+    )
     # Then the request succeeds, the permanent opt-out stays and is reported, the other is cleared
     assert status == 200, body
     assert body["results"] == [
@@ -428,7 +488,8 @@ def test_r13_malformed_webhook_bodies_get_4xx(api, fake_crm):
     use_crm(api, fake_crm, "hubspot", "read")
     assert post_webhook(api, "hubspot", {"records": []})[0] == 400
     assert post_webhook(api, "hubspot", [])[0] == 422
-    status, body = post_webhook(api, "hubspot", [{"objectId": 1, "propertyName": "hs_email_optout",
-                                                  "propertyValue": "maybe", "email": EMAIL}])
+    status, body = post_webhook(
+        api, "hubspot", [{"objectId": 1, "propertyName": "hs_email_optout", "propertyValue": "maybe", "email": EMAIL}]
+    )
     assert (status, body["results"]) == (200, [{"ref": "1", "status": "invalid"}])
     assert api.post("/v1/webhooks/crm/pipedrive", raw=b"{}", key=None)[0] == 404

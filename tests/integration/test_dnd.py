@@ -19,13 +19,24 @@ PHONE = "+14155552671"
 
 
 def enable(api: Api, channel: str, *, direction: str = "outbound", source: str = "user", **extra: Any):
-    return api.post("/v1/dnd", {"contact_id": "c1", "channel": channel, "direction": direction,
-                                "action": "enable", "source": source, **extra})
+    return api.post(
+        "/v1/dnd",
+        {"contact_id": "c1", "channel": channel, "direction": direction, "action": "enable", "source": source, **extra},
+    )
 
 
 def disable(api: Api, channel: str, *, direction: str = "outbound", source: str = "user", **extra: Any):
-    return api.post("/v1/dnd", {"contact_id": "c1", "channel": channel, "direction": direction,
-                                "action": "disable", "source": source, **extra})
+    return api.post(
+        "/v1/dnd",
+        {
+            "contact_id": "c1",
+            "channel": channel,
+            "direction": direction,
+            "action": "disable",
+            "source": source,
+            **extra,
+        },
+    )
 
 
 def audit(api: Api, **query: str) -> list[dict[str, Any]]:
@@ -48,8 +59,17 @@ def apply_directly(api: Api, channel: str, *, source: str, reason: str, kind: st
     from chalicelib.services.dnd import DndChange, apply_dnd_change
     from chalicelib.services.recipients import Target
 
-    change = DndChange(api.workspace_id, Target(contact_id="c1"), "outbound", (channel,), "enable",
-                       source, reason, kind=kind, actor=f"{source}-path")  # type: ignore[arg-type]
+    change = DndChange(
+        api.workspace_id,
+        Target(contact_id="c1"),
+        "outbound",
+        (channel,),
+        "enable",
+        source,
+        reason,
+        kind=kind,
+        actor=f"{source}-path",
+    )  # type: ignore[arg-type]
     assert apply_dnd_change(get_services(), change).changed
 
 
@@ -132,8 +152,9 @@ def test_r1_inbound_for_a_single_other_channel_is_422(contact: Api, channel: str
 
 def test_r3_dnd_by_raw_address(api: Api):
     # Given no contact at all / When a phone is suppressed by raw address for all its channels
-    status, body = api.post("/v1/dnd", {"phone": "(415) 555-2671", "channel": "all", "action": "enable",
-                                        "source": "workflow"})
+    status, body = api.post(
+        "/v1/dnd", {"phone": "(415) 555-2671", "channel": "all", "action": "enable", "source": "workflow"}
+    )
     assert status == 200, body
     # Then its channels are blocked for raw checks and for a contact created later
     for channel in ("sms", "call", "whatsapp"):
@@ -328,9 +349,11 @@ def dnd_events(contact: Api) -> Iterator[Callable[[], list[tuple[str, dict[str, 
     url = sqs.create_queue(QueueName="dnd-test-" + uuid.uuid4().hex[:10])["QueueUrl"]
     arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
     subscription = sns.subscribe(
-        TopicArn=os.environ["OPTOUT_DND_TOPIC"], Protocol="sqs", Endpoint=arn, ReturnSubscriptionArn=True,
-        Attributes={"RawMessageDelivery": "true",
-                    "FilterPolicy": json.dumps({"workspace_id": [contact.workspace_id]})},
+        TopicArn=os.environ["OPTOUT_DND_TOPIC"],
+        Protocol="sqs",
+        Endpoint=arn,
+        ReturnSubscriptionArn=True,
+        Attributes={"RawMessageDelivery": "true", "FilterPolicy": json.dumps({"workspace_id": [contact.workspace_id]})},
     )["SubscriptionArn"]
 
     def read() -> list[tuple[str, dict[str, Any]]]:
@@ -356,8 +379,19 @@ def test_r12_dnd_change_publishes_event_without_raw_address(contact: Api, dnd_ev
     events = dnd_events()
     assert len(events) == 1
     raw, event = events[0]
-    assert set(event) >= {"type", "version", "workspace_id", "contact_ids", "channel", "direction", "action",
-                          "reason", "kind", "source", "at"}
+    assert set(event) >= {
+        "type",
+        "version",
+        "workspace_id",
+        "contact_ids",
+        "channel",
+        "direction",
+        "action",
+        "reason",
+        "kind",
+        "source",
+        "at",
+    }
     assert event["type"] == "dnd.changed" and event["version"] == 1
     assert sorted(event["contact_ids"]) == ["c1", "c2"]
     assert (event["channel"], event["direction"], event["action"]) == ("email", "outbound", "enabled")
@@ -411,8 +445,10 @@ def test_r14_bad_dnd_input_is_422_naming_the_field_and_writes_nothing(contact: A
 
 
 def test_dnd_unknown_contact_is_404(api: Api):
-    status, body = api.post("/v1/dnd", {"contact_id": "ghost-" + uuid.uuid4().hex[:6], "channel": "email",
-                                        "action": "enable", "source": "user"})
+    status, body = api.post(
+        "/v1/dnd",
+        {"contact_id": "ghost-" + uuid.uuid4().hex[:6], "channel": "email", "action": "enable", "source": "user"},
+    )
     assert status == 404
     assert "contact_id" in body["fields"]
 
@@ -470,8 +506,17 @@ def test_r12_redelivered_event_changes_nothing_and_adds_no_audit(contact: Api):
     from chalicelib.services.dnd import DndChange, apply_dnd_change
     from chalicelib.services.recipients import Target
 
-    change = DndChange(contact.workspace_id, Target(phone=PHONE), "outbound", ("sms",), "enable", "contact",
-                       "sms_stop", kind="permanent", event_id="SM-" + uuid.uuid4().hex)
+    change = DndChange(
+        contact.workspace_id,
+        Target(phone=PHONE),
+        "outbound",
+        ("sms",),
+        "enable",
+        "contact",
+        "sms_stop",
+        kind="permanent",
+        event_id="SM-" + uuid.uuid4().hex,
+    )
     first = apply_dnd_change(get_services(), change)
     again = apply_dnd_change(get_services(), change)
     assert first.changed and not first.duplicate

@@ -25,7 +25,9 @@ def dnd_events(aws_env: dict[str, str]) -> Iterator[Any]:
     url = sqs.create_queue(QueueName="dnd-events-test-" + uuid.uuid4().hex[:8])["QueueUrl"]
     arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
     subscription = sns.subscribe(
-        TopicArn=os.environ["OPTOUT_DND_TOPIC"], Protocol="sqs", Endpoint=arn,
+        TopicArn=os.environ["OPTOUT_DND_TOPIC"],
+        Protocol="sqs",
+        Endpoint=arn,
         Attributes={"RawMessageDelivery": "true"},
     )["SubscriptionArn"]
 
@@ -57,8 +59,9 @@ def test_r12_enabling_email_dnd_publishes_a_schema_valid_event_without_addresses
     # Given a contact with an email and a phone
     assert api.put("/v1/contacts/c-ev", {"email": EMAIL, "phone": PHONE})[0] == 200
     # When a user enables email DND
-    status, body = api.post("/v1/dnd", {"contact_id": "c-ev", "channel": "email", "action": "enable",
-                                        "source": "user", "actor": "agent-7"})
+    status, body = api.post(
+        "/v1/dnd", {"contact_id": "c-ev", "channel": "email", "action": "enable", "source": "user", "actor": "agent-7"}
+    )
     assert status == 200, body
     # Then exactly one dnd.changed v1 event is published, valid against docs/events, with no raw address
     events = dnd_events(api.workspace_id)
@@ -66,9 +69,18 @@ def test_r12_enabling_email_dnd_publishes_a_schema_valid_event_without_addresses
     raw, event = events[0]
     assert_valid_and_anonymous(raw, event)
     assert event | {"at": None, "event_id": None} == {
-        "type": "dnd.changed", "version": 1, "workspace_id": api.workspace_id, "contact_ids": ["c-ev"],
-        "channel": "email", "direction": "outbound", "action": "enabled", "reason": "manual",
-        "kind": "temporary", "source": "user", "at": None, "event_id": None,
+        "type": "dnd.changed",
+        "version": 1,
+        "workspace_id": api.workspace_id,
+        "contact_ids": ["c-ev"],
+        "channel": "email",
+        "direction": "outbound",
+        "action": "enabled",
+        "reason": "manual",
+        "kind": "temporary",
+        "source": "user",
+        "at": None,
+        "event_id": None,
     }
     assert event["event_id"]  # stable across outbox re-runs: consumers dedupe on it
 
@@ -85,7 +97,9 @@ def test_r12_clearing_and_address_level_changes_are_published_too(api, dnd_event
     # Then one event per change, each naming the contact that holds the address, none carrying the number
     events = dnd_events(api.workspace_id)
     assert [(e["channel"], e["action"], e["source"]) for _, e in events] == [
-        ("sms", "enabled", "workflow"), ("call", "enabled", "workflow"), ("sms", "disabled", "user"),
+        ("sms", "enabled", "workflow"),
+        ("call", "enabled", "workflow"),
+        ("sms", "disabled", "user"),
     ]
     for raw, event in events:
         assert_valid_and_anonymous(raw, event)

@@ -110,7 +110,9 @@ def pending(workspace_id: str) -> list[dict[str, Any]]:
     ddb = boto3.client("dynamodb")
     found: list[dict[str, Any]] = []
     kwargs: dict[str, Any] = {
-        "TableName": _table(), "ConsistentRead": True, "FilterExpression": "begins_with(pk, :p)",
+        "TableName": _table(),
+        "ConsistentRead": True,
+        "FilterExpression": "begins_with(pk, :p)",
         "ExpressionAttributeValues": {":p": {"S": f"{workspace_id}#outbox#"}},
     }
     while True:
@@ -169,8 +171,9 @@ OPT_OUT = {"contact_id": "c1", "channel": "all", "action": "enable", "source": "
 # --- (c) the happy path ------------------------------------------------------------------------
 
 
-def test_r12_happy_path_runs_every_follow_up_and_leaves_no_outbox_item(crm_contact: Api, faults: FollowUpFaults,
-                                                                        dnd_events):
+def test_r12_happy_path_runs_every_follow_up_and_leaves_no_outbox_item(
+    crm_contact: Api, faults: FollowUpFaults, dnd_events
+):
     api = crm_contact
     # When a user marks the contact do-not-contact on every channel
     status, body = api.post("/v1/dnd", OPT_OUT)
@@ -183,8 +186,7 @@ def test_r12_happy_path_runs_every_follow_up_and_leaves_no_outbox_item(crm_conta
     assert pending(api.workspace_id) == []
 
 
-def test_r12_outbox_item_is_stored_with_the_change_and_carries_no_address(crm_contact: Api,
-                                                                           faults: FollowUpFaults):
+def test_r12_outbox_item_is_stored_with_the_change_and_carries_no_address(crm_contact: Api, faults: FollowUpFaults):
     api = crm_contact
     faults.fail("sns", "unenroll", "crm")
     assert api.post("/v1/dnd", {**OPT_OUT, "actor": "agent@acme.example"})[0] == 200
@@ -253,7 +255,10 @@ def test_r11_r12_r13_failed_follow_up_is_completed_by_the_sweeper_after_the_grac
 
 
 def test_r11_stop_stored_but_every_follow_up_lost_then_redelivered_is_completed_once(
-    twilio: Twilio, faults: FollowUpFaults, dnd_events, sweep  # noqa: F811
+    twilio: Twilio,
+    faults: FollowUpFaults,
+    dnd_events,
+    sweep,  # noqa: F811
 ):
     api = twilio.api
     assert api.put("/v1/sequences/s1", {})[0] == 200
@@ -280,7 +285,12 @@ def test_r11_stop_stored_but_every_follow_up_lost_then_redelivered_is_completed_
 
 
 def test_r13_ses_complaint_stored_but_follow_ups_lost_then_redelivered_writes_back_once(
-    api: Api, fake_crm: Any, faults: FollowUpFaults, ses_handler, dnd_events, sweep  # noqa: F811
+    api: Api,
+    fake_crm: Any,
+    faults: FollowUpFaults,
+    ses_handler,
+    dnd_events,
+    sweep,  # noqa: F811
 ):
     use_crm(api, fake_crm, "salesforce", "write")
     assert api.put("/v1/contacts/c1", {"email": "richard@example.com", "attributes": {"crm_id": "003A1"}})[0] == 200
@@ -307,8 +317,9 @@ def test_r13_ses_complaint_stored_but_follow_ups_lost_then_redelivered_writes_ba
 # --- (e) the scheduled handler, fed a real-shaped EventBridge scheduled event ---------------------
 
 
-def test_r12_scheduled_handler_completes_pending_follow_ups(crm_contact: Api, faults: FollowUpFaults,
-                                                             monkeypatch: pytest.MonkeyPatch):
+def test_r12_scheduled_handler_completes_pending_follow_ups(
+    crm_contact: Api, faults: FollowUpFaults, monkeypatch: pytest.MonkeyPatch
+):
     import app
     import chalicelib.services.outbox as outbox
     from infra.local.dispatcher import LocalLambdaContext
@@ -320,8 +331,11 @@ def test_r12_scheduled_handler_completes_pending_follow_ups(crm_contact: Api, fa
     faults.heal()
     event = json.loads((EVENTS / "scheduled-outbox-sweep.json").read_text())
     assert event["detail-type"] == "Scheduled Event" and event["source"] == "aws.events"
-    context = LocalLambdaContext(function_name="optout-test-on_outbox_sweep", timeout_seconds=60.0,
-                                 invoked_function_arn="arn:aws:lambda:us-east-1:123456789012:function:x")
+    context = LocalLambdaContext(
+        function_name="optout-test-on_outbox_sweep",
+        timeout_seconds=60.0,
+        invoked_function_arn="arn:aws:lambda:us-east-1:123456789012:function:x",
+    )
     # When EventBridge invokes the handler before the grace period, nothing is done
     app.on_outbox_sweep(event, context)
     assert active(api) == ["c1"] and len(pending(api.workspace_id)) == 1
@@ -334,8 +348,9 @@ def test_r12_scheduled_handler_completes_pending_follow_ups(crm_contact: Api, fa
     assert pending(api.workspace_id) == []
 
 
-def test_sweeper_stops_starting_items_when_the_invocation_is_nearly_over(crm_contact: Api, faults: FollowUpFaults,
-                                                                        monkeypatch: pytest.MonkeyPatch):
+def test_sweeper_stops_starting_items_when_the_invocation_is_nearly_over(
+    crm_contact: Api, faults: FollowUpFaults, monkeypatch: pytest.MonkeyPatch
+):
     import chalicelib.services.outbox as outbox
     from chalicelib.services.context import get_services
 

@@ -91,8 +91,11 @@ def test_r11_exclusion_refuses_manual_enrollment_too(api):
     contact(api, "c3", email="cy@customer.com")
     status, rule = api.post(
         "/v1/exclusions",
-        {"name": "competitors", "level": "person",
-         "conditions": [{"field": "email_domain", "op": "eq", "value": "Competitor.COM"}]},
+        {
+            "name": "competitors",
+            "level": "person",
+            "conditions": [{"field": "email_domain", "op": "eq", "value": "Competitor.COM"}],
+        },
     )
     assert status == 201, rule
     # When the excluded contact is enrolled manually, Then it is refused naming the exclusion
@@ -149,9 +152,15 @@ def test_r11_refusal_lists_every_reason_at_once(api):
     contact(api, "c0", company="acme.com")
     contact(api, "c1", email="x@acme.com", company="acme.com")
     assert enroll(api, "s1", "c0")[0] == 201
-    api.post("/v1/exclusions", {"name": "acme", "level": "company",
-                                "conditions": [{"field": "company_domain", "op": "eq", "value": "https://www.acme.com"}],
-                                "confirm": True})
+    api.post(
+        "/v1/exclusions",
+        {
+            "name": "acme",
+            "level": "company",
+            "conditions": [{"field": "company_domain", "op": "eq", "value": "https://www.acme.com"}],
+            "confirm": True,
+        },
+    )
     api.post("/v1/dnd", {"contact_id": "c1", "channel": "all", "action": "enable", "source": "user"})
     status, body = enroll(api, "s1", "c1")
     assert status == 409

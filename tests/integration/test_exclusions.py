@@ -50,8 +50,13 @@ def people(api):
 
 def test_r10_create_normalizes_and_get_returns_the_rule(api):
     # When a rule is saved with raw values
-    created = rule(api, [{"field": "company_domain", "op": "in", "values": ["HTTPS://www.Acme.com/about", "beta.io"]},
-                         {"field": "email", "op": "ends_with", "value": " @Gmail.COM "}])
+    created = rule(
+        api,
+        [
+            {"field": "company_domain", "op": "in", "values": ["HTTPS://www.Acme.com/about", "beta.io"]},
+            {"field": "email", "op": "ends_with", "value": " @Gmail.COM "},
+        ],
+    )
     # Then values are stored normalized, with the flags' defaults
     assert created["conditions"] == [
         {"field": "company_domain", "op": "in", "values": ["acme.com", "beta.io"]},
@@ -72,15 +77,21 @@ def test_r10_create_normalizes_and_get_returns_the_rule(api):
         ({"conditions": [{"field": "phone", "op": "eq", "value": "1"}]}, "conditions[0].field"),
         ({"conditions": [{"field": "email", "op": "like", "value": "a"}]}, "conditions[0].op"),
         ({"conditions": [{"field": "email", "op": "eq", "value": "not-an-email"}]}, "conditions[0].value"),
-        ({"conditions": [{"field": "email_domain", "op": "in", "values": ["ok.com", "bad domain"]}]},
-         "conditions[0].values[1]"),
+        (
+            {"conditions": [{"field": "email_domain", "op": "in", "values": ["ok.com", "bad domain"]}]},
+            "conditions[0].values[1]",
+        ),
         ({"conditions": [{"field": "email_domain", "op": "in"}]}, "conditions[0].values"),
         ({"conditions": [{"field": "email", "op": "within_days", "value": 3}]}, "conditions[0].field"),
         ({"conditions": [{"field": "attributes.seen", "op": "within_days", "value": -3}]}, "conditions[0].value"),
-        ({"level": "company", "conditions": [{"field": "email", "op": "eq", "value": "a@b.com"}]},
-         "conditions[0].field"),
-        ({"level": "company", "conditions": [{"field": "attributes.tier", "op": "eq", "value": "x"}]},
-         "conditions[0].field"),
+        (
+            {"level": "company", "conditions": [{"field": "email", "op": "eq", "value": "a@b.com"}]},
+            "conditions[0].field",
+        ),
+        (
+            {"level": "company", "conditions": [{"field": "attributes.tier", "op": "eq", "value": "x"}]},
+            "conditions[0].field",
+        ),
         ({"name": ""}, "name"),
         ({"surprise": 1}, "surprise"),
     ],
@@ -133,8 +144,13 @@ def test_r10_attribute_ops(people, monkeypatch):
     contact(api, "old", "o@o.io", last_meeting=(now - timedelta(days=40)).isoformat())
     gold = rule(api, [{"field": "attributes.tier", "op": "in", "values": ["GOLD", "platinum"]}])
     met = rule(api, [{"field": "attributes.last_meeting", "op": "within_days", "value": 30}])
-    has_tier = rule(api, [{"field": "attributes.tier", "op": "exists", "value": True},
-                          {"field": "attributes.tier", "op": "neq", "value": "gold"}])
+    has_tier = rule(
+        api,
+        [
+            {"field": "attributes.tier", "op": "exists", "value": True},
+            {"field": "attributes.tier", "op": "neq", "value": "gold"},
+        ],
+    )
     assert excluded_by(check(api, "o0")) == [gold["exclusion_id"]]
     assert excluded_by(check(api, "recent")) == [met["exclusion_id"]]
     assert excluded_by(check(api, "old")) == []
@@ -217,8 +233,12 @@ def test_r10_rule_changes_reach_other_instances_within_one_second(people, monkey
 
     ExclusionStore(get_services().config).put(
         api.workspace_id,
-        ExclusionRule(exclusion_id="exc_other", name="x", level="person",
-                      conditions=[Condition(field="email_domain", op="eq", value="gmail.com")]),
+        ExclusionRule(
+            exclusion_id="exc_other",
+            name="x",
+            level="person",
+            conditions=[Condition(field="email_domain", op="eq", value="gmail.com")],
+        ),
         create=True,
     )
     # Then it is in force once the copy is a second old
@@ -232,8 +252,11 @@ def test_r10_preview_agrees_with_saving(people):
     api.put("/v1/sequences/s2", {"exclusions_enabled": False})
     for contact_id, sequence_id in (("g0", "s1"), ("g1", "s1"), ("a0", "s1"), ("g2", "s2")):
         assert api.post(f"/v1/sequences/{sequence_id}/enrollments", {"contact_id": contact_id})[0] == 201
-    body = {"name": "gmail", "level": "person",
-            "conditions": [{"field": "email", "op": "ends_with", "value": "@gmail.com"}]}
+    body = {
+        "name": "gmail",
+        "level": "person",
+        "conditions": [{"field": "email", "op": "ends_with", "value": "@gmail.com"}],
+    }
     # When previewed
     status, preview = api.post("/v1/exclusions/preview", body)
     assert status == 200, preview
@@ -244,15 +267,15 @@ def test_r10_preview_agrees_with_saving(people):
     assert api.get("/v1/exclusions")[1]["exclusions"] == []  # preview writes nothing
     # And saving blocks exactly the previewed contacts
     rule(api, body["conditions"])
-    blocked = {cid for cid in ("g0", "g1", "g2", "g3", "a0", "a1", "a2", "o0", "o1", "o2")
-               if not check(api, cid)["allowed"]}
+    blocked = {
+        cid for cid in ("g0", "g1", "g2", "g3", "a0", "a1", "a2", "o0", "o1", "o2") if not check(api, cid)["allowed"]
+    }
     assert blocked == set(preview["sample"])
 
 
 def test_r10_broad_rule_requires_confirm(people):
     api = people
-    body = {"name": "everyone", "level": "person",
-            "conditions": [{"field": "email", "op": "contains", "value": "@"}]}
+    body = {"name": "everyone", "level": "person", "conditions": [{"field": "email", "op": "contains", "value": "@"}]}
     # When a rule matching more than half the contacts is saved without confirm
     status, answer = api.post("/v1/exclusions", body)
     # Then 409 confirm_required with the count, and nothing is saved
@@ -264,8 +287,9 @@ def test_r10_broad_rule_requires_confirm(people):
     assert api.post("/v1/exclusions", {**body, "confirm": True})[0] == 201
     # Exactly half (5 of 10) needs no confirm; PATCH widening a rule is guarded too
     small = rule(api, [{"field": "email_domain", "op": "in", "values": ["gmail.com", "beta.io"]}])
-    status, answer = api.patch(f"/v1/exclusions/{small['exclusion_id']}",
-                               {"conditions": [{"field": "email", "op": "contains", "value": "."}]})
+    status, answer = api.patch(
+        f"/v1/exclusions/{small['exclusion_id']}", {"conditions": [{"field": "email", "op": "contains", "value": "."}]}
+    )
     assert status == 409 and answer["error"] == "confirm_required"
 
 
@@ -279,8 +303,9 @@ def test_r10_csv_import_reports_bad_lines_and_keeps_good_rows(api):
     contact(api, "dee", "dee@example.com")
     contact(api, "eve", "eve@example.com")
     # When a CSV with good, bad, blank and duplicate rows is imported
-    status, answer = api.post("/v1/exclusions/import?level=person&name=list", raw=CSV,
-                              headers={"Content-Type": "text/csv"})
+    status, answer = api.post(
+        "/v1/exclusions/import?level=person&name=list", raw=CSV, headers={"Content-Type": "text/csv"}
+    )
     # Then the good rows land, the bad ones are reported by line (header = line 1)
     assert status == 201, answer
     assert answer["imported"] == 2
@@ -299,11 +324,15 @@ def test_r10_csv_import_of_domains_at_company_level(api):
     contact(api, "c3", "c@other.com")
     csv_body = "domain\nhttps://www.ACME.com\nfree.com\n"
     # 2 of 3 contacts: the breadth guard applies to imports too
-    status, answer = api.post("/v1/exclusions/import?level=company&name=accounts", raw=csv_body,
-                              headers={"Content-Type": "text/csv"})
+    status, answer = api.post(
+        "/v1/exclusions/import?level=company&name=accounts", raw=csv_body, headers={"Content-Type": "text/csv"}
+    )
     assert status == 409 and answer["error"] == "confirm_required"
-    status, answer = api.post("/v1/exclusions/import?level=company&name=accounts&confirm=true", raw=csv_body,
-                              headers={"Content-Type": "text/csv"})
+    status, answer = api.post(
+        "/v1/exclusions/import?level=company&name=accounts&confirm=true",
+        raw=csv_body,
+        headers={"Content-Type": "text/csv"},
+    )
     assert status == 201, answer
     assert (answer["imported"], answer["rejected"]) == (2, [])
     assert [check(api, c)["allowed"] for c in ("c1", "c2", "c3")] == [False, False, True]
@@ -333,8 +362,11 @@ def test_r10_large_import_is_chunked_under_the_item_limit_and_reassembled(api):
     contact(api, "listed", "user11999@bulk-example.com")
     contact(api, "free", "someone@else.com")
     rows = "\n".join(f"user{n}@bulk-example.com" for n in range(12_000))
-    status, answer = api.post("/v1/exclusions/import?level=person&name=bulk", raw="email\n" + rows + "\n",
-                              headers={"Content-Type": "text/csv"})
+    status, answer = api.post(
+        "/v1/exclusions/import?level=person&name=bulk",
+        raw="email\n" + rows + "\n",
+        headers={"Content-Type": "text/csv"},
+    )
     assert status == 201, answer
     assert answer["imported"] == 12_000
     # Then several items each well under 400 KB hold it

@@ -116,17 +116,16 @@ def contact(api: Api) -> Api:
     return api
 
 
-FAULTS = [
-    pytest.param(WRITES, code, id=f"writes-{code}") for code in THROTTLING
-] + [pytest.param(READS + WRITES, code, id=f"outage-{code}") for code in OUTAGE]
+FAULTS = [pytest.param(WRITES, code, id=f"writes-{code}") for code in THROTTLING] + [
+    pytest.param(READS + WRITES, code, id=f"outage-{code}") for code in OUTAGE
+]
 
 
 # --- POST /v1/dnd -----------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(("operations", "code"), FAULTS)
-def test_r14_dnd_change_during_a_fault_is_503_and_writes_nothing(contact: Api, faults: DynamoFaults,
-                                                                  operations, code):
+def test_r14_dnd_change_during_a_fault_is_503_and_writes_nothing(contact: Api, faults: DynamoFaults, operations, code):
     before = snapshot(contact)
     body = {"contact_id": "c1", "channel": "email", "action": "enable", "source": "user"}
     # Given DynamoDB throttles (or is down)
@@ -147,12 +146,12 @@ def test_r14_dnd_change_during_a_fault_is_503_and_writes_nothing(contact: Api, f
 
 
 def test_r2_dnd_clear_during_a_fault_keeps_the_opt_out(contact: Api, faults: DynamoFaults):
-    assert contact.post("/v1/dnd", {"contact_id": "c1", "channel": "sms", "action": "enable",
-                                    "source": "user"})[0] == 200
+    assert (
+        contact.post("/v1/dnd", {"contact_id": "c1", "channel": "sms", "action": "enable", "source": "user"})[0] == 200
+    )
     before = snapshot(contact)
     faults.fail(("transact_write_items",), "ProvisionedThroughputExceededException")
-    status, _ = contact.post("/v1/dnd", {"contact_id": "c1", "channel": "sms", "action": "disable",
-                                         "source": "user"})
+    status, _ = contact.post("/v1/dnd", {"contact_id": "c1", "channel": "sms", "action": "disable", "source": "user"})
     assert status == 503
     faults.heal()
     assert snapshot(contact) == before
@@ -166,8 +165,9 @@ def test_r12_event_publishing_outage_does_not_fail_a_stored_change(contact: Api,
         raise ClientError({"Error": {"Code": "InternalError", "Message": "injected"}}, "Publish")
 
     monkeypatch.setattr(get_services().events, "publish", broken)
-    status, body = contact.post("/v1/dnd", {"contact_id": "c1", "channel": "email", "action": "enable",
-                                            "source": "user"})
+    status, body = contact.post(
+        "/v1/dnd", {"contact_id": "c1", "channel": "email", "action": "enable", "source": "user"}
+    )
     assert status == 200, body
     assert dnd_of(contact)["outbound"]["email"] is not None
     INJECTED["sns:InternalError"] += 1
@@ -178,7 +178,10 @@ def test_r12_event_publishing_outage_does_not_fail_a_stored_change(contact: Api,
 
 @pytest.mark.parametrize(("operations", "code"), FAULTS)
 def test_r6_sms_stop_during_a_fault_is_not_acknowledged_and_redelivery_lands_once(
-    twilio: Twilio, faults: DynamoFaults, operations, code  # noqa: F811
+    twilio: Twilio,
+    faults: DynamoFaults,
+    operations,
+    code,  # noqa: F811
 ):
     api = twilio.api
     before = audit(api, phone=PHONE)
@@ -213,7 +216,10 @@ def test_r6_stop_stored_but_reply_lost_is_a_no_op_on_redelivery(twilio: Twilio, 
 
 @pytest.mark.parametrize(("operations", "code"), FAULTS[:1] + FAULTS[-1:])
 def test_r7_status_callback_during_a_fault_is_not_acknowledged_and_redelivery_lands_once(
-    twilio: Twilio, faults: DynamoFaults, operations, code  # noqa: F811
+    twilio: Twilio,
+    faults: DynamoFaults,
+    operations,
+    code,  # noqa: F811
 ):
     api = twilio.api
     params = sample("twilio-status-30004.txt")
@@ -237,8 +243,9 @@ def _link_path(api: Api, **body: Any) -> str:
 
 @pytest.mark.parametrize(("operations", "code"), FAULTS)
 @pytest.mark.parametrize("form", [ONE_CLICK, "scope=all"])
-def test_r5_unsubscribe_post_during_a_fault_is_503_and_the_retry_lands_once(contact: Api, faults: DynamoFaults,
-                                                                            operations, code, form):
+def test_r5_unsubscribe_post_during_a_fault_is_503_and_the_retry_lands_once(
+    contact: Api, faults: DynamoFaults, operations, code, form
+):
     path = _link_path(contact)
     before = snapshot(contact)
     # Given DynamoDB fails when the person (or their mail client) posts the unsubscribe
@@ -273,8 +280,10 @@ def test_r5_unsubscribe_page_get_during_an_outage_is_not_a_5xx_other_than_503(co
 
 
 def test_r4_send_check_during_an_outage_is_503_never_allowed(contact: Api, faults: DynamoFaults):
-    assert contact.post("/v1/dnd", {"contact_id": "c1", "channel": "email", "action": "enable",
-                                    "source": "user"})[0] == 200
+    assert (
+        contact.post("/v1/dnd", {"contact_id": "c1", "channel": "email", "action": "enable", "source": "user"})[0]
+        == 200
+    )
     faults.fail(READS, "InternalServerError")
     status, body = contact.post("/v1/send-check", {"contact_id": "c1", "channel": "email"})
     assert status == 503, body
@@ -282,12 +291,13 @@ def test_r4_send_check_during_an_outage_is_503_never_allowed(contact: Api, fault
     assert status == 503, body
 
 
-
 # --- SES notifications via SNS (R8) ----------------------------------------------------------------
 
 
 def test_r8_bounce_failing_after_its_first_recipient_raises_and_the_redelivery_completes_it(
-    ses_handler, api: Api, faults: DynamoFaults  # noqa: F811
+    ses_handler,
+    api: Api,
+    faults: DynamoFaults,  # noqa: F811
 ):
     """Two recipients; the store fails after the first is stored. The handler raises (SNS/Lambda
     retry); the redelivery adds the second and does not repeat the first."""
@@ -325,8 +335,11 @@ def _record_text(record: logging.LogRecord) -> str:
     return text
 
 
-def test_r3_webhook_unsubscribe_and_fault_paths_log_no_address(twilio: Twilio, faults: DynamoFaults,  # noqa: F811
-                                                                capfd: pytest.CaptureFixture[str]):
+def test_r3_webhook_unsubscribe_and_fault_paths_log_no_address(
+    twilio: Twilio,
+    faults: DynamoFaults,  # noqa: F811
+    capfd: pytest.CaptureFixture[str],
+):
     """test_logging.py covers the internal routes; these are the public intake paths and the
     exception paths (tracebacks of injected store errors), where an address is likeliest to leak."""
     from chalicelib.observability import logger as powertools_logger
@@ -352,8 +365,12 @@ def test_r3_webhook_unsubscribe_and_fault_paths_log_no_address(twilio: Twilio, f
         assert twilio.sms("twilio-sms-stop.txt")[0] == 200
         assert twilio.sms("twilio-sms-start.txt")[0] == 200
         assert twilio.sms("twilio-sms-help.txt")[0] == 200
-        assert twilio.sms("twilio-sms-stop.txt", changes={"Body": "please stop texting me",
-                                                          "MessageSid": "SMrevocation1"})[0] == 200
+        assert (
+            twilio.sms(
+                "twilio-sms-stop.txt", changes={"Body": "please stop texting me", "MessageSid": "SMrevocation1"}
+            )[0]
+            == 200
+        )
         assert twilio.post("status", sample("twilio-status-30004.txt"))[0] == 200
         assert twilio.sms("twilio-sms-stop.txt", signature="forged")[0] == 403
         assert api.client.http.request("POST", path, headers=FORM, body=ONE_CLICK).status_code == 200
@@ -367,7 +384,10 @@ def test_r3_webhook_unsubscribe_and_fault_paths_log_no_address(twilio: Twilio, f
     assert any(r.levelno >= logging.WARNING for r in records.records), "the injected failures are logged"
     assert any(r.name == "chalicelib.services.sms" for r in records.records), "the SMS path's own logs are seen"
     captured = capfd.readouterr()
-    for text, where in ((" ".join(_record_text(r) for r in records.records), "log records"),
-                        (captured.out, "stdout"), (captured.err, "stderr")):
+    for text, where in (
+        (" ".join(_record_text(r) for r in records.records), "log records"),
+        (captured.out, "stdout"),
+        (captured.err, "stderr"),
+    ):
         for form in RAW_FORMS:
             assert form.lower() not in text.lower(), f"{form} in {where}"

@@ -47,11 +47,11 @@ def test_r14_other_workspace_cannot_change_contact_or_dnd(api: Api, other_api: A
     before = seed(api)
     # When B tries every write on A's contact id
     assert other_api.delete("/v1/contacts/c1")[0] == 404
-    status, _ = other_api.post("/v1/dnd", {"contact_id": "c1", "channel": "email", "action": "disable",
-                                           "source": "user"})
+    status, _ = other_api.post(
+        "/v1/dnd", {"contact_id": "c1", "channel": "email", "action": "disable", "source": "user"}
+    )
     assert status == 404
-    status, _ = other_api.post("/v1/dnd", {"contact_id": "c1", "channel": "sms", "action": "enable",
-                                           "source": "user"})
+    status, _ = other_api.post("/v1/dnd", {"contact_id": "c1", "channel": "sms", "action": "enable", "source": "user"})
     assert status == 404
     # Then A's records are exactly as they were
     assert snapshot(api) == before
@@ -190,12 +190,20 @@ def test_r14_wrong_types_are_422_naming_the_field_on_every_body_route(api: Api):
         ("PUT", "/v1/contacts/c1", {"phone": {"n": 1}}, "phone"),
         ("PUT", "/v1/contacts/c1", {"company_domain": 3}, "company_domain"),
         ("PUT", "/v1/contacts/c1", {"attributes": "x"}, "attributes"),
-        ("POST", "/v1/dnd", {"contact_id": ["c1"], "channel": "email", "action": "enable", "source": "user"},
-         "contact_id"),
+        (
+            "POST",
+            "/v1/dnd",
+            {"contact_id": ["c1"], "channel": "email", "action": "enable", "source": "user"},
+            "contact_id",
+        ),
         ("POST", "/v1/dnd", {"contact_id": "c1", "channel": 1, "action": "enable", "source": "user"}, "channel"),
         ("POST", "/v1/dnd", {"contact_id": "c1", "channel": "email", "action": True, "source": "user"}, "action"),
-        ("POST", "/v1/dnd", {"contact_id": "c1", "channel": "email", "action": "disable", "source": "user",
-                             "evidence": 5}, "evidence"),
+        (
+            "POST",
+            "/v1/dnd",
+            {"contact_id": "c1", "channel": "email", "action": "disable", "source": "user", "evidence": 5},
+            "evidence",
+        ),
         ("PATCH", "/v1/settings", {"soft_bounce_limit": [3]}, "soft_bounce_limit"),
         ("PATCH", "/v1/settings", {"ses_identities": {"a": 1}}, "ses_identities"),
         ("POST", "/v1/send-check", {"contact_id": "c1", "channel": ["email"]}, "channel"),

@@ -26,7 +26,9 @@ A_EMAIL = "a-secret@acorp.example.com"
 A_PHONE = "+14155552671"
 PUBLIC = {(path, method) for (path, method), op in OPERATIONS.items() if op.auth != "api_key"}
 INTERNAL = sorted(
-    (path, method.upper()) for path, methods in app.routes.items() for method in methods
+    (path, method.upper())
+    for path, methods in app.routes.items()
+    for method in methods
     if (path, method.upper()) not in PUBLIC
 )
 DOCUMENT = build_document()
@@ -48,13 +50,15 @@ def drain_unenroll_queue(aws_env: dict[str, str]) -> None:
     url = aws_env["OPTOUT_UNENROLL_QUEUE_URL"]
     arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
     for _ in range(200):
-        messages = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, AttributeNames=["All"],
-                                       MessageAttributeNames=["All"]).get("Messages", [])
+        messages = sqs.receive_message(
+            QueueUrl=url, MaxNumberOfMessages=10, AttributeNames=["All"], MessageAttributeNames=["All"]
+        ).get("Messages", [])
         if not messages:
             return
         app_module.on_unenroll_batch({"Records": [sqs_record(m, arn, "us-east-1") for m in messages]}, None)
-        sqs.delete_message_batch(QueueUrl=url, Entries=[{"Id": str(n), "ReceiptHandle": m["ReceiptHandle"]}
-                                                        for n, m in enumerate(messages)])
+        sqs.delete_message_batch(
+            QueueUrl=url, Entries=[{"Id": str(n), "ReceiptHandle": m["ReceiptHandle"]} for n, m in enumerate(messages)]
+        )
 
 
 def ok(status: int, body: Any) -> None:
@@ -64,26 +68,63 @@ def ok(status: int, body: Any) -> None:
 def seed(a: Api) -> Seeded:
     """Workspace A: a contact with personal data and DND, settings, a sequence, an audience, an
     exclusion rule, an active enrollment and a finished unenrollment job."""
-    ok(*a.put("/v1/contacts/c1", {"email": A_EMAIL, "phone": A_PHONE, "company_domain": "acorp.example.com",
-                                   "attributes": {"secret": "a-only"}}))
+    ok(
+        *a.put(
+            "/v1/contacts/c1",
+            {
+                "email": A_EMAIL,
+                "phone": A_PHONE,
+                "company_domain": "acorp.example.com",
+                "attributes": {"secret": "a-only"},
+            },
+        )
+    )
     ok(*a.put("/v1/contacts/c2", {"email": "c2-secret@acorp.example.com"}))
     ok(*a.put("/v1/contacts/c3", {"email": "c3-secret@acorp.example.com"}))
-    ok(*a.post("/v1/dnd", {"contact_id": "c1", "channel": "email", "action": "enable", "source": "user",
-                           "reason": "a_private_reason"}))
+    ok(
+        *a.post(
+            "/v1/dnd",
+            {
+                "contact_id": "c1",
+                "channel": "email",
+                "action": "enable",
+                "source": "user",
+                "reason": "a_private_reason",
+            },
+        )
+    )
     ok(*a.patch("/v1/settings", {"sms_help_text": "A-help-text", "soft_bounce_limit": 9}))
     ok(*a.put("/v1/sequences/s-a", {"reenroll_cooldown_days": 17}))
-    status, rule = a.post("/v1/exclusions", {"name": "A-rule", "level": "person",
-                                             "conditions": [{"field": "email", "op": "ends_with",
-                                                             "value": "@nomatch-a.example.org"}]})
+    status, rule = a.post(
+        "/v1/exclusions",
+        {
+            "name": "A-rule",
+            "level": "person",
+            "conditions": [{"field": "email", "op": "ends_with", "value": "@nomatch-a.example.org"}],
+        },
+    )
     ok(status, rule)
     ok(*a.put("/v1/audiences/aud-a", {"disabled_exclusions": [rule["exclusion_id"]]}))
     ok(*a.post("/v1/sequences/s-a/enrollments", {"contact_id": "c2"}))
     ok(*a.post("/v1/sequences/s-a/enrollments", {"contact_id": "c3"}))
     status, job = a.post("/v1/unenrollments", {"sequence_id": "s-a", "contact_ids": ["c3"]})
     ok(status, job)
-    return Seeded(rule["exclusion_id"], job["job_id"],
-                  (A_EMAIL, "c2-secret", "c3-secret", "a-only", "A-help-text", "A-rule", "a_private_reason",
-                   "acorp.example.com", rule["exclusion_id"], job["job_id"]))
+    return Seeded(
+        rule["exclusion_id"],
+        job["job_id"],
+        (
+            A_EMAIL,
+            "c2-secret",
+            "c3-secret",
+            "a-only",
+            "A-help-text",
+            "A-rule",
+            "a_private_reason",
+            "acorp.example.com",
+            rule["exclusion_id"],
+            job["job_id"],
+        ),
+    )
 
 
 def snapshot(a: Api, seeded: Seeded) -> dict[str, Any]:
@@ -106,46 +147,74 @@ def snapshot(a: Api, seeded: Seeded) -> dict[str, Any]:
 
 # One case per internal route: what B sends, aimed at A's ids/addresses, and the statuses B may get.
 Request = Callable[[Seeded], tuple[str, Any]]
-A_RULE = {"name": "B-rule", "level": "person", "conditions": [{"field": "email", "op": "ends_with",
-                                                               "value": "@acorp.example.com"}]}
+A_RULE = {
+    "name": "B-rule",
+    "level": "person",
+    "conditions": [{"field": "email", "op": "ends_with", "value": "@acorp.example.com"}],
+}
 SWEEP: dict[tuple[str, str], tuple[Request, set[int]]] = {
     ("/v1/contacts/{contact_id}", "GET"): (lambda s: ("/v1/contacts/c1", None), {404}),
     ("/v1/contacts/{contact_id}", "PUT"): (lambda s: ("/v1/contacts/c1", {"email": "b@bcorp.example.net"}), {200}),
     ("/v1/contacts/{contact_id}", "DELETE"): (lambda s: ("/v1/contacts/c1", None), {404}),
-    ("/v1/dnd", "POST"): (lambda s: ("/v1/dnd", {"contact_id": "c1", "channel": "email", "action": "disable",
-                                                 "source": "user", "evidence": "b says so"}), {404}),
+    ("/v1/dnd", "POST"): (
+        lambda s: (
+            "/v1/dnd",
+            {"contact_id": "c1", "channel": "email", "action": "disable", "source": "user", "evidence": "b says so"},
+        ),
+        {404},
+    ),
     ("/v1/audit", "GET"): (lambda s: ("/v1/audit?contact_id=c1", None), {404}),
     ("/v1/send-check", "POST"): (lambda s: ("/v1/send-check", {"contact_id": "c1", "channel": "email"}), {404}),
-    ("/v1/send-check/batch", "POST"): (lambda s: ("/v1/send-check/batch", {"checks": [
-        {"contact_id": "c1", "channel": "email"}, {"email": A_EMAIL, "channel": "email"},
-        {"contact_id": "c2", "channel": "email", "sequence_id": "s-a"}]}), {200}),
+    ("/v1/send-check/batch", "POST"): (
+        lambda s: (
+            "/v1/send-check/batch",
+            {
+                "checks": [
+                    {"contact_id": "c1", "channel": "email"},
+                    {"email": A_EMAIL, "channel": "email"},
+                    {"contact_id": "c2", "channel": "email", "sequence_id": "s-a"},
+                ]
+            },
+        ),
+        {200},
+    ),
     ("/v1/settings", "GET"): (lambda s: ("/v1/settings", None), {200}),
-    ("/v1/settings", "PATCH"): (lambda s: ("/v1/settings", {"sms_help_text": "B-help", "soft_bounce_limit": 2}),
-                                {200}),
+    ("/v1/settings", "PATCH"): (lambda s: ("/v1/settings", {"sms_help_text": "B-help", "soft_bounce_limit": 2}), {200}),
     ("/v1/unsubscribe-links", "POST"): (lambda s: ("/v1/unsubscribe-links", {"contact_id": "c1"}), {404}),
     ("/v1/exclusions", "GET"): (lambda s: ("/v1/exclusions", None), {200}),
     ("/v1/exclusions", "POST"): (lambda s: ("/v1/exclusions", {**A_RULE, "proactive_unenroll": True}), {201}),
     ("/v1/exclusions/preview", "POST"): (lambda s: ("/v1/exclusions/preview", A_RULE), {200}),
     ("/v1/exclusions/import", "POST"): (
-        lambda s: ("/v1/exclusions/import?level=person&name=B-import&proactive_unenroll=true",
-                   "email\n" + A_EMAIL + "\nc2-secret@acorp.example.com\n"), {201}),
+        lambda s: (
+            "/v1/exclusions/import?level=person&name=B-import&proactive_unenroll=true",
+            "email\n" + A_EMAIL + "\nc2-secret@acorp.example.com\n",
+        ),
+        {201},
+    ),
     ("/v1/exclusions/{exclusion_id}", "GET"): (lambda s: (f"/v1/exclusions/{s.exclusion_id}", None), {404}),
     ("/v1/exclusions/{exclusion_id}", "PATCH"): (
-        lambda s: (f"/v1/exclusions/{s.exclusion_id}", {"enabled": False, "name": "hijacked"}), {404}),
+        lambda s: (f"/v1/exclusions/{s.exclusion_id}", {"enabled": False, "name": "hijacked"}),
+        {404},
+    ),
     ("/v1/exclusions/{exclusion_id}", "DELETE"): (lambda s: (f"/v1/exclusions/{s.exclusion_id}", None), {404}),
     ("/v1/sequences/{sequence_id}", "GET"): (lambda s: ("/v1/sequences/s-a", None), {404}),
     ("/v1/sequences/{sequence_id}", "PUT"): (lambda s: ("/v1/sequences/s-a", {"reenroll_cooldown_days": 1}), {200}),
     ("/v1/audiences/{audience_id}", "PUT"): (lambda s: ("/v1/audiences/aud-a", {"disabled_exclusions": []}), {200}),
     ("/v1/sequences/{sequence_id}/enrollments", "GET"): (lambda s: ("/v1/sequences/s-a/enrollments", None), {200}),
     ("/v1/sequences/{sequence_id}/enrollments", "POST"): (
-        lambda s: ("/v1/sequences/s-a/enrollments", {"contact_id": "c2"}), {404}),
+        lambda s: ("/v1/sequences/s-a/enrollments", {"contact_id": "c2"}),
+        {404},
+    ),
     ("/v1/sequences/{sequence_id}/enrollments/{contact_id}", "DELETE"): (
-        lambda s: ("/v1/sequences/s-a/enrollments/c2", None), {404}),
-    ("/v1/unenrollments", "POST"): (
-        lambda s: ("/v1/unenrollments", {"sequence_id": "s-a", "status": "active"}), {202}),
+        lambda s: ("/v1/sequences/s-a/enrollments/c2", None),
+        {404},
+    ),
+    ("/v1/unenrollments", "POST"): (lambda s: ("/v1/unenrollments", {"sequence_id": "s-a", "status": "active"}), {202}),
     ("/v1/jobs/{job_id}", "GET"): (lambda s: (f"/v1/jobs/{s.job_id}", None), {404}),
     ("/v1/replies", "POST"): (
-        lambda s: ("/v1/replies", {"contact_id": "c2", "sequence_id": "s-a", "body": "unsubscribe me"}), {404}),
+        lambda s: ("/v1/replies", {"contact_id": "c2", "sequence_id": "s-a", "body": "unsubscribe me"}),
+        {404},
+    ),
 }
 
 

@@ -68,8 +68,17 @@ def test_r3_full_flow_logs_have_correlation_ids_and_no_addresses(
     status, body = api.put("/v1/contacts/log-c1", {"email": EMAIL, "phone": PHONE})
     assert status in (200, 201), body
     # When it opts out of email, a malformed request fails, and sends are checked by address and id
-    status, body = api.post("/v1/dnd", {"email": EMAIL, "channel": "email", "direction": "outbound",
-                                        "action": "enable", "source": "user", "reason": "asked"})
+    status, body = api.post(
+        "/v1/dnd",
+        {
+            "email": EMAIL,
+            "channel": "email",
+            "direction": "outbound",
+            "action": "enable",
+            "source": "user",
+            "reason": "asked",
+        },
+    )
     assert status == 200, body
     status, _ = api.post("/v1/dnd", {"phone": "(415) 555-2671 x", "channel": "sms", "action": "enable"})
     assert status in (400, 422)
@@ -77,8 +86,10 @@ def test_r3_full_flow_logs_have_correlation_ids_and_no_addresses(
     assert status == 200 and verdict["allowed"] is False
     status, verdict = api.post("/v1/send-check", {"phone": PHONE, "channel": "sms"})
     assert status == 200 and verdict["allowed"] is True
-    status, _ = api.post("/v1/send-check/batch", {"checks": [{"contact_id": "log-c1", "channel": "email"},
-                                                              {"contact_id": "log-c1", "channel": "sms"}]})
+    status, _ = api.post(
+        "/v1/send-check/batch",
+        {"checks": [{"contact_id": "log-c1", "channel": "email"}, {"contact_id": "log-c1", "channel": "sms"}]},
+    )
     assert status == 200
 
     # Then the flow logged something, every shipped line is JSON with a correlation id
@@ -89,8 +100,11 @@ def test_r3_full_flow_logs_have_correlation_ids_and_no_addresses(
     # And no address appears anywhere: not in what the code logs, not in what is shipped, not in metrics
     metrics_out = capsys.readouterr().out
     raw = " ".join(_raw_text(r) for r in captured["raw"])
-    for text, where in ((raw, "log records"), (captured["shipped"].getvalue(), "shipped logs"),
-                        (metrics_out, "EMF metrics")):
+    for text, where in (
+        (raw, "log records"),
+        (captured["shipped"].getvalue(), "shipped logs"),
+        (metrics_out, "EMF metrics"),
+    ):
         for form in RAW_FORMS:
             assert form.lower() not in text.lower(), f"{form} in {where}"
 

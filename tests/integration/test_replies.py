@@ -17,8 +17,9 @@ def enroll(api, sequence_id, contact_id):
 
 
 def active(api, sequence_id):
-    return sorted(e["contact_id"] for e in api.get(f"/v1/sequences/{sequence_id}/enrollments?status=active")[1]
-                  ["enrollments"])
+    return sorted(
+        e["contact_id"] for e in api.get(f"/v1/sequences/{sequence_id}/enrollments?status=active")[1]["enrollments"]
+    )
 
 
 def reply(api, contact_id, sequence_id, body="Thanks, let's talk next week."):

@@ -66,11 +66,26 @@ def enroll(workspace_id: str, contact_ids: list[str]) -> None:
     ddb = client("dynamodb")
     table = os.environ["OPTOUT_ENROLLMENTS_TABLE"]
     for start in range(0, len(contact_ids), 25):
-        ddb.batch_write_item(RequestItems={table: [
-            {"PutRequest": {"Item": to_item({"pk": keys.enrollment_pk(workspace_id, SEQUENCE), "sk": cid,
-                                             "contact_id": cid, "status": "active", "ws": workspace_id})}}
-            for cid in contact_ids[start:start + 25]
-        ]})
+        ddb.batch_write_item(
+            RequestItems={
+                table: [
+                    {
+                        "PutRequest": {
+                            "Item": to_item(
+                                {
+                                    "pk": keys.enrollment_pk(workspace_id, SEQUENCE),
+                                    "sk": cid,
+                                    "contact_id": cid,
+                                    "status": "active",
+                                    "ws": workspace_id,
+                                }
+                            )
+                        }
+                    }
+                    for cid in contact_ids[start : start + 25]
+                ]
+            }
+        )
 
 
 def phone(i: int) -> str:

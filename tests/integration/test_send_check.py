@@ -27,8 +27,16 @@ def put_enrollment(workspace_id: str, sequence_id: str, contact_id: str, status:
 
     client("dynamodb").put_item(
         TableName=os.environ["OPTOUT_ENROLLMENTS_TABLE"],
-        Item=to_item({"pk": keys.enrollment_pk(workspace_id, sequence_id), "sk": contact_id,
-                      "contact_id": contact_id, "sequence_id": sequence_id, "status": status, "ws": workspace_id}),
+        Item=to_item(
+            {
+                "pk": keys.enrollment_pk(workspace_id, sequence_id),
+                "sk": contact_id,
+                "contact_id": contact_id,
+                "sequence_id": sequence_id,
+                "status": status,
+                "ws": workspace_id,
+            }
+        ),
     )
 
 
@@ -148,10 +156,14 @@ def test_r4_batch_same_contact_many_times(contact: Api):
         ({"checks": []}, "checks"),
         ({"checks": {"contact_id": "c1"}}, "checks"),
         ({"checks": ["c1"]}, "checks[0]"),
-        ({"checks": [{"contact_id": "c1", "channel": "email"}, {"contact_id": "c1", "channel": "fax"}]},
-         "checks[1].channel"),
-        ({"checks": [{"contact_id": "c1", "channel": "email"}, {"email": "bad", "channel": "email"}]},
-         "checks[1].email"),
+        (
+            {"checks": [{"contact_id": "c1", "channel": "email"}, {"contact_id": "c1", "channel": "fax"}]},
+            "checks[1].channel",
+        ),
+        (
+            {"checks": [{"contact_id": "c1", "channel": "email"}, {"email": "bad", "channel": "email"}]},
+            "checks[1].email",
+        ),
     ],
 )
 def test_r14_bad_batch_is_422_naming_the_item(contact: Api, body, field):
@@ -221,9 +233,7 @@ def test_r14_malformed_json_is_400(api: Api, path, raw):
 @pytest.mark.parametrize("header", [None, "Bearer", "Bearer ", "Basic abc", "Bearer wrong-key", "token"])
 def test_r14_missing_or_bad_auth_is_401(api: Api, header):
     headers = {"Authorization": header} if header is not None else {}
-    status, body = api.call("POST", "/v1/send-check", {"email": EMAIL, "channel": "email"}, key=None,
-                            headers=headers)
+    status, body = api.call("POST", "/v1/send-check", {"email": EMAIL, "channel": "email"}, key=None, headers=headers)
     assert status == 401, body
     assert body["error"] == "unauthorized"
     assert set(body) >= {"error", "message", "fields"}
-

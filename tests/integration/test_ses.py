@@ -107,8 +107,9 @@ def test_r8_classic_permanent_bounce_suppresses_every_recipient_once(ses_handler
 
 def test_r8_hard_bounce_is_clearable_by_a_user_once_the_address_is_fixed(ses_handler, api):
     deliver(ses_handler, for_workspace("ses-bounce-permanent.json", api.workspace_id))
-    status, _ = api.post("/v1/dnd", {"email": "jane@example.com", "channel": "email", "action": "disable",
-                                     "source": "user"})
+    status, _ = api.post(
+        "/v1/dnd", {"email": "jane@example.com", "channel": "email", "action": "disable", "source": "user"}
+    )
     assert status == 200
     assert email_allowed(api, email="jane@example.com")
 
@@ -117,8 +118,16 @@ def test_r8_classic_complaint_is_permanent_and_never_cleared_by_a_user(ses_handl
     deliver(ses_handler, for_workspace("ses-complaint-classic.json", api.workspace_id))
     assert not email_allowed(api, email="richard@example.com")
     assert summary(audit(api, "richard@example.com")) == [("enabled", "system", "spam_complaint", "permanent")]
-    status, body = api.post("/v1/dnd", {"email": "richard@example.com", "channel": "email", "action": "disable",
-                                        "source": "user", "evidence": "they said yes on the phone"})
+    status, body = api.post(
+        "/v1/dnd",
+        {
+            "email": "richard@example.com",
+            "channel": "email",
+            "action": "disable",
+            "source": "user",
+            "evidence": "they said yes on the phone",
+        },
+    )
     assert status == 409 and body["error"] == "spam_complaint"
 
 
@@ -126,8 +135,9 @@ def test_r8_suppression_list_bounce_is_permanent(ses_handler, api):
     deliver(ses_handler, for_workspace("ses-bounce-suppressed.json", api.workspace_id))
     assert not email_allowed(api, email="mary@example.com")
     assert summary(audit(api, "mary@example.com")) == [("enabled", "system", "suppression_list_bounce", "permanent")]
-    status, body = api.post("/v1/dnd", {"email": "mary@example.com", "channel": "email", "action": "disable",
-                                        "source": "user"})
+    status, body = api.post(
+        "/v1/dnd", {"email": "mary@example.com", "channel": "email", "action": "disable", "source": "user"}
+    )
     assert status == 409 and body["error"] == "permanent_dnd"
 
 
@@ -144,13 +154,25 @@ def test_r8_a_bounce_never_replaces_the_contacts_own_unsubscribe(ses_handler, ap
     assert api.put("/v1/contacts/c1", {"email": "jane@example.com"})[0] == 200
     status, link = api.post("/v1/unsubscribe-links", {"email": "jane@example.com"})
     token_path = "/u/" + link["url"].split("/u/")[1]
-    response = api.client.http.request("POST", token_path, body="List-Unsubscribe=One-Click",
-                                       headers={"Content-Type": "application/x-www-form-urlencoded"})
+    response = api.client.http.request(
+        "POST",
+        token_path,
+        body="List-Unsubscribe=One-Click",
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
     assert response.status_code == 200
     # When a hard bounce arrives and a user clears it
     deliver(ses_handler, for_workspace("ses-bounce-permanent.json", api.workspace_id))
-    api.post("/v1/dnd", {"email": "jane@example.com", "channel": "email", "action": "disable", "source": "user",
-                         "clear_reasons": ["hard_bounce"]})
+    api.post(
+        "/v1/dnd",
+        {
+            "email": "jane@example.com",
+            "channel": "email",
+            "action": "disable",
+            "source": "user",
+            "clear_reasons": ["hard_bounce"],
+        },
+    )
     # Then the unsubscribe still blocks
     assert not email_allowed(api, email="jane@example.com")
     status, view = api.get("/v1/contacts/c1")

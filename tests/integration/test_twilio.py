@@ -36,8 +36,14 @@ class Twilio:
     def __init__(self, api: Api, workspace_id: str, auth_token: str = AUTH_TOKEN) -> None:
         self.api, self.workspace_id, self.auth_token = api, workspace_id, auth_token
 
-    def post(self, leaf: str, params: list[tuple[str, str]], *, signature: str | None = "sign",
-             workspace_id: str | None = None) -> tuple[int, str, dict[str, str]]:
+    def post(
+        self,
+        leaf: str,
+        params: list[tuple[str, str]],
+        *,
+        signature: str | None = "sign",
+        workspace_id: str | None = None,
+    ) -> tuple[int, str, dict[str, str]]:
         path = f"/v1/webhooks/twilio/{workspace_id or self.workspace_id}/{leaf}"
         headers = {"Content-Type": "application/x-www-form-urlencoded"}
         if signature == "sign":
@@ -175,8 +181,9 @@ def test_r6_forged_or_tampered_requests_get_403_and_change_nothing(twilio, other
 
 def test_r6_signature_covers_the_public_url_not_the_local_host(twilio):
     params = sample("twilio-sms-stop.txt")
-    wrong_base = compute_signature(f"http://localhost:8000/v1/webhooks/twilio/{twilio.workspace_id}/sms",
-                                   params, AUTH_TOKEN)
+    wrong_base = compute_signature(
+        f"http://localhost:8000/v1/webhooks/twilio/{twilio.workspace_id}/sms", params, AUTH_TOKEN
+    )
     assert twilio.post("sms", params, signature=wrong_base)[0] == 403
     assert sms_allowed(twilio.api)
 
@@ -186,8 +193,13 @@ def test_r6_signature_covers_the_public_url_not_the_local_host(twilio):
 
 @pytest.mark.parametrize(
     ("code", "kind"),
-    [("30004", "permanent"), ("21610", "permanent"), ("30003", "temporary"), ("30005", "temporary"),
-     ("30006", "temporary")],
+    [
+        ("30004", "permanent"),
+        ("21610", "permanent"),
+        ("30003", "temporary"),
+        ("30005", "temporary"),
+        ("30006", "temporary"),
+    ],
 )
 def test_r7_carrier_errors_set_sms_dnd_from_the_system(twilio, code, kind):
     params = sample("twilio-status-30004.txt", ErrorCode=code)

@@ -31,7 +31,10 @@ class QueueDriver:
 
     def receive(self) -> list[dict[str, Any]]:
         return self.sqs.receive_message(
-            QueueUrl=self.url, MaxNumberOfMessages=10, AttributeNames=["All"], MessageAttributeNames=["All"],
+            QueueUrl=self.url,
+            MaxNumberOfMessages=10,
+            AttributeNames=["All"],
+            MessageAttributeNames=["All"],
             VisibilityTimeout=60,
         ).get("Messages", [])
 
@@ -46,13 +49,15 @@ class QueueDriver:
             self.failures += 1
             self.sqs.change_message_visibility_batch(
                 QueueUrl=self.url,
-                Entries=[{"Id": str(n), "ReceiptHandle": m["ReceiptHandle"], "VisibilityTimeout": 0}
-                         for n, m in enumerate(messages)],
+                Entries=[
+                    {"Id": str(n), "ReceiptHandle": m["ReceiptHandle"], "VisibilityTimeout": 0}
+                    for n, m in enumerate(messages)
+                ],
             )
             return False
         self.sqs.delete_message_batch(
-            QueueUrl=self.url, Entries=[{"Id": str(n), "ReceiptHandle": m["ReceiptHandle"]}
-                                        for n, m in enumerate(messages)],
+            QueueUrl=self.url,
+            Entries=[{"Id": str(n), "ReceiptHandle": m["ReceiptHandle"]} for n, m in enumerate(messages)],
         )
         return True
 
@@ -98,15 +103,27 @@ def seed_contacts(api, count, prefix="c", domain="example.com", company=None):
     items = []
     for contact_id in ids:
         email = f"{contact_id}@{domain}"
-        items.append({
-            "pk": keys.contact_pk(ws, contact_id), "ws": ws, "contact_id": contact_id, "email": email,
-            "email_key": address_pk(services, ws, "email", email), "company_domain": company,
-            "company_key": keys.company_key(ws, company) if company else None, "version": 1,
-        })
+        items.append(
+            {
+                "pk": keys.contact_pk(ws, contact_id),
+                "ws": ws,
+                "contact_id": contact_id,
+                "email": email,
+                "email_key": address_pk(services, ws, "email", email),
+                "company_domain": company,
+                "company_key": keys.company_key(ws, company) if company else None,
+                "version": 1,
+            }
+        )
     ddb = boto3.client("dynamodb", region_name="us-east-1")
     for start in range(0, len(items), 25):
-        ddb.batch_write_item(RequestItems={services.config.contacts_table: [
-            {"PutRequest": {"Item": to_item(item)}} for item in items[start:start + 25]]})
+        ddb.batch_write_item(
+            RequestItems={
+                services.config.contacts_table: [
+                    {"PutRequest": {"Item": to_item(item)}} for item in items[start : start + 25]
+                ]
+            }
+        )
     return ids
 
 
@@ -124,22 +141,39 @@ def seed_enrollments(api, sequence_id, contact_ids, audience_id=None):
     sequence_for(services, ws, sequence_id, register=True)
     at = iso(utcnow())
     items = [
-        {"pk": keys.enrollment_pk(ws, sequence_id), "sk": cid, "ws": ws, "sequence_id": sequence_id,
-         "contact_id": cid, "status": ACTIVE, "audience_id": audience_id, "mode": "automated", "enrolled_at": at,
-         "contact_key": keys.contact_pk(ws, cid), "seq_status": seq_status(ws, sequence_id, ACTIVE), "version": 1}
+        {
+            "pk": keys.enrollment_pk(ws, sequence_id),
+            "sk": cid,
+            "ws": ws,
+            "sequence_id": sequence_id,
+            "contact_id": cid,
+            "status": ACTIVE,
+            "audience_id": audience_id,
+            "mode": "automated",
+            "enrolled_at": at,
+            "contact_key": keys.contact_pk(ws, cid),
+            "seq_status": seq_status(ws, sequence_id, ACTIVE),
+            "version": 1,
+        }
         for cid in contact_ids
     ]
     ddb = boto3.client("dynamodb", region_name="us-east-1")
     for start in range(0, len(items), 25):
-        ddb.batch_write_item(RequestItems={services.config.enrollments_table: [
-            {"PutRequest": {"Item": to_item(item)}} for item in items[start:start + 25]]})
+        ddb.batch_write_item(
+            RequestItems={
+                services.config.enrollments_table: [
+                    {"PutRequest": {"Item": to_item(item)}} for item in items[start : start + 25]
+                ]
+            }
+        )
 
 
 def active(api, sequence_id):
     ids, cursor = [], None
     while True:
-        status, page = api.get(f"/v1/sequences/{sequence_id}/enrollments?status=active"
-                               + (f"&cursor={cursor}" if cursor else ""))
+        status, page = api.get(
+            f"/v1/sequences/{sequence_id}/enrollments?status=active" + (f"&cursor={cursor}" if cursor else "")
+        )
         assert status == 200, page
         ids.extend(e["contact_id"] for e in page["enrollments"])
         cursor = page["next"]
@@ -162,8 +196,13 @@ def test_r11_bulk_unenrollment_of_1000_by_sequence_finishes_with_correct_counts(
     status, answer = api.post("/v1/unenrollments", {"sequence_id": "s1", "status": "active"})
     # Then the API answers 202 with a job at once, before any work is done
     assert status == 202, answer
-    assert job(api, answer["job_id"]) == {**job(api, answer["job_id"]), "status": "queued", "total": 0,
-                                          "processed": 0, "failed": 0}
+    assert job(api, answer["job_id"]) == {
+        **job(api, answer["job_id"]),
+        "status": "queued",
+        "total": 0,
+        "processed": 0,
+        "failed": 0,
+    }
     assert len(active(api, "s1")) == 1000
     # When the workers drain the queue
     queue.drain()
@@ -192,15 +231,21 @@ def test_r10_proactive_exclusion_over_250_enrollments(api, queue):
     api.put("/v1/sequences/s2", {"exclusions_enabled": False})
     seed_enrollments(api, "s2", gmail)
     # And a gmail rule saved disabled, which the 'partners' audience switches off
-    body = {"name": "no gmail", "level": "person", "confirm": True, "enabled": False,
-            "conditions": [{"field": "email_domain", "op": "eq", "value": "gmail.com"}]}
+    body = {
+        "name": "no gmail",
+        "level": "person",
+        "confirm": True,
+        "enabled": False,
+        "conditions": [{"field": "email_domain", "op": "eq", "value": "gmail.com"}],
+    }
     status, created = api.post("/v1/exclusions", body)
     assert status == 201 and "job_id" not in created
     api.put("/v1/audiences/partners", {"disabled_exclusions": [created["exclusion_id"]]})
     status, preview = api.post("/v1/exclusions/preview", {**body, "enabled": True})
     # When it is enabled with proactive_unenroll
-    status, patched = api.patch(f"/v1/exclusions/{created['exclusion_id']}",
-                                {"enabled": True, "proactive_unenroll": True})
+    status, patched = api.patch(
+        f"/v1/exclusions/{created['exclusion_id']}", {"enabled": True, "proactive_unenroll": True}
+    )
     assert status == 200 and patched["job_id"], patched
     queue.drain()
     # Then exactly the 240 matching enrollments in s1 ended (not the partners', not s2's, not others)
@@ -215,8 +260,12 @@ def test_r10_proactive_exclusion_on_create_and_preview_count_agree(api, queue):
     gmail = seed_contacts(api, 30, prefix="g", domain="gmail.com")
     others = seed_contacts(api, 40, prefix="o", domain="corp.com")
     seed_enrollments(api, "s1", gmail + others)
-    body = {"name": "no gmail", "level": "person", "proactive_unenroll": True,
-            "conditions": [{"field": "email", "op": "ends_with", "value": "@gmail.com"}]}
+    body = {
+        "name": "no gmail",
+        "level": "person",
+        "proactive_unenroll": True,
+        "conditions": [{"field": "email", "op": "ends_with", "value": "@gmail.com"}],
+    }
     status, preview = api.post("/v1/exclusions/preview", body)
     assert (preview["matching_contacts"], preview["active_enrollments"]) == (30, 30)
     status, created = api.post("/v1/exclusions", body)
@@ -248,9 +297,10 @@ def test_r11_unenrollment_by_contact_list_across_sequences(api, queue):
 def test_r11_unenrollment_by_exclusion_id(api, queue):
     ids = seed_contacts(api, 4, prefix="g", domain="gmail.com") + seed_contacts(api, 6, prefix="o")
     seed_enrollments(api, "s1", ids)
-    status, created = api.post("/v1/exclusions", {"name": "g", "level": "person",
-                                                  "conditions": [{"field": "email_domain", "op": "eq",
-                                                                  "value": "gmail.com"}]})
+    status, created = api.post(
+        "/v1/exclusions",
+        {"name": "g", "level": "person", "conditions": [{"field": "email_domain", "op": "eq", "value": "gmail.com"}]},
+    )
     assert status == 201 and "job_id" not in created
     status, answer = api.post("/v1/unenrollments", {"exclusion_id": created["exclusion_id"]})
     assert status == 202
@@ -370,8 +420,9 @@ def _raw_enrollment(workspace_id: str, sequence_id: str, contact_id: str) -> dic
 
     store = EnrollmentStore(get_config())
     ddb = boto3.client("dynamodb", region_name="us-east-1")
-    found = ddb.get_item(TableName=store.table, Key=store.key(workspace_id, sequence_id, contact_id),
-                         ConsistentRead=True).get("Item")
+    found = ddb.get_item(
+        TableName=store.table, Key=store.key(workspace_id, sequence_id, contact_id), ConsistentRead=True
+    ).get("Item")
     return from_item(found) or {}
 
 
@@ -389,8 +440,15 @@ def test_r11_bulk_unenrollment_keeps_every_attribute_of_the_enrollment(api, queu
         seed_enrollments(api, sequence_id, [])  # registers the sequence
         for n, cid in enumerate(ids):
             before[(sequence_id, cid)] = store.enroll(
-                api.workspace_id, sequence_id, cid, previous=None, audience_id="partners" if n else None,
-                mode="manual", company_domain="acme.example" if n != 1 else None, at=f"2026-01-0{n + 1}T00:00:00Z")
+                api.workspace_id,
+                sequence_id,
+                cid,
+                previous=None,
+                audience_id="partners" if n else None,
+                mode="manual",
+                company_domain="acme.example" if n != 1 else None,
+                at=f"2026-01-0{n + 1}T00:00:00Z",
+            )
     body = {"contact_ids": ids} if len(sequences) > 1 else {"sequence_id": "s1"}
     status, answer = api.post("/v1/unenrollments", body)
     assert status == 202, answer
@@ -398,8 +456,9 @@ def test_r11_bulk_unenrollment_keeps_every_attribute_of_the_enrollment(api, queu
     assert job(api, answer["job_id"])["unenrolled"] == len(before)
     for (sequence_id, cid), item in before.items():
         stored = _raw_enrollment(api.workspace_id, sequence_id, cid)
-        expected = {k: v for k, v in unenrolled_item(item, stored["unenrolled_at"], "bulk_unenroll").items()
-                    if v is not None}
+        expected = {
+            k: v for k, v in unenrolled_item(item, stored["unenrolled_at"], "bulk_unenroll").items() if v is not None
+        }
         assert stored == expected
         assert "seq_company" not in stored  # the company cap counts active enrollments only
 

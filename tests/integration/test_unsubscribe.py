@@ -39,8 +39,9 @@ def path_of(link: dict[str, Any]) -> str:
     return urlparse(link["url"]).path
 
 
-def page(api: Api, method: str, path: str, body: str | bytes | None = None,
-         headers: dict[str, str] | None = None) -> tuple[int, str, dict[str, str]]:
+def page(
+    api: Api, method: str, path: str, body: str | bytes | None = None, headers: dict[str, str] | None = None
+) -> tuple[int, str, dict[str, str]]:
     response = api.client.http.request(method, path, headers=headers or {}, body=body)
     return response.status_code, response.body.decode(), response.headers
 
@@ -78,8 +79,10 @@ def enrollment_status(api: Api, sequence_id: str, contact_id: str = "c1") -> str
 def test_r5_minted_link_has_one_click_headers_and_an_opaque_token(contact):
     link = mint(contact, contact_id="c1", sequence_id="seq-1")
     assert link["url"].startswith("https://optout.test/u/")
-    assert link["headers"] == {"List-Unsubscribe": f"<{link['url']}>",
-                               "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"}
+    assert link["headers"] == {
+        "List-Unsubscribe": f"<{link['url']}>",
+        "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+    }
     assert EMAIL not in link["url"] and "c1" not in link["url"].split("/u/")[1].split(".")[0]
     assert link["expires_at"] > "20"
 

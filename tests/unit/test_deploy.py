@@ -104,22 +104,35 @@ def test_chalice_deploy_picks_the_prebuilt_zips_with_their_bytecode(tmp_path: Pa
     # Given a deploy copy with a zip cache of its own (not the repository's), holding a small layer under
     # the name chalice gives the layer of this requirements.txt (a real one would be built from PyPI)
     outputs = {key: f"value-{key}" for key in TEMPLATE_OUTPUT_ENV}
-    project = deploy.build_project("dev", deploy.staged_config("dev", deploy.stage_environment("dev", outputs, None)),
-                                   tmp_path / "dev")
+    project = deploy.build_project(
+        "dev", deploy.staged_config("dev", deploy.stage_environment("dev", outputs, None)), tmp_path / "dev"
+    )
     cache = project / ".chalice" / "deployments"
     cache.unlink()
     cache.mkdir()
     layer_name = LayerDeploymentPackager(OSUtils(), None, UI()).deployment_package_filename(  # type: ignore[arg-type]
-        str(project), runtime)
+        str(project), runtime
+    )
     with zipfile.ZipFile(layer_name, "w", zipfile.ZIP_DEFLATED) as layer:
         layer.writestr(f"{site_packages}/optout_dependency.py", "VALUE = 1\n")
     # When deploy prebuilds the packages, then chalice's build stage runs on the project
     prebuilt = deploy.prebuild_packages(project, "dev")
     out = tmp_path / "out"
     result = subprocess.run(
-        [str(Path(sys.executable).parent / "chalice"), "--project-dir", str(project), "package", "--stage", "dev",
-         str(out)],
-        cwd=project, env=offline_env("dev"), capture_output=True, text=True, timeout=180,
+        [
+            str(Path(sys.executable).parent / "chalice"),
+            "--project-dir",
+            str(project),
+            "package",
+            "--stage",
+            "dev",
+            str(out),
+        ],
+        cwd=project,
+        env=offline_env("dev"),
+        capture_output=True,
+        text=True,
+        timeout=180,
     )
     assert result.returncode == 0, result.stdout + result.stderr
     # Then it reused the two prebuilt zips, byte for byte

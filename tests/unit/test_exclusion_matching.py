@@ -18,13 +18,15 @@ NOW = datetime(2024, 6, 1, 12, 0, tzinfo=UTC)
 
 
 def subject(email: str, company: str | None = None, **attributes) -> MatchSubject:
-    return MatchSubject(email=email, email_domain=email.rsplit("@", 1)[1], company_domain=company,
-                        attributes=attributes)
+    return MatchSubject(
+        email=email, email_domain=email.rsplit("@", 1)[1], company_domain=company, attributes=attributes
+    )
 
 
 def rule_of(level: str, *conditions: dict, **flags) -> ExclusionRule:
-    return ExclusionRule(exclusion_id="r1", name="r", level=level,
-                         conditions=normalize_conditions(level, list(conditions)), **flags)
+    return ExclusionRule(
+        exclusion_id="r1", name="r", level=level, conditions=normalize_conditions(level, list(conditions)), **flags
+    )
 
 
 def matches(rule: ExclusionRule, who: MatchSubject) -> bool:
@@ -114,9 +116,15 @@ def test_r10_hierarchy_rule_enabled_sequence_ruleset_audience():
 def test_r10_large_lists_are_chunked_below_the_item_limit_and_reassemble_exactly():
     """A CSV import of 60,000 addresses: every stored item stays well under 400 KB."""
     values = [f"someone.with.a.long.name.{n}@a-rather-long-company-domain.example" for n in range(60_000)]
-    rule = ExclusionRule(exclusion_id="big", name="big", level="person",
-                         conditions=[Condition(field="email", op="in", values=values),
-                                     Condition(field="email_domain", op="neq", value="x.com")])
+    rule = ExclusionRule(
+        exclusion_id="big",
+        name="big",
+        level="person",
+        conditions=[
+            Condition(field="email", op="in", values=values),
+            Condition(field="email_domain", op="neq", value="x.com"),
+        ],
+    )
     items = split_rule("ws1", rule)
     sizes = [len(json.dumps(to_item(item))) for item in items]
     assert len(items) > 5
@@ -126,6 +134,7 @@ def test_r10_large_lists_are_chunked_below_the_item_limit_and_reassemble_exactly
     # A torn read (a chunk missing) yields no rule rather than a partial list
     assert assemble_rules(items[:-1]) == []
     # Small lists stay inline in the rule item
-    small = ExclusionRule(exclusion_id="s", name="s", level="person",
-                          conditions=[Condition(field="email", op="in", values=values[:10])])
+    small = ExclusionRule(
+        exclusion_id="s", name="s", level="person", conditions=[Condition(field="email", op="in", values=values[:10])]
+    )
     assert len(split_rule("ws1", small)) == 1

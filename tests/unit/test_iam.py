@@ -120,8 +120,11 @@ def scan_sources(sources: dict[str, str]) -> Usage:
                 continue
             method, receiver = node.func.attr, node.func.value
             bound = _client_service(receiver) or (
-                local_bindings[path].get(receiver.id) if isinstance(receiver, ast.Name) else
-                attribute_bindings.get("." + receiver.attr) if isinstance(receiver, ast.Attribute) else None
+                local_bindings[path].get(receiver.id)
+                if isinstance(receiver, ast.Name)
+                else attribute_bindings.get("." + receiver.attr)
+                if isinstance(receiver, ast.Attribute)
+                else None
             )
             services = {bound} if bound else {s for s in created[path] if method in operations(s)}
             if method in ("get_paginator", "get_waiter") and node.args and isinstance(node.args[0], ast.Constant):
@@ -254,13 +257,17 @@ def template_names() -> dict[str, set[str]]:
     class _Loader(yaml.SafeLoader):
         pass
 
-    _Loader.add_multi_constructor("!", lambda loader, suffix, node: loader.construct_scalar(node)
-                                  if isinstance(node, yaml.ScalarNode) else None)
+    _Loader.add_multi_constructor(
+        "!", lambda loader, suffix, node: loader.construct_scalar(node) if isinstance(node, yaml.ScalarNode) else None
+    )
     template = yaml.load((ROOT / "infra" / "template.yaml").read_text(encoding="utf-8"), Loader=_Loader)  # noqa: S506
     names: dict[str, set[str]] = {"table": set(), "queue": set(), "topic": set()}
     for resource in template["Resources"].values():
-        kind = {"AWS::DynamoDB::Table": ("table", "TableName"), "AWS::SQS::Queue": ("queue", "QueueName"),
-                "AWS::SNS::Topic": ("topic", "TopicName")}.get(resource["Type"])
+        kind = {
+            "AWS::DynamoDB::Table": ("table", "TableName"),
+            "AWS::SQS::Queue": ("queue", "QueueName"),
+            "AWS::SNS::Topic": ("topic", "TopicName"),
+        }.get(resource["Type"])
         if kind:
             names[kind[0]].add(resource["Properties"][kind[1]].removeprefix("optout-${Stage}-"))
     return names
@@ -287,10 +294,18 @@ def test_scanner_finds_the_calls_it_is_meant_to_find():
     # When scanned
     usage = scan_sources(sources)
     # Then each client call is found, the wrapper's publish() is not, and IAM names are mapped
-    assert usage.calls == {("dynamodb", "Scan"), ("sns", "PublishBatch"), ("ssm", "GetParametersByPath"),
-                           ("dynamodb", "DeleteItem")}
-    assert set(required_actions(usage)) == {"dynamodb:Scan", "sns:Publish", "ssm:GetParametersByPath",
-                                            "dynamodb:DeleteItem"}
+    assert usage.calls == {
+        ("dynamodb", "Scan"),
+        ("sns", "PublishBatch"),
+        ("ssm", "GetParametersByPath"),
+        ("dynamodb", "DeleteItem"),
+    }
+    assert set(required_actions(usage)) == {
+        "dynamodb:Scan",
+        "sns:Publish",
+        "ssm:GetParametersByPath",
+        "dynamodb:DeleteItem",
+    }
 
 
 def test_scan_of_the_real_code_is_not_empty():
@@ -361,9 +376,11 @@ def test_resources_are_the_stages_own(stage: str):
         + [f"arn:aws:sqs:*:*:optout-{stage}-{q}" for q in names["queue"]]
         + [f"arn:aws:sns:*:*:optout-{stage}-{t}" for t in names["topic"]]
         + [f"arn:aws:ssm:*:*:parameter/optout/{stage}", f"arn:aws:ssm:*:*:parameter/optout/{stage}/*"]
-        + [f"arn:aws:logs:*:*:log-group:/aws/lambda/optout-{stage}",
-           f"arn:aws:logs:*:*:log-group:/aws/lambda/optout-{stage}:*",
-           f"arn:aws:logs:*:*:log-group:/aws/lambda/optout-{stage}-*"]
+        + [
+            f"arn:aws:logs:*:*:log-group:/aws/lambda/optout-{stage}",
+            f"arn:aws:logs:*:*:log-group:/aws/lambda/optout-{stage}:*",
+            f"arn:aws:logs:*:*:log-group:/aws/lambda/optout-{stage}-*",
+        ]
         + ["*"]
     )
     for statement in statements(stage):

@@ -48,11 +48,15 @@ def ddb(monkeypatch: pytest.MonkeyPatch, as_shipped: None) -> Iterator[Any]:
         try:
             monkeypatch.setattr(Table, "__deepcopy__", refuse, raising=False)
             client = boto3.client("dynamodb", region_name="us-east-1")
-            client.create_table(TableName=TABLE, BillingMode="PAY_PER_REQUEST",
-                                AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"},
-                                                      {"AttributeName": "sk", "AttributeType": "S"}],
-                                KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"},
-                                           {"AttributeName": "sk", "KeyType": "RANGE"}])
+            client.create_table(
+                TableName=TABLE,
+                BillingMode="PAY_PER_REQUEST",
+                AttributeDefinitions=[
+                    {"AttributeName": "pk", "AttributeType": "S"},
+                    {"AttributeName": "sk", "AttributeType": "S"},
+                ],
+                KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+            )
             for n in range(50):
                 client.put_item(TableName=TABLE, Item={"pk": {"S": "p"}, "sk": {"S": f"{n:03d}"}, "v": {"N": "1"}})
             yield client
@@ -70,8 +74,15 @@ def put(sk: str) -> dict[str, Any]:
 
 
 def bump(sk: str, condition: str = "v = :one") -> dict[str, Any]:
-    return {"Update": {"TableName": TABLE, "Key": key(sk), "UpdateExpression": "SET v = v + :one",
-                       "ConditionExpression": condition, "ExpressionAttributeValues": {":one": {"N": "1"}}}}
+    return {
+        "Update": {
+            "TableName": TABLE,
+            "Key": key(sk),
+            "UpdateExpression": "SET v = v + :one",
+            "ConditionExpression": condition,
+            "ExpressionAttributeValues": {":one": {"N": "1"}},
+        }
+    }
 
 
 def value(client: Any, sk: str) -> str | None:
@@ -80,8 +91,9 @@ def value(client: Any, sk: str) -> str | None:
 
 
 def test_a_transaction_applies_every_action(ddb):
-    ddb.transact_write_items(TransactItems=[put("new"), bump("001"),
-                                            {"Delete": {"TableName": TABLE, "Key": key("002")}}])
+    ddb.transact_write_items(
+        TransactItems=[put("new"), bump("001"), {"Delete": {"TableName": TABLE, "Key": key("002")}}]
+    )
     assert (value(ddb, "new"), value(ddb, "001"), value(ddb, "002")) == ("9", "2", None)
 
 
@@ -89,13 +101,23 @@ def test_a_failed_condition_leaves_nothing_of_the_transaction(ddb):
     # The put, the in-place update and the delete come before the failing condition, and the put
     # after it is applied by moto before it cancels: all of it must be undone
     with pytest.raises(ClientError) as error:
-        ddb.transact_write_items(TransactItems=[
-            put("new"), bump("001"), {"Delete": {"TableName": TABLE, "Key": key("002")}},
-            bump("003", condition="v = :one AND attribute_not_exists(v)"), put("later"),
-        ])
+        ddb.transact_write_items(
+            TransactItems=[
+                put("new"),
+                bump("001"),
+                {"Delete": {"TableName": TABLE, "Key": key("002")}},
+                bump("003", condition="v = :one AND attribute_not_exists(v)"),
+                put("later"),
+            ]
+        )
     assert error.value.response["Error"]["Code"] == "TransactionCanceledException"
     assert [r["Code"] for r in error.value.response["CancellationReasons"]] == [
-        "None", "None", "None", "ConditionalCheckFailed", "None"]
+        "None",
+        "None",
+        "None",
+        "ConditionalCheckFailed",
+        "None",
+    ]
     assert (value(ddb, "new"), value(ddb, "later")) == (None, None)
     assert (value(ddb, "001"), value(ddb, "002"), value(ddb, "003")) == ("1", "1", "1")
 

@@ -31,9 +31,7 @@ def document() -> dict:
 
 
 def documented(document: dict) -> set[tuple[str, str]]:
-    return {
-        (path, method.upper()) for path, item in document["paths"].items() for method in item if method in METHODS
-    }
+    return {(path, method.upper()) for path, item in document["paths"].items() for method in item if method in METHODS}
 
 
 def test_r14_every_registered_route_is_documented_and_nothing_else(app_routes, document):
@@ -131,8 +129,15 @@ def test_responses_accept_real_answers_of_the_pure_views():
     from chalicelib.models.domain import DndEntry, DndState, WorkspaceSettings
 
     document = openapi.build_document()
-    state = DndState(outbound={"email": {"unsubscribed": DndEntry(reason="unsubscribed", kind="permanent",
-                                                                   source="contact", at="2026-01-01T00:00:00Z")}})
+    state = DndState(
+        outbound={
+            "email": {
+                "unsubscribed": DndEntry(
+                    reason="unsubscribed", kind="permanent", source="contact", at="2026-01-01T00:00:00Z"
+                )
+            }
+        }
+    )
     registry_doc = {**document, "$ref": "#/components/schemas/Dnd"}
     jsonschema.validate(dnd_view([state]), registry_doc)
     # The settings answer hides CRM secrets behind <name>_set flags (found by make fuzz)

@@ -58,7 +58,11 @@ def packaged(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         target = out / stage
         result = subprocess.run(
             [str(BIN / "chalice"), "package", "--stage", stage, str(target)],
-            cwd=ROOT, env=offline_env(stage), capture_output=True, text=True, timeout=240,
+            cwd=ROOT,
+            env=offline_env(stage),
+            capture_output=True,
+            text=True,
+            timeout=240,
         )
         assert result.returncode == 0, result.stdout + result.stderr
         templates[stage] = target / "sam.json"
@@ -75,7 +79,10 @@ def test_chalice_package_passes_cfn_lint_with_the_data_stack(packaged: dict[str,
     # When cfn-lint checks them and the data stack
     result = subprocess.run(
         [str(BIN / "cfn-lint"), *(str(p) for p in packaged.values()), str(ROOT / "infra" / "template.yaml")],
-        cwd=ROOT, capture_output=True, text=True, timeout=120,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     # Then there is nothing to report
     assert result.returncode == 0, result.stdout + result.stderr
@@ -86,8 +93,12 @@ def test_event_sources_are_the_stages_own_topic_and_queues(packaged: dict[str, P
     """SES->SNS subscription and SQS event sources are declared by Chalice from the decorators, on the
     resources of the stage being packaged (not another stage's)."""
     functions = resources(packaged[stage], "AWS::Serverless::Function")
-    sources = [e for f in functions.values() for e in (f["Properties"].get("Events") or {}).values()
-               if e["Type"] in ("SNS", "SQS")]
+    sources = [
+        e
+        for f in functions.values()
+        for e in (f["Properties"].get("Events") or {}).values()
+        if e["Type"] in ("SNS", "SQS")
+    ]
     arns = [json.dumps(e["Properties"].get("Topic") or e["Properties"].get("Queue")) for e in sources]
     assert any(f":optout-{stage}-ses-notifications" in a for a in arns), arns
     assert any(f":optout-{stage}-crm-writeback" in a for a in arns), arns
@@ -124,7 +135,10 @@ def bytecoded(packaged: dict[str, Path]) -> dict[str, Any]:
     zips = [stage_dir / "deployment.zip", stage_dir / "layer-deployment.zip"]
     result = subprocess.run(
         [sys.executable, "-m", "infra.bytecode", *map(str, zips)],
-        cwd=ROOT, capture_output=True, text=True, timeout=240,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=240,
     )
     assert result.returncode == 0, result.stdout + result.stderr
     return {"app": zips[0], "layer": zips[1], "output": result.stdout}
@@ -158,9 +172,7 @@ def test_both_zips_ship_unchecked_hash_bytecode_beside_the_sources(bytecoded: di
     assert re.search(r"layer-deployment\.zip: \d+ pyc added", bytecoded["output"])
 
 
-def test_the_lambda_layout_imports_the_app_from_the_shipped_bytecode(
-    bytecoded: dict[str, Any], tmp_path: Path
-):
+def test_the_lambda_layout_imports_the_app_from_the_shipped_bytecode(bytecoded: dict[str, Any], tmp_path: Path):
     """What a cold instance does: function at /var/task, layer at /opt, both read-only (nothing written
     back), a deployed stage's environment. ``python -v`` names the file each module's code came from."""
     # Given both zips extracted as Lambda extracts them
@@ -176,7 +188,11 @@ def test_the_lambda_layout_imports_the_app_from_the_shipped_bytecode(
     # When a fresh interpreter without the venv's site-packages (-S) imports the app
     result = subprocess.run(
         [sys.executable, "-S", "-v", "-c", "import app, pydantic.main"],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120,
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert result.returncode == 0, result.stderr[-3000:]
     # Then every module of the bundle came from a shipped pyc, and none was compiled from source
@@ -218,7 +234,10 @@ def test_bytecode_for_another_python_is_refused(bytecoded: dict[str, Any], tmp_p
     # When make package's step runs on it
     result = subprocess.run(
         [sys.executable, "-m", "infra.bytecode", str(package / "deployment.zip")],
-        cwd=ROOT, capture_output=True, text=True, timeout=60,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     # Then it fails naming both versions, and the zip is untouched
     assert result.returncode != 0

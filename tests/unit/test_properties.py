@@ -48,8 +48,16 @@ address_chars = st.sampled_from(
     + ["İ", "ß", "é", "\u200b", "\uff20", "\u3002", "１", "\x00"]
 )
 any_text = st.one_of(st.text(), st.text(address_chars, max_size=40))
-any_object = st.one_of(any_text, st.none(), st.integers(), st.floats(), st.binary(), st.lists(st.text(), max_size=2),
-                       st.dictionaries(st.text(), st.text(), max_size=2), st.booleans())
+any_object = st.one_of(
+    any_text,
+    st.none(),
+    st.integers(),
+    st.floats(),
+    st.binary(),
+    st.lists(st.text(), max_size=2),
+    st.dictionaries(st.text(), st.text(), max_size=2),
+    st.booleans(),
+)
 regions = st.sampled_from(sorted(phonenumbers.SUPPORTED_REGIONS))
 
 
@@ -69,8 +77,11 @@ def test_r3_normalize_email_is_total_and_idempotent(raw):
 
 
 @PROPERTY
-@given(email=st.emails(), spaces=st.tuples(st.sampled_from(["", " ", "\t", "  "]), st.sampled_from(["", " ", "\n"])),
-       upper=st.booleans())
+@given(
+    email=st.emails(),
+    spaces=st.tuples(st.sampled_from(["", " ", "\t", "  "]), st.sampled_from(["", " ", "\n"])),
+    upper=st.booleans(),
+)
 def test_r3_case_and_surrounding_space_never_make_a_second_email(email, spaces, upper):
     try:
         base = normalize_email(email)
@@ -130,8 +141,11 @@ def test_r3_try_normalizers_and_id_check_never_raise(value, region):
 # --- SMS keywords (R6) ------------------------------------------------------------------------
 
 edge = st.text(st.sampled_from(list(" \t\n.!?,;:'\"()*-~…🛑❤") + ["\u200b", "\u00a0"]), max_size=4)
-KEYWORD_CLASSES = [(keywords.OPT_OUT_KEYWORDS, "opt_out"), (keywords.OPT_IN_KEYWORDS, "opt_in"),
-                   (keywords.HELP_KEYWORDS, "help")]
+KEYWORD_CLASSES = [
+    (keywords.OPT_OUT_KEYWORDS, "opt_out"),
+    (keywords.OPT_IN_KEYWORDS, "opt_in"),
+    (keywords.HELP_KEYWORDS, "help"),
+]
 all_keywords = st.sampled_from([(word, cls) for words, cls in KEYWORD_CLASSES for word in sorted(words)])
 
 
@@ -161,8 +175,11 @@ def test_r6_classify_is_total_and_only_whole_message_keywords_count(body):
 
 
 @PROPERTY
-@given(keyword=all_keywords, prefix=st.sampled_from(["please ", "I said ", "don't ", "ok "]),
-       suffix=st.sampled_from([" now", " thanks", " me", " 2"]))
+@given(
+    keyword=all_keywords,
+    prefix=st.sampled_from(["please ", "I said ", "don't ", "ok "]),
+    suffix=st.sampled_from([" now", " thanks", " me", " 2"]),
+)
 def test_r6_a_keyword_inside_a_sentence_is_not_a_keyword(keyword, prefix, suffix):
     word, _ = keyword
     assert keywords.classify(prefix + word + suffix) is None
@@ -198,15 +215,20 @@ def dnd_states(draw):
 def rules(draw):
     found = []
     for n in range(draw(st.integers(0, 3))):
-        found.append(ExclusionRule(
-            exclusion_id=f"exc_{n}",
-            name=f"rule {n}",
-            level="person",
-            conditions=[Condition(field="email", op="ends_with", value=draw(st.sampled_from(["@blocked.test",
-                                                                                           "@other.test"])))],
-            enabled=draw(st.booleans()),
-            exclude_from_sequences=draw(st.booleans()),
-        ))
+        found.append(
+            ExclusionRule(
+                exclusion_id=f"exc_{n}",
+                name=f"rule {n}",
+                level="person",
+                conditions=[
+                    Condition(
+                        field="email", op="ends_with", value=draw(st.sampled_from(["@blocked.test", "@other.test"]))
+                    )
+                ],
+                enabled=draw(st.booleans()),
+                exclude_from_sequences=draw(st.booleans()),
+            )
+        )
     return found
 
 
@@ -220,9 +242,9 @@ def scenarios(draw):
         sequences["s1"] = Sequence(sequence_id="s1", exclusions_enabled=draw(st.booleans()))
     audiences = {}
     if draw(st.booleans()):
-        audiences["a1"] = Audience(audience_id="a1", disabled_exclusions=draw(st.lists(st.sampled_from(rule_ids or
-                                                                                                      ["x"]),
-                                                                                       unique=True)))
+        audiences["a1"] = Audience(
+            audience_id="a1", disabled_exclusions=draw(st.lists(st.sampled_from(rule_ids or ["x"]), unique=True))
+        )
     enrollment = None
     if sequence_id and draw(st.booleans()):
         enrollment = {"status": draw(st.sampled_from(["active", "unenrolled"]))}
@@ -273,19 +295,32 @@ def reference_verdict(s) -> dict:
 @given(s=scenarios())
 def test_r4_verdict_agrees_with_the_reference_model(s):
     # Given random DND on the contact and its addresses, exclusions, sequence/audience settings, enrollment
-    policy = Policy(WorkspaceSettings(manual_sends_respect_dnd=s["respect"]), compile_rules(s["rules"]),
-                    s["sequences"], s["audiences"])
+    policy = Policy(
+        WorkspaceSettings(manual_sends_respect_dnd=s["respect"]),
+        compile_rules(s["rules"]),
+        s["sequences"],
+        s["audiences"],
+    )
     email = s["email"]
-    recipient = Recipient("c1", MatchSubject(email=email, email_domain=email.split("@")[1] if email else None),
-                          s["states"], s["enrollment"])
+    recipient = Recipient(
+        "c1",
+        MatchSubject(email=email, email_domain=email.split("@")[1] if email else None),
+        s["states"],
+        s["enrollment"],
+    )
     # When the verdict is asked
-    answer = decide_send(CheckRequest(s["channel"], s["mode"], s["sequence_id"], s["audience_id"]), recipient,
-                         policy, NOW)
+    answer = decide_send(
+        CheckRequest(s["channel"], s["mode"], s["sequence_id"], s["audience_id"]), recipient, policy, NOW
+    )
     # Then it agrees with the plain reading of the rules
     expected = reference_verdict(s)
     got_blocks = sorted(((b["type"], b.get("exclusion_id")) for b in answer["blocked_by"]), key=str)
     assert (answer["allowed"], got_blocks, answer["warnings"], answer["dnd_status"]) == (
-        expected["allowed"], expected["blocks"], expected["warnings"], expected["dnd_status"])
+        expected["allowed"],
+        expected["blocks"],
+        expected["warnings"],
+        expected["dnd_status"],
+    )
     # And a DND block names a reason active on that channel, permanent whenever one is permanent
     for block in answer["blocked_by"]:
         if block["type"] == "dnd":
@@ -297,8 +332,24 @@ def test_r4_verdict_agrees_with_the_reference_model(s):
 @pytest.mark.parametrize("mode", ["automated", "manual"])
 def test_r4_reference_model_can_fail(mode):
     """Guard against a vacuous model: DND on the channel blocks an automated send."""
-    state = DndState(outbound={"email": {"manual": DndEntry(reason="manual", kind="temporary", source="user",
-                                                             at="2026-10-01T00:00:00+00:00")}})
-    s = {"channel": "email", "mode": mode, "respect": True, "states": [state], "rules": [], "sequence_id": None,
-         "audience_id": None, "sequences": {}, "audiences": {}, "enrollment": None, "email": "p@ok.test"}
+    state = DndState(
+        outbound={
+            "email": {
+                "manual": DndEntry(reason="manual", kind="temporary", source="user", at="2026-10-01T00:00:00+00:00")
+            }
+        }
+    )
+    s = {
+        "channel": "email",
+        "mode": mode,
+        "respect": True,
+        "states": [state],
+        "rules": [],
+        "sequence_id": None,
+        "audience_id": None,
+        "sequences": {},
+        "audiences": {},
+        "enrollment": None,
+        "email": "p@ok.test",
+    }
     assert reference_verdict(s)["allowed"] is False

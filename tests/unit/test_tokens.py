@@ -16,8 +16,14 @@ DIGEST = "ab" * 32
 
 
 def claims(**overrides) -> UnsubscribeClaims:
-    values = dict(workspace_id="ws-a", channel="email", issued_at=NOW, expires_at=NOW + tokens.TOKEN_LIFETIME_SECONDS,
-                  contact_id="c1", sequence_id="seq-1")
+    values = dict(
+        workspace_id="ws-a",
+        channel="email",
+        issued_at=NOW,
+        expires_at=NOW + tokens.TOKEN_LIFETIME_SECONDS,
+        contact_id="c1",
+        sequence_id="seq-1",
+    )
     values.update(overrides)
     return UnsubscribeClaims(**values)
 

@@ -18,22 +18,34 @@ def dnd(channel: str, reason: str = "manual", kind: str = "temporary", source: s
     return DndState(outbound={channel: {reason: entry}})
 
 
-def policy(*, respect: bool = True, rules: list[ExclusionRule] | None = None,
-           sequences: dict[str, Sequence] | None = None, audiences: dict[str, Audience] | None = None) -> Policy:
+def policy(
+    *,
+    respect: bool = True,
+    rules: list[ExclusionRule] | None = None,
+    sequences: dict[str, Sequence] | None = None,
+    audiences: dict[str, Audience] | None = None,
+) -> Policy:
     settings = WorkspaceSettings(manual_sends_respect_dnd=respect)
     return Policy(settings, compile_rules(rules or []), sequences or {}, audiences or {})
 
 
-def recipient(states: list[DndState] | None = None, enrollment: dict | None = None,
-              email: str = "ann@example.com", company: str | None = "example.com") -> Recipient:
+def recipient(
+    states: list[DndState] | None = None,
+    enrollment: dict | None = None,
+    email: str = "ann@example.com",
+    company: str | None = "example.com",
+) -> Recipient:
     subject = MatchSubject(email=email, email_domain=email.rsplit("@", 1)[1], company_domain=company)
     return Recipient("c1", subject, states or [DndState()], enrollment)
 
 
 def gmail_rule(**flags) -> ExclusionRule:
     return ExclusionRule(
-        exclusion_id="x1", name="no gmail", level="person",
-        conditions=[{"field": "email", "op": "ends_with", "value": "@example.com"}], **flags,
+        exclusion_id="x1",
+        name="no gmail",
+        level="person",
+        conditions=[{"field": "email", "op": "ends_with", "value": "@example.com"}],
+        **flags,
     )
 
 
@@ -108,8 +120,10 @@ def test_r10_disabled_rule_does_not_block():
 def test_r10_sequence_with_exclusions_disabled_ignores_rules():
     sequences = {"s1": Sequence(sequence_id="s1", exclusions_enabled=False)}
     answer = decide_send(
-        CheckRequest("email", sequence_id="s1"), recipient(enrollment=ACTIVE),
-        policy(rules=[gmail_rule()], sequences=sequences), NOW,
+        CheckRequest("email", sequence_id="s1"),
+        recipient(enrollment=ACTIVE),
+        policy(rules=[gmail_rule()], sequences=sequences),
+        NOW,
     )
     assert answer["allowed"] is True
 
