@@ -148,11 +148,17 @@ SCHEMAS: dict[str, dict[str, Any]] = {
     "Block": obj(
         ["type"],
         {
-            "type": {"enum": ["dnd", "exclusion", "enrollment", "cooldown", "company_cap"]},
+            "type": {"enum": ["dnd", "exclusion", "enrollment", "cooldown", "company_cap", "quiet_hours"]},
             "channel": STR,
             "reason": STR,
             "kind": STR,
             "exclusion_id": STR,
+            # quiet_hours (R17): the recipient's zone that is in quiet hours (null: unknown), the first
+            # instant allowed in every candidate zone (UTC; null: none within 15 days, or unknown zone
+            # with unknown_timezone=block), and the US state whose rule applied
+            "timezone": nullable(STR),
+            "next_allowed_at": nullable({"type": "string", "format": "date-time"}),
+            "state": STR,
         },
     ),
     "SendCheckResult": obj(

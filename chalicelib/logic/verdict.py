@@ -9,6 +9,7 @@ from typing import Any
 
 from chalicelib.logic.dnd_rules import dnd_view, is_do_not_contact, merged_entries, strongest
 from chalicelib.logic.exclusions import CompiledRule, MatchSubject, matching_rules
+from chalicelib.logic.quiet_hours import quiet_hours_block
 from chalicelib.models.domain import Audience, DndState, Sequence, WorkspaceSettings
 
 
@@ -18,6 +19,7 @@ class CheckRequest:
     mode: str = "automated"
     sequence_id: str | None = None
     audience_id: str | None = None
+    send_at: datetime | None = None  # a scheduled instant to ask about (quiet hours); None: now
 
 
 @dataclass
@@ -29,6 +31,7 @@ class Recipient:
     subject: MatchSubject
     states: list[DndState] = field(default_factory=list)
     enrollment: dict[str, Any] | None = None
+    phone: str | None = None  # E.164, for quiet hours (R17)
 
 
 @dataclass(frozen=True)
@@ -73,6 +76,16 @@ def decide_send(request: CheckRequest, recipient: Recipient, policy: Policy, now
         status = (recipient.enrollment or {}).get("status")
         if status != "active":
             blocked_by.append({"type": "enrollment", "reason": "unenrolled" if status else "not_enrolled"})
+    quiet = quiet_hours_block(
+        policy.settings.quiet_hours,
+        request.channel,
+        request.send_at or now,
+        phone=recipient.phone,
+        attributes=recipient.subject.attributes,
+        default_region=policy.settings.default_phone_region,
+    )
+    if quiet is not None:
+        blocked_by.append(quiet)
     return {"allowed": not blocked_by, "dnd_status": view["status"], "blocked_by": blocked_by, "warnings": warnings}
 
 

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 Channel = Literal["email", "sms", "call", "whatsapp", "facebook", "gbp"]
 CHANNELS: tuple[Channel, ...] = ("email", "sms", "call", "whatsapp", "facebook", "gbp")
@@ -71,6 +72,48 @@ class CrmSettings(BaseModel):
     access_token: str | None = None
 
 
+QUIET_HOURS_CHANNELS: tuple[Channel, ...] = ("sms", "call", "whatsapp")
+_CLOCK_RE = re.compile(r"^([01][0-9]|2[0-3]):([0-5][0-9])$")
+
+
+def clock_minutes(value: str) -> int:
+    """Minutes after midnight of a validated "HH:MM"."""
+    hours, minutes = value.split(":")
+    return int(hours) * 60 + int(minutes)
+
+
+class QuietHoursSettings(BaseModel):
+    """R17: no sends on the listed channels while it is night where the recipient is (off by default)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool = False
+    channels: list[Channel] = Field(default_factory=lambda: list(QUIET_HOURS_CHANNELS), max_length=len(CHANNELS))
+    start: str = "21:00"  # quiet from (recipient's local time)
+    end: str = "08:00"  # until
+    state_rules: bool = True
+    unknown_timezone: Literal["strictest", "allow", "block"] = "strictest"
+
+    @field_validator("start", "end")
+    @classmethod
+    def _clock(cls, value: str) -> str:
+        if not _CLOCK_RE.match(value):
+            raise ValueError('a 24-hour local time "HH:MM", 00:00 to 23:59')
+        return value
+
+    @field_validator("channels")
+    @classmethod
+    def _unique(cls, value: list[Channel]) -> list[Channel]:
+        return list(dict.fromkeys(value))
+
+    @field_validator("end")
+    @classmethod
+    def _window(cls, value: str, info: ValidationInfo) -> str:
+        if value == info.data.get("start"):
+            raise ValueError("must differ from start (an empty or a whole-day window)")
+        return value
+
+
 class WorkspaceSettings(BaseModel):
     """Per-workspace behaviour switches (API.md /v1/settings)."""
 
@@ -88,6 +131,7 @@ class WorkspaceSettings(BaseModel):
     default_phone_region: str = Field(default="US", pattern=r"^[A-Za-z]{2}$")
     ses_identities: list[str] = Field(default_factory=list, max_length=100)
     crm: CrmSettings | None = None
+    quiet_hours: QuietHoursSettings = Field(default_factory=QuietHoursSettings)
 
     @field_validator("default_phone_region")
     @classmethod

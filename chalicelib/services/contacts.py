@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from chalicelib.errors import InvalidAddress, InvalidInput, NotFound
 from chalicelib.logic.dnd_rules import dnd_view, is_do_not_contact
 from chalicelib.logic.normalize import is_valid_id, normalize_domain, normalize_email, normalize_phone
+from chalicelib.logic.quiet_hours import valid_state, valid_timezone
 from chalicelib.models.domain import DndState
 from chalicelib.services.context import Services, iso, utcnow
 from chalicelib.services.recipients import address_pk, contact_address_pks
@@ -65,6 +66,17 @@ class ContactBody(BaseModel):
         return value
 
 
+def place_attribute_errors(attributes: dict[str, Any]) -> dict[str, str]:
+    """The attributes quiet hours read (R17) must be usable when set: a bad one is a 422 now,
+    not a silently ignored zone later."""
+    errors = {}
+    if attributes.get("timezone") is not None and not valid_timezone(attributes["timezone"]):
+        errors["attributes.timezone"] = "an IANA time zone name, e.g. America/New_York"
+    if attributes.get("state") is not None and not valid_state(attributes["state"]):
+        errors["attributes.state"] = "two letters, e.g. FL"
+    return errors
+
+
 def require_id(value: str, name: str) -> str:
     if not is_valid_id(value):
         raise InvalidInput(f"invalid {name}", fields={name: "1-128 of A-Z a-z 0-9 _ . : @ + -"})
@@ -79,7 +91,7 @@ def put_contact(services: Services, workspace_id: str, contact_id: str, body: di
         raise InvalidInput("invalid contact", fields=pydantic_fields(exc)) from None
     region = services.config_cache.get(workspace_id).settings.default_phone_region
     fields: dict[str, Any] = {"attributes": parsed.attributes}
-    errors: dict[str, str] = {}
+    errors: dict[str, str] = place_attribute_errors(parsed.attributes)
     for name, normalize in (
         ("email", normalize_email),
         ("phone", lambda v: normalize_phone(v, region)),

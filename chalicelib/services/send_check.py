@@ -3,6 +3,7 @@ and four for a batch of 100, then ask the pure verdict."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -34,6 +35,11 @@ class CheckBody(BaseModel):
     mode: Literal["automated", "manual"] = "automated"
     sequence_id: str | None = Field(default=None, min_length=1, max_length=128)
     audience_id: str | None = Field(default=None, min_length=1, max_length=128)
+    send_at: str | None = Field(
+        default=None,
+        max_length=64,
+        description="ISO 8601 instant with an offset or Z: ask about a scheduled send (quiet hours) instead of now",
+    )
 
 
 def policy_for(config: WorkspaceConfig) -> Policy:
@@ -44,6 +50,20 @@ def policy_for(config: WorkspaceConfig) -> Policy:
     return Policy(config.settings, compiled, config.sequences, config.audiences)
 
 
+def parse_send_at(value: str | None, field_name: str) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        moment = None
+    if moment is None or moment.tzinfo is None:
+        raise InvalidInput(
+            "invalid send_at", fields={field_name: "ISO 8601 date-time with an offset or Z, e.g. 2025-01-31T21:30:00Z"}
+        )
+    return moment.astimezone(UTC)
+
+
 def _parse(services: Services, body: Any, region: str, prefix: str) -> tuple[CheckBody, Target]:
     if not isinstance(body, dict):
         raise InvalidInput("a check must be an object", fields={prefix.rstrip(".") or "body": "must be an object"})
@@ -52,6 +72,7 @@ def _parse(services: Services, body: Any, region: str, prefix: str) -> tuple[Che
     except ValidationError as exc:
         raise InvalidInput("invalid send-check", fields=pydantic_fields(exc, prefix)) from None
     target = parse_target(body, region, prefix)
+    parse_send_at(check.send_at, prefix + "send_at")
     for name in ("sequence_id", "audience_id"):
         value = getattr(check, name)
         if value is not None and not is_valid_id(value):
@@ -126,8 +147,10 @@ def check_many(
         enrollment = None
         if check.sequence_id and target.contact_id:
             enrollment = enrollments.get((keys.enrollment_pk(workspace_id, check.sequence_id), target.contact_id))
-        recipient = Recipient(target.contact_id, match_subject(contact, target), states, enrollment)
-        request = CheckRequest(check.channel, check.mode, check.sequence_id, check.audience_id)
+        phone = (contact or {}).get("phone") or target.phone
+        recipient = Recipient(target.contact_id, match_subject(contact, target), states, enrollment, phone)
+        send_at = parse_send_at(check.send_at, "send_at")
+        request = CheckRequest(check.channel, check.mode, check.sequence_id, check.audience_id, send_at)
         results.append(decide_send(request, recipient, policy, now))
     record_send_check(results)
     return results
