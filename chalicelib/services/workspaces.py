@@ -110,6 +110,9 @@ def patch_settings(services: Services, workspace_id: str, patch: dict[str, Any])
             crm.pop(name + "_set", None)  # the GET view's markers may be sent back as they came
             if name not in crm:
                 crm[name] = getattr(current.crm, name)
+    quiet = patch.get("quiet_hours")
+    if isinstance(quiet, dict):  # a partial quiet_hours object changes only the keys it names
+        patch["quiet_hours"] = {**current.quiet_hours.model_dump(), **quiet}
     updated = validate_settings({**current.model_dump(), **patch}, prefix="")
     services.workspaces.save_settings(workspace_id, updated, current, token)
     services.config_cache.invalidate(workspace_id)

@@ -139,6 +139,51 @@ def test_budget_batch_of_100_distinct_contacts_costs_at_most_4(api: Api, ddb_cal
     assert ddb_calls.operations == Counter({"BatchGetItem": 4})
 
 
+def test_r17_quiet_hours_add_no_request_to_one_check(api: Api, ddb_calls: DynamoCalls):
+    # Given quiet hours on, and a contact whose zone comes from its number and another from its attribute
+    status, _ = api.patch("/v1/settings", {"quiet_hours": {"enabled": True}})
+    assert status == 200
+    api.put("/v1/contacts/c1", {"email": "ann@example.com", "phone": "+13055550123"})
+    api.put("/v1/contacts/c2", {"phone": phone(2), "attributes": {"timezone": "Europe/Paris", "state": "FL"}})
+    enroll(api.workspace_id, ["c1"])
+    night = {"contact_id": "c1", "channel": "sms", "sequence_id": SEQUENCE, "send_at": "2026-07-02T03:00:00Z"}
+    api.post("/v1/send-check", night)  # warm the per-instance key and config caches
+    # When one check is blocked by quiet hours and another is not
+    ddb_calls.reset()
+    status, answer = api.post("/v1/send-check", night)
+    assert status == 200 and answer["blocked_by"][0]["type"] == "quiet_hours", answer
+    # Then each costs what a check cost before: the contact, then one batch
+    assert ddb_calls.operations == Counter({"GetItem": 1, "BatchGetItem": 1})
+    ddb_calls.reset()
+    status, answer = api.post("/v1/send-check", {"contact_id": "c2", "channel": "sms"})
+    assert status == 200
+    assert ddb_calls.operations == Counter({"GetItem": 1, "BatchGetItem": 1})
+
+
+def test_r17_quiet_hours_add_no_request_to_a_batch_of_100(api: Api, ddb_calls: DynamoCalls):
+    # Given quiet hours on and 100 enrolled contacts with phones
+    status, _ = api.patch("/v1/settings", {"quiet_hours": {"enabled": True}})
+    assert status == 200
+    ids = [f"c{i}" for i in range(100)]
+    for i, cid in enumerate(ids):
+        assert api.put(f"/v1/contacts/{cid}", {"email": f"p{i}@example.com", "phone": phone(i)})[0] == 200
+    enroll(api.workspace_id, ids)
+    # 23:00 in San Francisco (the numbers' zone) for the even ones, noon for the odd ones
+    night, noon = "2026-07-02T06:00:00Z", "2026-07-01T19:00:00Z"
+    checks = [
+        {"contact_id": cid, "channel": "sms", "sequence_id": SEQUENCE, "send_at": night if i % 2 == 0 else noon}
+        for i, cid in enumerate(ids)
+    ]
+    api.post("/v1/send-check", checks[1])  # warm the per-instance key and config caches
+    # When the whole batch is checked
+    ddb_calls.reset()
+    status, body = api.post("/v1/send-check/batch", {"checks": checks})
+    # Then every item has its own answer, for the same 4 requests as without quiet hours
+    assert status == 200
+    assert [r["allowed"] for r in body["results"]] == [i % 2 == 1 for i in range(100)]
+    assert ddb_calls.operations == Counter({"BatchGetItem": 4})
+
+
 def test_cold_cache_adds_exactly_the_config_refresh(api: Api, ddb_calls: DynamoCalls):
     from chalicelib.services.context import get_services
 
