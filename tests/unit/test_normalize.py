@@ -153,9 +153,7 @@ def test_r10_non_string_domain_is_refused_not_crashed(raw):
 # --- ids -----------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    "value", ["c1", "ABC-1_2.3:4@5+6", "x" * 128, "contact@example.com", "a..b", ".a", "..x"]
-)
+@pytest.mark.parametrize("value", ["c1", "ABC-1_2.3:4@5+6", "x" * 128, "contact@example.com", "a..b", ".a", "..x"])
 def test_r14_valid_ids(value):
     assert is_valid_id(value)
 
