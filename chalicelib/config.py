@@ -73,7 +73,9 @@ class Config(BaseModel):
             if name in env and field not in ("token_keys", "config_cache_seconds", "loopback_destinations"):
                 values[field] = env[name]
         values["stage"] = env.get("OPTOUT_STAGE", "local")
-        values["loopback_destinations"] = not any(env.get(name) for name in DEPLOYED_MARKERS)
+        values["loopback_destinations"] = not (
+            is_deployed(str(values["stage"]), env) or any(env.get(name) for name in DEPLOYED_MARKERS)
+        )
         if env.get("OPTOUT_ADMIN_KEY"):
             values["admin_key_sha256"] = hashlib.sha256(env["OPTOUT_ADMIN_KEY"].encode()).hexdigest()
         if env.get("OPTOUT_TOKEN_KEYS"):
