@@ -9,7 +9,16 @@ from typing import Any
 
 from chalicelib.logic.dnd_rules import dnd_view, is_do_not_contact, merged_entries, strongest
 from chalicelib.logic.exclusions import CompiledRule, MatchSubject, matching_rules
-from chalicelib.models.domain import Audience, DndState, Sequence, WorkspaceSettings
+from chalicelib.logic.topics import unsubscribed_from
+from chalicelib.models.domain import (
+    REASON_UNSUBSCRIBED,
+    WARNING_MARKETING_OPT_OUT,
+    Audience,
+    DndEntry,
+    DndState,
+    Sequence,
+    WorkspaceSettings,
+)
 
 
 @dataclass(frozen=True)
@@ -18,6 +27,8 @@ class CheckRequest:
     mode: str = "automated"
     sequence_id: str | None = None
     audience_id: str | None = None
+    topic_id: str | None = None
+    purpose: str = "marketing"
 
 
 @dataclass
@@ -57,17 +68,40 @@ def _exclusion_blocks(
     return [{"type": "exclusion", "exclusion_id": rule.exclusion_id, "reason": rule.name} for rule in hits]
 
 
+def is_marketing_opt_out(entry: DndEntry) -> bool:
+    """The person's own unsubscribe from an email's link or one-click (R5): it refuses marketing,
+    not receipts or password resets. Complaints, bounces, carrier errors, STOP, replies and the
+    team's DND are not marketing opt-outs (R16)."""
+    return entry.reason == REASON_UNSUBSCRIBED and entry.source == "contact"
+
+
+def _topic_blocks(request: CheckRequest, recipient: Recipient) -> list[dict[str, Any]]:
+    if request.topic_id is None or unsubscribed_from(recipient.states, request.topic_id, request.channel) is None:
+        return []
+    return [{"type": "topic", "topic_id": request.topic_id, "channel": request.channel}]
+
+
 def decide_send(request: CheckRequest, recipient: Recipient, policy: Policy, now: datetime) -> dict[str, Any]:
     blocked_by: list[dict[str, Any]] = []
     warnings: list[str] = []
     view = dnd_view(recipient.states)
-    best = strongest(merged_entries(recipient.states, "outbound", request.channel).values())
+    entries = merged_entries(recipient.states, "outbound", request.channel)
+    topic_blocks = _topic_blocks(request, recipient)
+    if request.purpose == "transactional":
+        # R16: a transactional send passes topic unsubscribes and link unsubscribes, with a warning.
+        passed = {r for r, e in entries.items() if is_marketing_opt_out(e)}
+        if passed or topic_blocks:
+            warnings.append(WARNING_MARKETING_OPT_OUT)
+        entries = {r: e for r, e in entries.items() if r not in passed}
+        topic_blocks = []
+    best = strongest(entries.values())
     if best is not None:
         block = {"type": "dnd", "channel": request.channel, "reason": best.reason, "kind": best.kind}
         if request.mode == "manual" and not policy.settings.manual_sends_respect_dnd:
             warnings.append("do_not_contact")
         else:
             blocked_by.append(block)
+    blocked_by.extend(topic_blocks)
     blocked_by.extend(_exclusion_blocks(policy, recipient, request.sequence_id, request.audience_id, now))
     if request.sequence_id is not None:
         status = (recipient.enrollment or {}).get("status")
