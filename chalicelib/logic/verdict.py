@@ -81,26 +81,37 @@ def _topic_blocks(request: CheckRequest, recipient: Recipient) -> list[dict[str,
     return [{"type": "topic", "topic_id": request.topic_id, "channel": request.channel}]
 
 
+_TEAM_SOURCES = frozenset({"user", "workflow", "crm"})
+
+
+def _team_temporary(entry: DndEntry) -> bool:
+    return entry.source in _TEAM_SOURCES and entry.kind == "temporary"
+
+
 def decide_send(request: CheckRequest, recipient: Recipient, policy: Policy, now: datetime) -> dict[str, Any]:
     blocked_by: list[dict[str, Any]] = []
     warnings: list[str] = []
     view = dnd_view(recipient.states)
-    entries = merged_entries(recipient.states, "outbound", request.channel)
+    entries = list(merged_entries(recipient.states, "outbound", request.channel).values())
     topic_blocks = _topic_blocks(request, recipient)
     if request.purpose == "transactional":
         # R16: a transactional send passes topic unsubscribes and link unsubscribes, with a warning.
-        passed = {r for r, e in entries.items() if is_marketing_opt_out(e)}
+        passed = [entry for entry in entries if is_marketing_opt_out(entry)]
         if passed or topic_blocks:
             warnings.append(WARNING_MARKETING_OPT_OUT)
-        entries = {r: e for r, e in entries.items() if r not in passed}
+        entries = [entry for entry in entries if not is_marketing_opt_out(entry)]
         topic_blocks = []
-    best = strongest(entries.values())
-    if best is not None:
-        block = {"type": "dnd", "channel": request.channel, "reason": best.reason, "kind": best.kind}
-        if request.mode == "manual" and not policy.settings.manual_sends_respect_dnd:
+    if request.mode == "manual" and not policy.settings.manual_sends_respect_dnd and entries:
+        # R15: only the team's own temporary entries yield to a manual send; the contact's
+        # opt-outs, complaints, bounces and carrier errors block it too.
+        if all(_team_temporary(entry) for entry in entries):
             warnings.append("do_not_contact")
+            entries = []
         else:
-            blocked_by.append(block)
+            entries = [entry for entry in entries if not _team_temporary(entry)]
+    best = strongest(entries)
+    if best is not None:
+        blocked_by.append({"type": "dnd", "channel": request.channel, "reason": best.reason, "kind": best.kind})
     blocked_by.extend(topic_blocks)
     blocked_by.extend(_exclusion_blocks(policy, recipient, request.sequence_id, request.audience_id, now))
     if request.sequence_id is not None:
