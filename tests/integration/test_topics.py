@@ -7,8 +7,9 @@ from urllib.parse import urlencode, urlparse
 
 import pytest
 
+from tests.integration import test_dnd_events
 from tests.integration.conftest import Api
-from tests.integration.test_dnd_events import assert_valid_and_anonymous, dnd_events  # noqa: F401 (fixture)
+from tests.integration.test_dnd_events import assert_valid_and_anonymous
 
 EMAIL = "ann@example.com"
 PHONE = "+14155552671"
@@ -349,9 +350,12 @@ def test_r16_service_applies_many_changes_exactly_once(topics: Api):
     }
 
 
-def test_r16_topic_changes_are_published_with_topic_id(topics: Api, dnd_events: Any):
+topic_events = test_dnd_events.dnd_events  # the R12 fixture: a queue subscribed to dnd-events
+
+
+def test_r16_topic_changes_are_published_with_topic_id(topics: Api, topic_events: Any):
     subscription(topics, contact_id="c1", topic_id="newsletter", channel="email", action="unsubscribe")
-    published = dnd_events(topics.workspace_id)
+    published = topic_events(topics.workspace_id)
     assert len(published) == 1
     raw, event = published[0]
     assert_valid_and_anonymous(raw, event)
