@@ -71,6 +71,10 @@ class DndChange:
     # The one sequence a person chose to leave ("this sequence only", R5): the caller unenrolls
     # from it, and after-change hooks must not widen that to every sequence.
     sequence_scope: str | None = None
+    # Set by an unsubscribe link (R3, R5): if its contact has been erased since the link was minted,
+    # the contact's tombstone plus these address keys (carried by the link as keyed hashes) stand in
+    # for it, so the opt-out still lands and still suppresses the addresses.
+    erased_address_pks: dict[AddressKind, str] | None = None
 
 
 @dataclass
@@ -91,9 +95,13 @@ def _load_subjects(services: Services, change: DndChange) -> tuple[dict[str, Any
     address_pks: dict[AddressKind, str] = {}
     if change.target.contact_id:
         contact = services.contacts.get(ws, change.target.contact_id)
+        if contact is not None:
+            address_pks = contact_address_pks(contact)
+        elif change.erased_address_pks is not None:
+            contact = services.contacts.get_raw(ws, change.target.contact_id)  # the tombstone
+            address_pks = dict(change.erased_address_pks)
         if contact is None:
             raise NotFound("contact not found", fields={"contact_id": "no such contact"})
-        address_pks = contact_address_pks(contact)
     elif change.target.email:
         address_pks = {"email": address_pk(services, ws, "email", change.target.email)}
     elif change.target.phone:

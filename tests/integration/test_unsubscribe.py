@@ -7,7 +7,7 @@ covers. Every bad link gets the same 404 page and changes nothing.
 
 from __future__ import annotations
 
-import time
+import dataclasses
 from typing import Any
 from urllib.parse import urlencode, urlparse
 
@@ -84,7 +84,7 @@ def test_r5_minted_link_has_one_click_headers_and_an_opaque_token(contact):
         "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
     }
     assert EMAIL not in link["url"] and "c1" not in link["url"].split("/u/")[1].split(".")[0]
-    assert link["expires_at"] > "20"
+    assert "expires_at" not in link  # R15: a link never expires
 
 
 def test_r5_minting_validates_its_input(contact):
@@ -251,21 +251,22 @@ def test_r5_every_bad_link_gets_the_same_404_page_and_changes_nothing(contact):
     from chalicelib.logic import tokens
     from chalicelib.services.context import get_services
 
-    claims = tokens.verify(good.split("/u/")[1], get_services().config.token_keys, int(time.time()))
+    keys = get_services().config.token_keys
+    claims = tokens.verify(good.split("/u/")[1], keys)
     foreign = tokens.sign(claims, ["k1:some-other-deployments-secret"])
-    # a genuine token naming a workspace that does not exist
-    import dataclasses
-
-    ghost = tokens.sign(dataclasses.replace(claims, workspace_id="ws-does-not-exist"), get_services().config.token_keys)
-    # an expired one
-    expired = tokens.sign(dataclasses.replace(claims, issued_at=1, expires_at=2), get_services().config.token_keys)
+    # a token under a key id this deployment does not know
+    unknown_kid = tokens.sign(claims, ["retired-k0:a-key-this-deployment-never-had"])
+    # a genuine token naming a workspace that does not exist, or a contact that never did
+    ghost = tokens.sign(dataclasses.replace(claims, workspace_id="ws-does-not-exist"), keys)
+    nobody = tokens.sign(dataclasses.replace(claims, contact_id="never-existed", email_digest=None), keys)
     bad_tokens = [
         "nonsense",
         f"{kid}.{payload}.{signature[:-2]}AA",  # tampered signature
         f"{kid}.{payload[:-3]}abc.{signature}",  # tampered payload
         foreign,
+        unknown_kid,
         ghost,
-        expired,
+        nobody,
     ]
     pages = set()
     for token in bad_tokens:
@@ -300,3 +301,91 @@ def test_r5_failure_to_store_answers_503_so_the_client_retries(contact, monkeypa
     status, html, headers = page(contact, "POST", path_of(mint(contact)), ONE_CLICK, FORM)
     assert status == 503 and headers.get("Retry-After")
     assert audit(contact) == []
+
+
+# --- old links (R15) --------------------------------------------------------------------------------
+
+
+def signed(claims: Any) -> str:
+    from chalicelib.logic import tokens
+    from chalicelib.services.context import get_services
+
+    return tokens.sign(claims, get_services().config.token_keys)
+
+
+def claims_of(link: dict[str, Any]) -> Any:
+    from chalicelib.logic import tokens
+    from chalicelib.services.context import get_services
+
+    return tokens.verify(path_of(link).split("/u/")[1], get_services().config.token_keys)
+
+
+def test_r15_an_authentic_link_is_honoured_however_old(contact):
+    # Given a link minted in 1970 by an older release, its "exp" claim long past (valid signature, known kid)
+    old = dataclasses.replace(claims_of(mint(contact)), issued_at=1, expires_at=2, email_digest=None, phone_digest=None)
+    path = f"/u/{signed(old)}"
+    # When the person opens it, then uses one-click
+    status, html, _ = page(contact, "GET", path)
+    assert status == 200 and "<h1>Unsubscribe</h1>" in html
+    assert page(contact, "POST", path, ONE_CLICK, FORM)[0] == 200
+    # Then the opt-out is recorded like any other: never refused for age
+    assert not allowed(contact, "email") and not allowed(contact, "sms")
+    assert {(e["source"], e["reason"], e["kind"]) for e in audit(contact)} == {("contact", "unsubscribed", "permanent")}
+
+
+# --- links outlive their contact (R3, R5; issue 11 point 4) ------------------------------------------
+
+
+def test_r3_r5_a_link_still_works_after_its_contact_is_deleted(contact):
+    # Given a link minted for c1 (email + phone), and c1 then deleted (erasure)
+    link = mint(contact, contact_id="c1", sequence_id="seq-1")
+    assert EMAIL not in link["url"] and PHONE not in link["url"]
+    assert contact.delete("/v1/contacts/c1")[0] == 204
+    # When the person opens the link, then their mail client posts one-click
+    status, html, _ = page(contact, "GET", path_of(link))
+    assert status == 200 and "<h1>Unsubscribe</h1>" in html
+    assert EMAIL not in html and PHONE not in html
+    status, _, headers = page(contact, "POST", path_of(link), ONE_CLICK, FORM)
+    # Then it is applied (200, no redirect)
+    assert status == 200 and "Location" not in headers
+    # And the addresses stay suppressed: raw-address checks are blocked on their channels
+    assert not allowed(contact, "email", email=EMAIL)
+    assert not allowed(contact, "sms", phone=PHONE)
+    # And a contact created later with either address is blocked
+    assert contact.put("/v1/contacts/c2", {"email": EMAIL})[0] == 200
+    assert contact.put("/v1/contacts/c3", {"phone": PHONE})[0] == 200
+    assert not allowed(contact, "email", contact_id="c2")
+    assert not allowed(contact, "sms", contact_id="c3") and not allowed(contact, "call", contact_id="c3")
+    # And the audit holds the contact's own, permanent unsubscribe, found by address
+    assert {(e["action"], e["source"], e["reason"], e["kind"]) for e in audit(contact, email=EMAIL)} == {
+        ("enabled", "contact", "unsubscribed", "permanent")
+    }
+    # And a retried one-click adds nothing
+    before = audit(contact, email=EMAIL) + audit(contact, phone=PHONE)
+    assert page(contact, "POST", path_of(link), ONE_CLICK, FORM)[0] == 200
+    assert audit(contact, email=EMAIL) + audit(contact, phone=PHONE) == before
+
+
+def test_r3_r5_the_page_form_works_after_erasure_and_keeps_what_was_chosen(contact):
+    # Given c1's link, c1 deleted
+    link = mint(contact, contact_id="c1")
+    assert contact.delete("/v1/contacts/c1")[0] == 204
+    # When the person submits the page keeping calls
+    status, html, _ = page(contact, "POST", path_of(link), urlencode([("scope", "all"), ("keep", "call")]), FORM)
+    assert status == 200 and "You are unsubscribed" in html
+    # Then email and SMS are suppressed at address level, calls are not
+    assert contact.put("/v1/contacts/c2", {"email": EMAIL, "phone": PHONE})[0] == 200
+    assert not allowed(contact, "email", contact_id="c2") and not allowed(contact, "sms", contact_id="c2")
+    assert allowed(contact, "call", contact_id="c2")
+
+
+def test_r15_a_link_minted_before_hashes_were_carried_still_records_the_opt_out_after_erasure(contact):
+    # Given an old-format link of c1 (no address hashes) and c1 deleted
+    old = dataclasses.replace(claims_of(mint(contact)), email_digest=None, phone_digest=None, expires_at=2)
+    assert contact.delete("/v1/contacts/c1")[0] == 204
+    # When it is used
+    assert page(contact, "GET", f"/u/{signed(old)}")[0] == 200
+    assert page(contact, "POST", f"/u/{signed(old)}", ONE_CLICK, FORM)[0] == 200
+    # Then the opt-out is stored on c1's tombstone: c1 recreated under its id is blocked
+    assert contact.put("/v1/contacts/c1", {"email": "new-address@example.com"})[0] == 200
+    assert not allowed(contact, "facebook") and not allowed(contact, "gbp")
