@@ -25,7 +25,7 @@ from typing import Any
 from chalicelib.errors import InvalidInput, NotFound
 from chalicelib.logic import tokens
 from chalicelib.logic.normalize import is_valid_id
-from chalicelib.models.domain import CHANNEL_ADDRESS, CHANNELS, REASON_UNSUBSCRIBED, AddressKind
+from chalicelib.models.domain import CHANNEL_ADDRESS, CHANNELS, REASON_UNSUBSCRIBED, AddressKind, PageSettings
 from chalicelib.services import context
 from chalicelib.services.context import Services
 from chalicelib.services.dnd import DndChange, apply_dnd_change
@@ -51,6 +51,7 @@ class LinkView:
     channel: str
     has_sequence: bool
     keep_options: tuple[str, ...]  # channels the person may choose to keep
+    brand: PageSettings | None = None  # the workspace's `page` setting (R16)
 
 
 @dataclass
@@ -61,6 +62,7 @@ class UnsubscribeOutcome:
     changed: bool
     unenrolled: int = 0
     contact_ids: list[str] = field(default_factory=list)
+    brand: PageSettings | None = None
 
 
 # --- minting ------------------------------------------------------------------------------
@@ -160,7 +162,8 @@ def _keep_options(services: Services, claims: tokens.UnsubscribeClaims) -> tuple
 def describe_link(services: Services, token: str) -> LinkView:
     """GET /u/{token}: verify and describe; never changes anything."""
     claims = _link(services, token).claims
-    return LinkView(claims.channel, claims.sequence_id is not None, _keep_options(services, claims))
+    brand = services.config_cache.get(claims.workspace_id).settings.page
+    return LinkView(claims.channel, claims.sequence_id is not None, _keep_options(services, claims), brand)
 
 
 def is_one_click(form: dict[str, list[str]]) -> bool:
@@ -212,7 +215,7 @@ def apply_unsubscribe(services: Services, token: str, form: dict[str, list[str]]
         ),
     )
     contact_ids = _contact_ids(services, claims, target)
-    outcome = UnsubscribeOutcome(scope, channels, kept, result.changed, contact_ids=contact_ids)
+    outcome = UnsubscribeOutcome(scope, channels, kept, result.changed, contact_ids=contact_ids, brand=settings.page)
     if contact_ids:
         # Another capability owns enrollments; imported here so this path stays light.
         from chalicelib.services.enrollments import unenroll_contacts

@@ -126,7 +126,7 @@ def test_r5_every_control_has_a_label_and_the_page_reads_without_css(local_stack
     }""")
     assert page.evaluate("() => document.styleSheets.length") == 0
     text = page.locator("body").inner_text()
-    order = [text.index(s) for s in ("Unsubscribe", "Only this series of messages", "Everything from us")]
+    order = [text.index(s) for s in ("Unsubscribe", "Only this series of messages", "Everything from this sender")]
     assert order == sorted(order)
     for locator in (
         page.get_by_role("heading", name="Unsubscribe"),

@@ -46,6 +46,30 @@ def page(
     return response.status_code, response.body.decode(), response.headers
 
 
+@dataclasses.dataclass
+class ParsedHtml:
+    tags: list[str]
+    attributes: list[tuple[str, str, str | None]]  # (tag, name, value as the browser reads it)
+    text: str
+
+
+def parse_html(html: str) -> ParsedHtml:
+    from html.parser import HTMLParser
+
+    parsed = ParsedHtml([], [], "")
+
+    class Collector(HTMLParser):
+        def handle_starttag(self, tag, attrs):
+            parsed.tags.append(tag)
+            parsed.attributes.extend((tag, name, value) for name, value in attrs)
+
+        def handle_data(self, data):
+            parsed.text += data
+
+    Collector(convert_charrefs=True).feed(html)
+    return parsed
+
+
 def audit(api: Api, **query: str) -> list[dict[str, Any]]:
     status, body = api.get("/v1/audit?" + urlencode(query or {"contact_id": "c1"}))
     assert status == 200, body
@@ -389,3 +413,148 @@ def test_r15_a_link_minted_before_hashes_were_carried_still_records_the_opt_out_
     # Then the opt-out is stored on c1's tombstone: c1 recreated under its id is blocked
     assert contact.put("/v1/contacts/c1", {"email": "new-address@example.com"})[0] == 200
     assert not allowed(contact, "facebook") and not allowed(contact, "gbp")
+
+
+# --- the workspace's brand and the person's language (R16; issue 14 point 5) -------------------------
+
+BRAND = {
+    "brand_name": "Acme & Co",
+    "logo_url": "https://cdn.acme.example/logo.png?v=1&size=2",
+    "accent_color": "#1A5",
+    "privacy_url": "https://acme.example/privacy",
+    "support_email": "Help@Acme.example",
+}
+
+
+@pytest.mark.parametrize(
+    ("page_setting", "field"),
+    [
+        ({"logo_url": "http://cdn.acme.example/logo.png"}, "page.logo_url"),  # https only
+        ({"logo_url": "javascript:alert(1)"}, "page.logo_url"),
+        ({"logo_url": "https://user:pw@cdn.acme.example/logo.png"}, "page.logo_url"),
+        ({"logo_url": "https://cdn.acme.example/a b.png"}, "page.logo_url"),
+        ({"logo_url": "logo.png"}, "page.logo_url"),
+        ({"privacy_url": "ftp://acme.example/privacy"}, "page.privacy_url"),
+        ({"accent_color": "red"}, "page.accent_color"),
+        ({"accent_color": "#12345"}, "page.accent_color"),
+        ({"accent_color": "#1a5;}body{display:none"}, "page.accent_color"),
+        ({"support_email": "not an address"}, "page.support_email"),
+        ({"brand_name": ""}, "page.brand_name"),
+        ({"brand_name": "x" * 101}, "page.brand_name"),
+        ({"favicon": "https://acme.example/f.ico"}, "page.favicon"),
+    ],
+)
+def test_r16_page_setting_is_validated_naming_the_field(api, page_setting, field):
+    status, body = api.patch("/v1/settings", {"page": page_setting})
+    assert status == 422, body
+    assert field in body["fields"], body
+    assert api.get("/v1/settings")[1]["page"] is None
+
+
+def test_r16_page_setting_is_saved_normalized_and_shown(api):
+    status, body = api.patch("/v1/settings", {"page": BRAND})
+    assert status == 200, body
+    expected = {**BRAND, "accent_color": "#11aa55", "support_email": "help@acme.example"}
+    assert body["page"] == expected
+    assert api.get("/v1/settings")[1]["page"] == expected
+
+
+def test_r16_the_page_carries_the_brand_and_fetches_nothing(contact, monkeypatch):
+    # Given a branded workspace
+    assert contact.patch("/v1/settings", {"page": BRAND})[0] == 200
+    link = mint(contact, contact_id="c1", sequence_id="seq-1")
+    # And a server that may not open any network connection (the logo is the browser's to load)
+    import socket
+
+    def no_network(*args, **kwargs):
+        raise AssertionError("the server tried to reach the network")
+
+    monkeypatch.setattr(socket, "getaddrinfo", no_network)
+    monkeypatch.setattr(socket.socket, "connect", no_network)
+    # When the person opens the link
+    status, html, headers = page(contact, "GET", path_of(link))
+    # Then the page names the sender, shows the logo as an <img> with alt text, the accent colour,
+    # the privacy link and the support address -- every value escaped
+    assert status == 200
+    assert 'src="https://cdn.acme.example/logo.png?v=1&amp;size=2"' in html
+    assert 'alt="Acme &amp; Co"' in html and 'referrerpolicy="no-referrer"' in html
+    assert "messages from Acme &amp; Co." in html and "Everything from Acme &amp; Co" in html
+    assert "#11aa55" in html
+    assert '<a href="https://acme.example/privacy" rel="noopener noreferrer">Privacy policy</a>' in html
+    assert '<a href="mailto:help@acme.example">help@acme.example</a>' in html
+    assert "img-src https:" in headers["Content-Security-Policy"]
+    # And the confirmation after submitting carries it too
+    status, html, _ = page(contact, "POST", path_of(link), "scope=all", FORM)
+    assert status == 200 and "Acme &amp; Co will no longer contact you by" in html and "cdn.acme.example" in html
+
+
+def test_r16_without_a_brand_the_page_stays_neutral(contact):
+    status, html, _ = page(contact, "GET", path_of(mint(contact)))
+    assert status == 200
+    assert "messages from this sender." in html and "<img" not in html and "<footer>" not in html
+    assert "from us" not in html
+
+
+def test_r16_hostile_brand_values_are_escaped(contact):
+    hostile = {
+        "brand_name": '<script>alert(1)</script>"><img src=x onerror=alert(2)>',
+        "logo_url": 'https://cdn.acme.example/x.png?"><script>alert(3)</script>',
+        "privacy_url": "https://acme.example/p?'onmouseover='alert(4)",
+    }
+    assert contact.patch("/v1/settings", {"page": hostile})[0] == 200
+    status, html, _ = page(contact, "GET", path_of(mint(contact)))
+    assert status == 200
+    # Then the browser sees no element or attribute that the values brought in: they stay text
+    parsed = parse_html(html)
+    assert "script" not in parsed.tags and parsed.tags.count("img") == 1
+    assert not [name for _, name, _ in parsed.attributes if name.startswith("on")]
+    assert ("img", "src", hostile["logo_url"]) in parsed.attributes
+    assert ("img", "alt", hostile["brand_name"]) in parsed.attributes
+    assert ("a", "href", hostile["privacy_url"]) in parsed.attributes
+    assert hostile["brand_name"] in parsed.text
+
+
+@pytest.mark.parametrize(
+    ("accept_language", "lang", "heading", "button"),
+    [
+        (None, "en", "Unsubscribe", "Unsubscribe"),
+        ("fr-FR,fr;q=0.9,en;q=0.8", "fr", "Se désabonner", "Se désabonner"),
+        ("de-DE, es;q=0.7, en;q=0.3", "es", "Darse de baja", "Darse de baja"),
+        ("en;q=0.2, fr;q=0.6", "fr", "Se désabonner", "Se désabonner"),
+        ("it", "en", "Unsubscribe", "Unsubscribe"),
+    ],
+)
+def test_r16_the_page_speaks_the_persons_language(contact, accept_language, lang, heading, button):
+    assert contact.patch("/v1/settings", {"page": {"brand_name": "Acme"}})[0] == 200
+    link = mint(contact, contact_id="c1", sequence_id="seq-1")
+    headers = {"Accept-Language": accept_language} if accept_language else {}
+    status, html, response_headers = page(contact, "GET", path_of(link), headers=headers)
+    assert status == 200
+    assert f'<html lang="{lang}">' in html
+    assert f"<h1>{heading}</h1>" in html and f'<button type="submit">{button}</button>' in html
+    assert response_headers["Content-Language"] == lang and response_headers["Vary"] == "Accept-Language"
+    # And the confirmation speaks it too
+    status, html, _ = page(contact, "POST", path_of(link), "scope=sequence", {**FORM, **headers})
+    assert status == 200 and f'<html lang="{lang}">' in html
+
+
+def test_r16_french_and_spanish_confirmations_name_the_sender(contact):
+    link = mint(contact, contact_id="c1")
+    fr = page(contact, "POST", path_of(link), "scope=all", {**FORM, "Accept-Language": "fr"})[1]
+    assert "Cet expéditeur ne vous contactera plus par : E-mail" in fr
+    assert contact.patch("/v1/settings", {"page": {"brand_name": "Acme"}})[0] == 200
+    es = page(contact, "POST", path_of(link), "scope=all", {**FORM, "Accept-Language": "es"})[1]
+    assert "Acme ya no le contactará por: Correo electrónico" in es
+
+
+def test_r16_the_404_page_knows_no_workspace_and_speaks_the_language(contact):
+    # Given a branded workspace and a broken link of it
+    assert contact.patch("/v1/settings", {"page": BRAND})[0] == 200
+    broken = path_of(mint(contact))[:-4] + "AAAA"
+    # When it is opened in French and in English
+    for accept_language, lang, words in (("fr", "fr", "Lien non valide"), ("en", "en", "Link not valid")):
+        status, html, headers = page(contact, "GET", broken, headers={"Accept-Language": accept_language})
+        # Then it is the neutral 404 page in that language: no brand, no logo
+        assert status == 404 and f'<html lang="{lang}">' in html and words in html
+        assert "Acme" not in html and "<img" not in html and "acme.example" not in html
+        assert headers["Content-Language"] == lang
