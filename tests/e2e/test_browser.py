@@ -38,7 +38,7 @@ ARTIFACTS = REPO_ROOT / "build" / "test-artifacts"
 def browser() -> Iterator[Any]:
     from playwright.sync_api import sync_playwright
 
-    assert Path(CHROMIUM).exists(), f"{CHROMIUM} missing: apt-get install -y chromium (.ci/run does)"
+    assert Path(CHROMIUM).exists(), f"{CHROMIUM} missing: make browser-test installs it (apt-get, as root)"
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_FLAGS)
         yield browser
