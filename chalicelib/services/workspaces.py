@@ -200,7 +200,9 @@ def _patch_settings(services: Services, workspace_id: str, patch: dict[str, Any]
     quiet = patch.get("quiet_hours")
     if isinstance(quiet, dict):  # a partial quiet_hours object changes only the keys it names
         patch["quiet_hours"] = {**current.quiet_hours.model_dump(), **quiet}
-    token_error = {"crm.access_token": "required again when crm.instance_url or crm.provider changes"}
+    token_error = {
+        "crm.access_token": "a new token (or null to drop the stored one) when crm.instance_url or crm.provider changes"
+    }
     try:
         updated = validate_settings(
             {**current.model_dump(), **patch}, prefix="", allow_loopback=services.config.loopback_destinations

@@ -205,3 +205,12 @@ def test_r17_batch_answers_per_item_with_its_own_send_at(api: Api):
     status, body = api.post("/v1/send-check/batch", {"checks": [checks[0], {**checks[1], "send_at": "noon"}]})
     assert status == 422
     assert "checks[1].send_at" in body["fields"], body
+
+
+def test_r17_a_check_naming_the_number_it_will_use_is_placed_by_that_number(api: Api):
+    enable(api)
+    api.put("/v1/contacts/two-phones", {"phone": NEW_YORK})
+    # The contact's own number is in New York (allowed at 20:30); the send will go to a Miami number
+    assert check(api, contact_id="two-phones", channel="sms", send_at=EVENING)["allowed"] is True
+    answer = check(api, contact_id="two-phones", phone=MIAMI, channel="sms", send_at=EVENING)
+    assert answer["blocked_by"][-1]["state"] == "FL"
