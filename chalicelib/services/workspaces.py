@@ -91,8 +91,14 @@ def create_workspace(
 WRITE_ONLY_CRM = ("access_token", "webhook_secret")
 
 
+# Email provider webhook secrets (R19): write-only too; a PATCH that omits one keeps it, null removes it.
+WRITE_ONLY_PROVIDER_SECRETS = ("sendgrid_webhook_public_key", "mailgun_signing_key", "postmark_webhook_secret")
+
+
 def settings_view(settings: WorkspaceSettings) -> dict[str, Any]:
     view = settings.model_dump(mode="json")
+    for name in WRITE_ONLY_PROVIDER_SECRETS:
+        view[name + "_set"] = bool(view.pop(name, None))
     if view.get("crm"):
         for name in WRITE_ONLY_CRM:
             view["crm"][name + "_set"] = bool(view["crm"].pop(name, None))
@@ -110,6 +116,8 @@ def patch_settings(services: Services, workspace_id: str, patch: dict[str, Any])
             crm.pop(name + "_set", None)  # the GET view's markers may be sent back as they came
             if name not in crm:
                 crm[name] = getattr(current.crm, name)
+    for name in WRITE_ONLY_PROVIDER_SECRETS:
+        patch.pop(name + "_set", None)  # the GET view's markers may be sent back as they came
     updated = validate_settings({**current.model_dump(), **patch}, prefix="")
     services.workspaces.save_settings(workspace_id, updated, current, token)
     services.config_cache.invalidate(workspace_id)
