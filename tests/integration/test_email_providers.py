@@ -179,12 +179,15 @@ def test_r19_sendgrid_bad_signature_is_403_and_changes_nothing(hooked, tamper):
     assert email_allowed(hooked, "victim@example.com")
 
 
-def test_r19_a_workspace_without_the_secret_or_unknown_is_403(api, hooked):
+def test_r19_a_workspace_without_the_secret_or_unknown_is_403(hooked, other_api):
     events = [{"email": "x@example.com", "event": "spamreport", "sg_event_id": "e"}]
-    assert post_sendgrid(api, events, workspace="ws-does-not-exist")[0] == 403
-    fresh_api = Api(api.client, None)
-    fresh_api.workspace_id = "ws-" + uuid.uuid4().hex[:8]  # type: ignore[attr-defined]
-    assert post_sendgrid(fresh_api, events)[0] == 403
+    assert post_sendgrid(hooked, events, workspace="ws-does-not-exist")[0] == 403
+    assert post_sendgrid(hooked, events, workspace="bad id!")[0] in (403, 404)
+    # A workspace that set no key: signed with another workspace's key, still refused
+    assert post_sendgrid(hooked, events, workspace=other_api.workspace_id)[0] == 403
+    assert post_mailgun(other_api, load("mailgun-complained.json"))[0] == 403
+    assert post_postmark(other_api, load("postmark-spam-complaint.json"))[0] == 403
+    assert audit(other_api, "x@example.com") == [] and audit(other_api, "complainer@example.com") == []
 
 
 def test_r19_a_signed_but_malformed_body_is_4xx_and_changes_nothing(hooked):
