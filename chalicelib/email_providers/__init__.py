@@ -14,12 +14,12 @@ Adding a provider: one module here, one entry in ``PROVIDERS``, one setting, one
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from chalicelib.errors import Forbidden, MalformedBody
+from chalicelib.logic.bounded_json import loads_bounded
 from chalicelib.models.email_feedback import EmailFeedback
 
 # Signed timestamps further than this from our clock (either way) are refused: a captured request
@@ -71,7 +71,7 @@ def json_document(body: bytes) -> Any:
     if len(body) > MAX_BODY_BYTES:
         raise MalformedBody("body too large", fields={"body": f"at most {MAX_BODY_BYTES} bytes"})
     try:
-        return json.loads(body)
+        return loads_bounded(body)  # JsonTooDeep is a ValueError: hostile nesting is a 400 too
     except (ValueError, UnicodeDecodeError):
         raise MalformedBody("body is not valid JSON", fields={"body": "invalid JSON"}) from None
 

@@ -54,7 +54,7 @@ def test_r19_sendgrid_event_without_sg_event_id_gets_a_stable_id():
     assert first[0].event_id == again[0].event_id and first[0].event_id.startswith("sha256-")
 
 
-@pytest.mark.parametrize("body", [b"{}", b"[1]", b"nope", b'"x"'])
+@pytest.mark.parametrize("body", [b"{}", b"[1]", b"nope", b'"x"', b"[" * 100_000 + b"]" * 100_000])
 def test_r19_sendgrid_body_must_be_an_array_of_objects(body):
     with pytest.raises(MalformedBody):
         sendgrid.parse(body)
