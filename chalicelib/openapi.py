@@ -24,6 +24,8 @@ from chalicelib.services.exclusions import RuleBody, RulePatch
 from chalicelib.services.jobs import UnenrollmentBody
 from chalicelib.services.replies import ReplyBody
 from chalicelib.services.send_check import MAX_BATCH, CheckBody
+from chalicelib.services.subscriptions import SubscriptionBody
+from chalicelib.services.topics import TopicBody
 from chalicelib.services.workspaces import WRITE_ONLY_CRM, WRITE_ONLY_PROVIDER_SECRETS
 
 OPENAPI_VERSION = "3.1.0"
@@ -144,10 +146,33 @@ SCHEMAS: dict[str, dict[str, Any]] = {
             "attributes": {"type": "object"},
             "dnd": ref("Dnd"),
             "do_not_contact": BOOL,
+            "topics": ref("TopicsView"),
             "created_at": nullable(STR),
             "updated_at": nullable(STR),
         },
     ),
+    "TopicsView": {
+        "description": "topic_id -> channel -> subscribed | unsubscribed (R16)",
+        "type": "object",
+        "additionalProperties": {
+            "type": "object",
+            "additionalProperties": {"enum": ["subscribed", "unsubscribed"]},
+        },
+    },
+    "Topic": obj(
+        ["topic_id", "name", "channels"],
+        {
+            "topic_id": STR,
+            "name": STR,
+            "description": nullable(STR),
+            "channels": {"type": "array", "items": CHANNEL},
+            "sendgrid_asm_group_id": nullable({"type": "integer"}),
+            "created_at": nullable(STR),
+            "updated_at": nullable(STR),
+        },
+    ),
+    "TopicList": obj(["topics"], {"topics": {"type": "array", "items": ref("Topic")}}),
+    "SubscriptionResult": obj(["changed", "topics"], {"contact_id": STR, "changed": BOOL, "topics": ref("TopicsView")}),
     "DndChangeResult": obj(
         ["changed", "dnd", "do_not_contact"],
         {"contact_id": STR, "changed": BOOL, "dnd": ref("Dnd"), "do_not_contact": BOOL},
@@ -155,6 +180,7 @@ SCHEMAS: dict[str, dict[str, Any]] = {
     "AuditEntry": obj(
         ["at", "channel", "direction", "action", "reason", "kind", "source", "actor"],
         {
+            "topic_id": STR,
             "at": STR,
             "channel": nullable(STR),
             "direction": {"enum": ["outbound", "inbound"]},
@@ -170,11 +196,12 @@ SCHEMAS: dict[str, dict[str, Any]] = {
     "Block": obj(
         ["type"],
         {
-            "type": {"enum": ["dnd", "exclusion", "enrollment", "cooldown", "company_cap"]},
+            "type": {"enum": ["dnd", "exclusion", "enrollment", "cooldown", "company_cap", "topic"]},
             "channel": STR,
             "reason": STR,
             "kind": STR,
             "exclusion_id": STR,
+            "topic_id": STR,
         },
     ),
     "SendCheckResult": obj(
@@ -346,6 +373,8 @@ REQUEST_MODELS: dict[str, type[BaseModel]] = {
     "EnrollBody": EnrollBody,
     "UnenrollmentBody": UnenrollmentBody,
     "ReplyBody": ReplyBody,
+    "TopicBody": TopicBody,
+    "SubscriptionBody": SubscriptionBody,
     "WorkspaceSettings": WorkspaceSettings,
 }
 
@@ -607,6 +636,32 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
         body="UnenrollmentBody",
     ),
     ("/v1/jobs/{job_id}", "GET"): Operation("A job's progress", "jobs", "api_key", {200: OK_JSON("Job"), 404: ERR}),
+    ("/v1/topics", "GET"): Operation("The workspace's topics (R16)", "topics", "api_key", {200: OK_JSON("TopicList")}),
+    ("/v1/topics/{topic_id}", "PUT"): Operation(
+        "Create or replace a topic",
+        "topics",
+        "api_key",
+        {200: OK_JSON("Topic"), 409: ERR},
+        body="TopicBody",
+        description="409 sendgrid_group_taken when another topic maps the same SendGrid unsubscribe group.",
+    ),
+    ("/v1/topics/{topic_id}", "GET"): Operation("A topic", "topics", "api_key", {200: OK_JSON("Topic"), 404: ERR}),
+    ("/v1/topics/{topic_id}", "DELETE"): Operation(
+        "Delete a topic (its recorded unsubscribes stay and keep blocking checks naming it)",
+        "topics",
+        "api_key",
+        {204: NO_BODY, 404: ERR},
+    ),
+    ("/v1/subscriptions", "POST"): Operation(
+        "Unsubscribe from or resubscribe to a topic",
+        "topics",
+        "api_key",
+        {200: OK_JSON("SubscriptionResult"), 404: ERR, 409: ERR},
+        body="SubscriptionBody",
+        description="Exactly one of contact_id, email, phone; channel defaults to every channel of the topic "
+        "the recipient is reached on. Undoing the person's own unsubscribe without their re-opt-in is 409 "
+        "permanent_unsubscribe.",
+    ),
     ("/v1/replies", "POST"): Operation(
         "A reply to a sequence (R9)",
         "sequences",

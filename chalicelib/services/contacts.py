@@ -112,7 +112,10 @@ def contact_states(services: Services, contact: dict[str, Any]) -> list[DndState
 
 
 def contact_view(services: Services, contact: dict[str, Any], states: list[DndState] | None = None) -> dict[str, Any]:
+    from chalicelib.logic.topics import topics_view
+
     states = states if states is not None else contact_states(services, contact)
+    topics = services.config_cache.get(contact["ws"]).topics
     return {
         "contact_id": contact["contact_id"],
         "email": contact.get("email"),
@@ -121,6 +124,7 @@ def contact_view(services: Services, contact: dict[str, Any], states: list[DndSt
         "attributes": contact.get("attributes") or {},
         "dnd": dnd_view(states),
         "do_not_contact": is_do_not_contact(states),
+        "topics": topics_view(states, topics),
         "created_at": contact.get("created_at"),
         "updated_at": contact.get("updated_at"),
     }
