@@ -8,8 +8,10 @@ the raw body; the public key is the one SendGrid shows (base64 DER SubjectPublic
 Events (a JSON array): ``bounce`` (``type`` bounce -> hard bounce, ``blocked`` -> soft bounce),
 ``dropped`` whose reason is a suppression (Bounced Address -> suppression-list bounce, Spam Reporting
 Address -> complaint, Unsubscribed Address -> the person's unsubscribe, Invalid -> hard bounce),
-``spamreport`` -> complaint, ``unsubscribe`` / ``group_unsubscribe`` -> the person's unsubscribe (the
-ASM group id kept with it). Everything else (``deferred``, ``processed``, ``delivered``, opens, clicks,
+``spamreport`` -> complaint, ``unsubscribe`` -> the person's unsubscribe, ``group_unsubscribe`` -> the
+person's unsubscribe from the topic that maps its ASM group (R16), else from email, ``group_resubscribe``
+-> the person's resubscribe to the topic that maps its group (nothing without one).
+Everything else (``deferred``, ``processed``, ``delivered``, opens, clicks,
 other drop reasons) changes nothing. The event id is ``sg_event_id``.
 """
 
@@ -115,6 +117,8 @@ def _signal(event: dict[str, Any]) -> Signal | None:
         return "complaint"
     if kind in ("unsubscribe", "group_unsubscribe"):
         return "unsubscribe"
+    if kind == "group_resubscribe" and event.get("asm_group_id") is not None:
+        return "resubscribe"  # recorded only where a topic maps the group
     return None
 
 

@@ -31,8 +31,9 @@ Signal = Literal[
     "unsubscribe",  # the person unsubscribed through the provider's link or list-unsubscribe
     "provider_suppression",  # the sender's own team suppressed the address at the provider
     "reactivation",  # the sender's team reactivated the address at the provider
+    "resubscribe",  # the person resubscribed to a provider's unsubscribe group (topics only)
 ]
-Action = Literal["suppress", "count_soft_bounce", "clear"]
+Action = Literal["suppress", "count_soft_bounce", "clear", "resubscribe"]
 
 REASON_PROVIDER_SUPPRESSION = "provider_suppression"
 # What a provider's reactivation may clear: entries a bounce or a provider suppression set, never the
@@ -58,6 +59,8 @@ RULES: dict[Signal, FeedbackRule] = {
     "unsubscribe": FeedbackRule("suppress", REASON_UNSUBSCRIBED, "permanent", "contact"),
     "provider_suppression": FeedbackRule("suppress", REASON_PROVIDER_SUPPRESSION, "temporary", "system"),
     "reactivation": FeedbackRule("clear", "provider_reactivation", "temporary", "user"),
+    # Only where a topic maps the provider's group (R16): the person's own re-opt-in to that topic.
+    "resubscribe": FeedbackRule("resubscribe", "topic_resubscribed", "temporary", "contact"),
 }
 
 

@@ -316,3 +316,37 @@ def test_r19_webhook_logs_carry_no_address(hooked, capsys):
     assert post_sendgrid(hooked, events)[0] == 200
     captured = capsys.readouterr()
     assert "secret-person" not in captured.out + captured.err
+
+
+# --- SendGrid unsubscribe groups and topics (R16) ---------------------------------------------------
+
+
+def test_r19_a_group_unsubscribe_lands_on_the_topic_that_maps_its_asm_group(hooked):
+    # Given topic newsletter stands for SendGrid unsubscribe group 10
+    body = {"name": "Newsletter", "channels": ["email"], "sendgrid_asm_group_id": 10}
+    assert hooked.put("/v1/topics/newsletter", body)[0] == 200
+    email = "group-unsubscribe@example.com"
+    group = [e for e in load("sendgrid-events.json") if e["event"] == "group_unsubscribe"]
+    # When SendGrid reports the person left group 10
+    status, answer = post_sendgrid(hooked, group)
+    assert status == 200 and answer["applied"] == 1, answer
+    # Then the topic is unsubscribed on email, not the whole channel
+    status, view = hooked.post("/v1/send-check", {"email": email, "channel": "email", "topic_id": "newsletter"})
+    assert view["allowed"] is False and view["blocked_by"][0]["type"] == "topic", view
+    assert email_allowed(hooked, email)  # other mail still goes
+    status, body = hooked.get("/v1/audit?" + urlencode({"email": email}))
+    [entry] = body["entries"]
+    assert (entry["source"], entry["topic_id"]) == ("contact", "newsletter")
+    # And a redelivery adds nothing; a group_resubscribe is the person's own re-opt-in to the topic
+    assert post_sendgrid(hooked, group)[1]["duplicates"] == 1
+    resubscribe = [{**group[0], "event": "group_resubscribe", "sg_event_id": uuid.uuid4().hex}]
+    assert post_sendgrid(hooked, resubscribe)[0] == 200
+    status, view = hooked.post("/v1/send-check", {"email": email, "channel": "email", "topic_id": "newsletter"})
+    assert view["allowed"] is True, view
+    # A group no topic maps: the person's unsubscribe from email as a whole; its resubscribe changes nothing
+    other = [{**group[0], "asm_group_id": 99, "email": "other@example.com", "sg_event_id": uuid.uuid4().hex}]
+    assert post_sendgrid(hooked, other)[0] == 200
+    assert audit(hooked, "other@example.com") == [("enabled", "contact", "unsubscribed", "permanent")]
+    back = [{**other[0], "event": "group_resubscribe", "sg_event_id": uuid.uuid4().hex}]
+    assert post_sendgrid(hooked, back)[0] == 200
+    assert not email_allowed(hooked, "other@example.com")

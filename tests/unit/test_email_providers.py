@@ -29,7 +29,9 @@ def decided(feedback: list[EmailFeedback]) -> list[tuple[str, str, str, str, str
 def test_r19_every_signal_has_one_meaning_for_every_provider():
     assert {r.reason for r in RULES.values()} >= {"hard_bounce", "spam_complaint", "unsubscribed", "soft_bounce_limit"}
     assert RULES["unsubscribe"].source == "contact"
-    assert all(r.source == "system" for s, r in RULES.items() if s not in ("unsubscribe", "reactivation"))
+    assert all(
+        r.source == "system" for s, r in RULES.items() if s not in ("unsubscribe", "reactivation", "resubscribe")
+    )
     assert EmailFeedback("ses", "m-1", "a@b.co", "soft_bounce").delivery_key == "m-1"  # SES keeps its keys
     assert EmailFeedback("mailgun", "m-1", "a@b.co", "soft_bounce").delivery_key == "mailgun:m-1"
 
