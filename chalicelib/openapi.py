@@ -15,7 +15,12 @@ from typing import Any, Literal
 
 from pydantic import BaseModel
 
-from chalicelib.crm.webhooks import SIGNATURE_HEADER, WORKSPACE_HEADER
+from chalicelib.crm.webhooks import (
+    HUBSPOT_SIGNATURE_HEADER,
+    HUBSPOT_TIMESTAMP_HEADER,
+    SIGNATURE_HEADER,
+    WORKSPACE_HEADER,
+)
 from chalicelib.models.domain import CHANNELS, CrmSettings, WorkspaceSettings
 from chalicelib.services.contacts import ContactBody
 from chalicelib.services.dnd import DndBody
@@ -236,7 +241,6 @@ SCHEMAS: dict[str, dict[str, Any]] = {
                 ["List-Unsubscribe", "List-Unsubscribe-Post"],
                 {"List-Unsubscribe": STR, "List-Unsubscribe-Post": {"const": "List-Unsubscribe=One-Click"}},
             ),
-            "expires_at": STR,
         },
     ),
     "UnsubscribeForm": {
@@ -545,6 +549,24 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
         headers={"Authorization": {"type": "string"}},
         description="One Postmark webhook record; HTTP Basic auth, password postmark_webhook_secret.",
     ),
+    ("/v1/webhooks/crm/{provider}/{workspace_id}", "POST"): Operation(
+        "CRM email opt-out field changes, signed the CRM's own way (R13, issue 11)",
+        "webhooks",
+        "public",
+        {200: OK_JSON("CrmWebhookResult"), 400: ERR, 403: ERR, 404: ERR, 409: ERR, 422: ERR, 503: ERR},
+        body=None,
+        headers={
+            HUBSPOT_SIGNATURE_HEADER: {"type": "string"},
+            HUBSPOT_TIMESTAMP_HEADER: {"type": "string"},
+            SIGNATURE_HEADER: {"type": "string"},
+        },
+        description=(
+            "HubSpot's webhook payload (an array of subscription events) with X-HubSpot-Signature-v3 and"
+            " X-HubSpot-Request-Timestamp (at most 5 minutes old), keyed with the workspace's CRM webhook"
+            " secret as the app secret; Salesforce's records with X-Optout-Signature (HMAC-SHA256 of the"
+            " body). Records resolve by contact_id, attributes.crm_id (objectId / Id) or email."
+        ),
+    ),
     ("/v1/exclusions", "POST"): Operation(
         "Create an exclusion rule", "exclusions", "api_key", {201: OK_JSON("Exclusion"), 409: ERR}, body="RuleBody"
     ),
@@ -754,7 +776,8 @@ def _operation(path: str, method: str, op: Operation) -> dict[str, Any]:
             "content": {media: {"schema": ref(op.body)} for media in op.body_media},
         }
     elif path.startswith("/v1/webhooks/crm/"):
-        operation["requestBody"] = {"required": True, "content": {JSON: {"schema": {"type": "object"}}}}
+        body_schema = {"type": "object"} if path.count("/") == 4 else {"type": ["array", "object"]}
+        operation["requestBody"] = {"required": True, "content": {JSON: {"schema": body_schema}}}
     elif path.startswith("/v1/webhooks/sendgrid/"):
         operation["requestBody"] = {"required": True, "content": {JSON: {"schema": {"type": "array"}}}}
     elif path.startswith(("/v1/webhooks/mailgun/", "/v1/webhooks/postmark/")):
