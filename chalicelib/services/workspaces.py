@@ -205,7 +205,9 @@ def _patch_settings(services: Services, workspace_id: str, patch: dict[str, Any]
                 crm[name] = None if token_needed and name == "access_token" else getattr(current.crm, name)
     for name in WRITE_ONLY_PROVIDER_SECRETS:
         patch.pop(name + "_set", None)  # the GET view's markers may be sent back as they came
-    token_error = {"crm.access_token": "required again when crm.instance_url or crm.provider changes"}
+    token_error = {
+        "crm.access_token": "a new token (or null to drop the stored one) when crm.instance_url or crm.provider changes"
+    }
     try:
         updated = validate_settings(
             {**current.model_dump(), **patch}, prefix="", allow_loopback=services.config.loopback_destinations
