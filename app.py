@@ -8,6 +8,7 @@ from chalicelib.api import crm as crm_api  # also registers the CRM write-back a
 from chalicelib.api import docs as docs_api  # GET /openapi.json
 from chalicelib.api import exclusions as exclusions_api
 from chalicelib.api import jobs as jobs_api
+from chalicelib.api import keys as keys_api
 from chalicelib.api import replies as replies_api
 from chalicelib.api import sequences as sequences_api  # also registers the DND -> unenroll hook
 from chalicelib.config import deployed_name
@@ -23,6 +24,7 @@ app.register_blueprint(crm_api.bp)
 app.register_blueprint(unsubscribe.bp)
 app.register_blueprint(twilio.bp)
 app.register_blueprint(docs_api.bp)
+app.register_blueprint(keys_api.bp)
 for blueprint in (exclusions_api.bp, sequences_api.bp, jobs_api.bp, replies_api.bp):
     app.register_blueprint(blueprint)
 

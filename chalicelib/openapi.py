@@ -306,6 +306,12 @@ SCHEMAS: dict[str, dict[str, Any]] = {
             "error": STR,
         },
     ),
+    "CreatedKey": obj(["key_id", "api_key"], {"key_id": STR, "api_key": STR, "prefix": STR}),
+    "ApiKey": obj(
+        ["key_id", "prefix", "created_at", "last_used_at"],
+        {"key_id": STR, "prefix": STR, "created_at": STR, "last_used_at": nullable(STR)},
+    ),
+    "ApiKeyList": obj(["keys"], {"keys": {"type": "array", "items": ref("ApiKey")}}),
     "ReplyResult": obj(
         ["unenrolled", "opted_out"],
         {"unenrolled": {"type": "array", "items": STR}, "opted_out": BOOL, "unsubscribe_intent": BOOL},
@@ -544,6 +550,25 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
         body="UnenrollmentBody",
     ),
     ("/v1/jobs/{job_id}", "GET"): Operation("A job's progress", "jobs", "api_key", {200: OK_JSON("Job"), 404: ERR}),
+    ("/v1/keys", "POST"): Operation(
+        "Issue another API key of this workspace (shown once)",
+        "keys",
+        "api_key",
+        {201: OK_JSON("CreatedKey")},
+        body_required=False,
+    ),
+    ("/v1/keys", "GET"): Operation(
+        "This workspace's API keys (prefix, created, last used; never the key)",
+        "keys",
+        "api_key",
+        {200: OK_JSON("ApiKeyList")},
+    ),
+    ("/v1/keys/{key_id}", "DELETE"): Operation(
+        "Revoke an API key (refused within 1 s everywhere); the last key -> 409 last_key",
+        "keys",
+        "api_key",
+        {204: NO_BODY, 404: ERR, 409: ERR},
+    ),
     ("/v1/replies", "POST"): Operation(
         "A reply to a sequence (R9)",
         "sequences",
