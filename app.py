@@ -11,7 +11,9 @@ from chalicelib.api import jobs as jobs_api
 from chalicelib.api import keys as keys_api
 from chalicelib.api import replies as replies_api
 from chalicelib.api import sequences as sequences_api  # also registers the DND -> unenroll hook
-from chalicelib.config import deployed_name
+from chalicelib.config import check_deployed_start, deployed_name
+
+check_deployed_start()  # R20: in Lambda, a stage without its secrets fails its cold start
 
 # configure_logs=False: the Powertools Logger (chalicelib.observability) owns the "optout" logger.
 app = Chalice(app_name="optout", configure_logs=False)

@@ -30,6 +30,8 @@ TEMPLATE_OUTPUT_ENV: dict[str, str] = {
 }
 
 _DEV_SECRET = "dev-only-secret-change-me"
+# Stages deployed to AWS (.chalice/config.json); any code running inside Lambda counts as deployed too.
+DEPLOYED_STAGES = ("dev", "prod")
 
 
 class Config(BaseModel):
@@ -100,10 +102,32 @@ def read_ssm_secrets(prefix: str) -> dict[str, str]:
         kwargs["NextToken"] = page["NextToken"]
 
 
+def is_deployed(stage: str, env: dict[str, str]) -> bool:
+    """A stage that serves real traffic: dev/prod, or anything running inside Lambda."""
+    return stage in DEPLOYED_STAGES or bool(env.get("AWS_LAMBDA_FUNCTION_NAME"))
+
+
+def development_secrets(config: Config) -> list[str]:
+    """The secrets of ``config`` that are missing or still the development defaults (SPEC R20)."""
+    import hashlib
+
+    weak = []
+    if not config.address_key or config.address_key == _DEV_SECRET:
+        weak.append("OPTOUT_ADDRESS_KEY")
+    secrets = [key.partition(":")[2] for key in config.token_keys]
+    if not secrets or any(not secret or secret == _DEV_SECRET for secret in secrets):
+        weak.append("OPTOUT_TOKEN_KEYS")
+    dev_admin = hashlib.sha256(b"dev-admin-key").hexdigest()  # the local stack's default admin key
+    if not config.admin_key_sha256 or config.admin_key_sha256 == dev_admin:
+        weak.append("OPTOUT_ADMIN_KEY_SHA256")
+    return weak
+
+
 @lru_cache(maxsize=1)
 def get_config() -> Config:
     """Read once per process (a Lambda cold start); with OPTOUT_SECRETS_SSM_PREFIX set, the secrets
-    come from SSM and a missing one stops the start rather than falling back to the dev defaults."""
+    come from SSM and a missing one stops the start rather than falling back to the dev defaults.
+    A deployed stage (R20) refuses to start with a missing or development secret, however set."""
     env = dict(os.environ)
     prefix = env.get(SECRETS_PREFIX_ENV)
     if prefix:
@@ -111,7 +135,22 @@ def get_config() -> Config:
         missing = [name for name in REQUIRED_SECRETS if not env.get(name)]
         if missing:
             raise RuntimeError(f"secrets missing under SSM path {prefix}: {', '.join(missing)}")
-    return Config.from_env(env)
+    config = Config.from_env(env)
+    if is_deployed(config.stage, env):
+        weak = development_secrets(config)
+        if weak:
+            raise RuntimeError(
+                f"stage {config.stage} refuses to start with missing or development secrets: {', '.join(weak)}"
+                f" (set them under SSM {SECRETS_PREFIX_ENV}, README Deploy step 2)"
+            )
+    return config
+
+
+def check_deployed_start() -> None:
+    """Inside Lambda, read the config during the cold start (init), so a function without its secrets
+    fails to start instead of answering requests (R20). Elsewhere (tests, packaging) nothing happens."""
+    if os.environ.get("AWS_LAMBDA_FUNCTION_NAME"):
+        get_config()
 
 
 def reset_config() -> None:

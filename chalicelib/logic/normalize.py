@@ -99,5 +99,7 @@ def try_normalize_domain(raw: object) -> str | None:
 
 
 def is_valid_id(value: object) -> bool:
-    """Workspace, contact, sequence and other ids: they become parts of DynamoDB keys."""
-    return isinstance(value, str) and bool(_ID_RE.match(value))
+    """Workspace, contact, sequence and other ids: they become parts of DynamoDB keys, and path
+    segments of our URLs. Case-sensitive (``Acme`` and ``acme`` are two ids); no ``/``; and never
+    only dots (``.``, ``..``), which URL resolution in clients, proxies and log tools rewrites."""
+    return isinstance(value, str) and bool(_ID_RE.match(value)) and value.strip(".") != ""

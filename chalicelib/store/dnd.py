@@ -20,7 +20,10 @@ from chalicelib.models.domain import DndState
 from chalicelib.store.aws import client
 from chalicelib.store.items import from_item, to_item, to_value
 
-IDEMPOTENCY_TTL_SECONDS = 30 * 24 * 3600
+# How long an exactly-once marker outlives its delivery. It is also the replay window of a captured
+# signed request (a Twilio START, a CRM change, an SES notification): after it, the same bytes would
+# act again. Providers redeliver for hours to days; 400 days puts a replay past any plausible capture.
+IDEMPOTENCY_TTL_SECONDS = 400 * 24 * 3600
 
 
 @dataclass

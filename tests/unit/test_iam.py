@@ -44,6 +44,10 @@ TRANSACT_ITEM_ACTIONS = {
 LOG_ACTIONS = {"logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"}
 XRAY_ACTIONS = {"xray:PutTraceSegments", "xray:PutTelemetryRecords"}
 EVENT_SOURCE_SQS_ACTIONS = {"sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"}
+# Tables encrypted with the stage's customer-managed key (infra/template.yaml TableKey): DynamoDB
+# uses the key on the caller's behalf, so the caller needs these on it (reads, writes, new data keys).
+TABLE_KEY_ACTIONS = {"kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey"}
+ANY_KEY = "arn:aws:kms:*:*:key/*"  # key ids are random: the statement is pinned by alias and service
 
 
 # --------------------------------------------------------------------------------------------
@@ -224,7 +228,56 @@ def platform_actions(config: dict[str, Any], stage: str) -> dict[str, set[str]]:
     for suffix in consumed_queues():
         for action in EVENT_SOURCE_SQS_ACTIONS:
             needed.setdefault(action, set()).add(f"arn:aws:sqs:*:*:optout-{stage}-{suffix}")
+    if stage in table_key_stages():
+        needed.update({action: {ANY_KEY} for action in TABLE_KEY_ACTIONS})
     return needed
+
+
+def _template() -> dict[str, Any]:
+    """infra/template.yaml with every intrinsic function as {"!Tag": value} (evaluated below)."""
+
+    class _Loader(yaml.SafeLoader):
+        pass
+
+    def intrinsic(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> dict[str, Any]:
+        if isinstance(node, yaml.ScalarNode):
+            value: Any = loader.construct_scalar(node)
+        elif isinstance(node, yaml.SequenceNode):
+            value = loader.construct_sequence(node, deep=True)
+        else:
+            value = loader.construct_mapping(node, deep=True)  # type: ignore[arg-type]
+        return {"!" + suffix: value}
+
+    _Loader.add_multi_constructor("!", intrinsic)
+    return yaml.load((ROOT / "infra" / "template.yaml").read_text(encoding="utf-8"), Loader=_Loader)  # noqa: S506
+
+
+def condition_holds(template: dict[str, Any], expression: Any, stage: str) -> bool:
+    """Evaluate a template condition (Equals / Or / And / Not / Condition over Ref Stage) for a stage."""
+    if isinstance(expression, str):
+        return condition_holds(template, template["Conditions"][expression], stage)
+    (tag, value), *_ = expression.items()
+    if tag == "!Condition":
+        return condition_holds(template, value, stage)
+    if tag == "!Equals":
+        left, right = (stage if v == {"!Ref": "Stage"} else v for v in value)
+        return bool(left == right)
+    if tag == "!Or":
+        return any(condition_holds(template, v, stage) for v in value)
+    if tag == "!And":
+        return all(condition_holds(template, v, stage) for v in value)
+    if tag == "!Not":
+        return not condition_holds(template, value[0], stage)
+    raise AssertionError(f"condition {tag} not understood")
+
+
+def table_key_stages() -> set[str]:
+    """Stages (of STAGES) whose tables the template encrypts with its customer-managed key."""
+    template = _template()
+    key = next((n for n, r in template["Resources"].items() if r["Type"] == "AWS::KMS::Key"), None)
+    if key is None:
+        return set()
+    return {s for s in STAGES if condition_holds(template, template["Resources"][key].get("Condition", "x"), s)}
 
 
 def policy(stage: str) -> dict[str, Any]:
@@ -382,12 +435,46 @@ def test_resources_are_the_stages_own(stage: str):
             f"arn:aws:logs:*:*:log-group:/aws/lambda/optout-{stage}-*",
         ]
         + ["*"]
+        + ([ANY_KEY] if stage in table_key_stages() else [])
     )
     for statement in statements(stage):
         for resource in _as_list(statement["Resource"]):
+            if resource == ANY_KEY:  # only through DynamoDB, and only the stage's own table key
+                assert statement["Condition"] == {
+                    "ForAnyValue:StringEquals": {"kms:ResourceAliases": f"alias/optout-{stage}-tables"},
+                    "StringLike": {"kms:ViaService": "dynamodb.*.amazonaws.com"},
+                }, statement["Sid"]
             assert resource in allowed, f"{resource} is not one of stage {stage}'s resources"
             service = resource.split(":")[2] if resource != "*" else "xray"
             assert all(a.startswith(service + ":") for a in _as_list(statement["Action"])), statement["Sid"]
+
+
+def test_r14_deployed_stages_encrypt_every_table_with_their_own_key_and_protect_it():
+    """Issue 11 (secrets at rest, point 12): on dev and prod every table (the workspaces table holds the
+    Twilio and CRM secrets) is encrypted with the stage's customer-managed key and is protected from
+    deletion on prod; the key is rotated, retained, and named by the alias the policies pin."""
+    template = _template()
+    resources = template["Resources"]
+    assert table_key_stages() == {"dev", "prod"}
+    key_name, key = next((n, r) for n, r in resources.items() if r["Type"] == "AWS::KMS::Key")
+    assert key["Properties"]["EnableKeyRotation"] is True
+    assert key["DeletionPolicy"] == "Retain"
+    alias = next(r for r in resources.values() if r["Type"] == "AWS::KMS::Alias")
+    assert alias["Properties"] == {
+        "AliasName": {"!Sub": "alias/optout-${Stage}-tables"},
+        "TargetKeyId": {"!Ref": key_name},
+    }
+    tables = {n: r["Properties"] for n, r in resources.items() if r["Type"] == "AWS::DynamoDB::Table"}
+    assert {"WorkspacesTable", "JobsTable", "IdempotencyTable"} <= set(tables)
+    for name, properties in tables.items():
+        assert properties["DeletionProtectionEnabled"] == {"!If": ["IsProd", True, False]}, name
+        sse = properties["SSESpecification"]["!If"]
+        assert sse[0] == key["Condition"], name
+        assert sse[1] == {"SSEEnabled": True, "SSEType": "KMS", "KMSMasterKeyId": {"!Ref": key_name}}, name
+        assert sse[2] == {"!Ref": "AWS::NoValue"}, name
+    for stage in STAGES:
+        assert condition_holds(template, "IsProd", stage) is (stage == "prod")
+        assert not condition_holds(template, key["Condition"], "local")
 
 
 def test_prod_policy_is_dev_policy_for_its_own_stage():

@@ -153,7 +153,7 @@ def test_r10_non_string_domain_is_refused_not_crashed(raw):
 # --- ids -----------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("value", ["c1", "ABC-1_2.3:4@5+6", "x" * 128, "contact@example.com"])
+@pytest.mark.parametrize("value", ["c1", "ABC-1_2.3:4@5+6", "x" * 128, "contact@example.com", "a..b", ".a", "..x"])
 def test_r14_valid_ids(value):
     assert is_valid_id(value)
 
@@ -161,7 +161,8 @@ def test_r14_valid_ids(value):
 @pytest.mark.parametrize(
     "value",
     # '#' separates key parts (every key starts with the workspace id); '/' and spaces break paths.
-    ["", "a#b", "a/b", "a b", "x" * 129, "ü", None, 5, ["c1"]],
+    # Only dots ("." / "..") are path navigation to every URL resolver (issue 11 point 11).
+    ["", "a#b", "a/b", "a b", "x" * 129, "ü", None, 5, ["c1"], ".", "..", "...", "../x", "./"],
 )
 def test_r14_invalid_ids_cannot_become_key_parts(value):
     assert not is_valid_id(value)
