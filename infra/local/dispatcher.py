@@ -54,6 +54,7 @@ SOURCES: dict[str, Source] = {
     SES_TAP_ENV: Source("on_ses_notification", "sns"),
     "OPTOUT_UNENROLL_QUEUE_URL": Source("on_unenroll_batch", "sqs"),
     "OPTOUT_CRM_QUEUE_URL": Source("on_crm_writeback", "sqs"),
+    "OPTOUT_SUPPRESSION_JOBS_QUEUE_URL": Source("on_suppression_job", "sqs"),
 }
 # Scheduled handlers (an EventBridge rule in AWS): app handler -> period in seconds.
 SCHEDULES: dict[str, float] = {"on_outbox_sweep": 60.0}
