@@ -331,6 +331,7 @@ SCHEMAS: dict[str, dict[str, Any]] = {
     "Suppression": obj(
         ["contact_ids", "channel", "direction", "reason", "kind", "source", "at"],
         {
+            "suppression_id": STR,
             "contact_ids": {"type": "array", "items": STR},
             "channel": {"type": "string", "enum": [*CHANNELS, "all"]},
             "direction": {"enum": ["outbound", "inbound"]},

@@ -303,6 +303,7 @@ def list_suppressions(services: Services, workspace_id: str, params: dict[str, s
 
 def _suppression_view(item: dict[str, Any], contacts: dict[str, list[str]]) -> dict[str, Any]:
     return {
+        "suppression_id": item["at_sk"].rsplit("#", 1)[1],  # stable while the entry is active
         "contact_ids": contacts.get(item["subject_pk"], []),
         "channel": item["channel"],
         "direction": item["direction"],
