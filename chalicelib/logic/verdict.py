@@ -9,7 +9,7 @@ from typing import Any
 
 from chalicelib.logic.dnd_rules import dnd_view, is_do_not_contact, merged_entries, strongest
 from chalicelib.logic.exclusions import CompiledRule, MatchSubject, matching_rules
-from chalicelib.models.domain import Audience, DndState, Sequence, WorkspaceSettings
+from chalicelib.models.domain import Audience, DndEntry, DndState, Sequence, WorkspaceSettings
 
 
 @dataclass(frozen=True)
@@ -57,17 +57,29 @@ def _exclusion_blocks(
     return [{"type": "exclusion", "exclusion_id": rule.exclusion_id, "reason": rule.name} for rule in hits]
 
 
+_TEAM_SOURCES = frozenset({"user", "workflow", "crm"})
+
+
+def _team_temporary(entry: DndEntry) -> bool:
+    return entry.source in _TEAM_SOURCES and entry.kind == "temporary"
+
+
 def decide_send(request: CheckRequest, recipient: Recipient, policy: Policy, now: datetime) -> dict[str, Any]:
     blocked_by: list[dict[str, Any]] = []
     warnings: list[str] = []
     view = dnd_view(recipient.states)
-    best = strongest(merged_entries(recipient.states, "outbound", request.channel).values())
-    if best is not None:
-        block = {"type": "dnd", "channel": request.channel, "reason": best.reason, "kind": best.kind}
-        if request.mode == "manual" and not policy.settings.manual_sends_respect_dnd:
+    entries = list(merged_entries(recipient.states, "outbound", request.channel).values())
+    if request.mode == "manual" and not policy.settings.manual_sends_respect_dnd and entries:
+        # R15: only the team's own temporary entries yield to a manual send; the contact's
+        # opt-outs, complaints, bounces and carrier errors block it too.
+        if all(_team_temporary(entry) for entry in entries):
             warnings.append("do_not_contact")
+            entries = []
         else:
-            blocked_by.append(block)
+            entries = [entry for entry in entries if not _team_temporary(entry)]
+    best = strongest(entries)
+    if best is not None:
+        blocked_by.append({"type": "dnd", "channel": request.channel, "reason": best.reason, "kind": best.kind})
     blocked_by.extend(_exclusion_blocks(policy, recipient, request.sequence_id, request.audience_id, now))
     if request.sequence_id is not None:
         status = (recipient.enrollment or {}).get("status")

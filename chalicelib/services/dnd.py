@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from chalicelib.errors import ConcurrentUpdate, InvalidInput, NotFound
 from chalicelib.logic.dnd_rules import reasons_to_clear, with_entry, without_reasons
@@ -43,6 +43,10 @@ MAX_ATTEMPTS = 6
 # How long the request path has to finish (and delete) its own outbox item before the sweeper
 # takes it over; far above the API's 30 s Lambda timeout, so the two never run it at once.
 OUTBOX_GRACE_SECONDS = 60
+# Free text a person types (reason, evidence): R15 allows up to 500 characters.
+FREE_TEXT_MAX = 500
+VIA_VALUES = "phone, dialer, in_person, email, chat, letter or other"
+REASON_CONTACT_REQUEST = "contact_request"
 # Audit fields the follow-ups read (events and hooks). Actor, evidence and note stay out of the
 # outbox: they are stored with the audit entry, and the outbox needs no personal data.
 _FOLLOW_UP_FIELDS = ("at", "channel", "direction", "action", "reason", "kind", "source")
@@ -66,6 +70,7 @@ class DndChange:
     actor: str | None = None
     evidence: str | None = None
     note: str | None = None
+    via: str | None = None  # how the contact said it (source contact recorded by a person, R15)
     only_reasons: frozenset[str] | None = None
     event_id: str | None = None  # natural id of the delivery (Twilio MessageSid, SES messageId+recipient)
     # The one sequence a person chose to leave ("this sequence only", R5): the caller unenrolls
@@ -140,6 +145,8 @@ def _audit_entry(
         entry["evidence"] = change.evidence
     if change.note:
         entry["note"] = change.note
+    if change.via:
+        entry["via"] = change.via
     if change.target.contact_id:
         entry["contact_id"] = change.target.contact_id
     if change.event_id:
@@ -603,11 +610,26 @@ class DndBody(BaseModel):
     channel: Literal["email", "sms", "call", "whatsapp", "facebook", "gbp", "all"]
     direction: Literal["outbound", "inbound"] = "outbound"
     action: Literal["enable", "disable"]
-    source: Literal["user", "workflow", "crm"]
+    source: Literal["user", "workflow", "crm", "contact"]
     actor: str | None = Field(default=None, max_length=256)
-    reason: str | None = Field(default=None, min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.:-]+$")
-    evidence: str | None = Field(default=None, min_length=1, max_length=4000)
+    # How the contact expressed it, when a team member records the contact's own words (R15).
+    via: Literal["phone", "dialer", "in_person", "email", "chat", "letter", "other"] | None = None
+    reason: str | None = Field(default=None, max_length=FREE_TEXT_MAX)
+    evidence: str | None = Field(default=None, max_length=FREE_TEXT_MAX)
     clear_reasons: list[str] | None = Field(default=None, max_length=20)
+
+    @field_validator("reason", "evidence", "actor")
+    @classmethod
+    def _free_text(cls, value: str | None) -> str | None:
+        """Free text (R15: "asked by phone" is a normal reason): trimmed, printable, not blank."""
+        if value is None:
+            return None
+        value = " ".join(value.split())
+        if not value:
+            raise ValueError("must not be blank")
+        if not value.isprintable():
+            raise ValueError("must be printable text")
+        return value
 
 
 def request_dnd_change(services: Services, workspace_id: str, body: dict[str, Any]) -> dict[str, Any]:
@@ -625,7 +647,23 @@ def request_dnd_change(services: Services, workspace_id: str, body: dict[str, An
         raise InvalidInput(
             "inbound DND covers calls and SMS together", fields={"channel": "inbound takes all, call or sms"}
         )
-    if parsed.evidence and parsed.source != "user":
+    if parsed.source == "contact":
+        # The contact's own words, recorded by whoever heard them (R15): who and how are required.
+        missing = {
+            name: f"required with source contact ({VIA_VALUES if name == 'via' else 'who heard it'})"
+            for name in ("actor", "via")
+            if getattr(parsed, name) is None
+        }
+        if missing:
+            raise InvalidInput("source contact needs actor and via", fields=missing)
+        if parsed.action == "disable":
+            raise InvalidInput(
+                "source contact records an opt-out; a re-opt-in is cleared by a user with evidence",
+                fields={"source": "contact can only enable"},
+            )
+    elif parsed.via is not None:
+        raise InvalidInput("via is only for source contact", fields={"via": "only with source contact"})
+    elif parsed.evidence and parsed.source != "user":
         raise InvalidInput("only a user can supply opt-in evidence", fields={"evidence": "source must be user"})
     channels = CHANNELS if parsed.channel == "all" else (parsed.channel,)
     if parsed.channel == "all" and not target.contact_id:
@@ -633,7 +671,7 @@ def request_dnd_change(services: Services, workspace_id: str, body: dict[str, An
         kind = "email" if target.email else "phone"
         channels = tuple(c for c in CHANNELS if CHANNEL_ADDRESS.get(c) == kind)
     if parsed.action == "enable":
-        reason = parsed.reason or ("crm_opt_out" if parsed.source == "crm" else REASON_MANUAL)
+        default_reason = {"crm": "crm_opt_out", "contact": REASON_CONTACT_REQUEST}.get(parsed.source, REASON_MANUAL)
         change = DndChange(
             workspace_id,
             target,
@@ -641,10 +679,12 @@ def request_dnd_change(services: Services, workspace_id: str, body: dict[str, An
             channels,
             "enable",
             parsed.source,
-            reason,
-            kind="temporary",
+            parsed.reason or default_reason,
+            # Every opt-out the contact expressed is permanent (R2, R15; 47 CFR 64.1200(d)).
+            kind="permanent" if parsed.source == "contact" else "temporary",
             actor=parsed.actor,
             evidence=parsed.evidence,
+            via=parsed.via,
         )
     else:
         change = DndChange(

@@ -422,10 +422,10 @@ def test_r12_refused_clear_publishes_nothing(contact: Api, dnd_events):
         ({"channel": None}, "channel"),
         ({"action": "toggle"}, "action"),
         ({"action": None}, "action"),
-        ({"source": "contact"}, "source"),  # only intake paths speak for the contact
+        ({"source": "contact"}, "via"),  # R15: a person recording the contact's words says how
         ({"source": "system"}, "source"),
         ({"direction": "sideways"}, "direction"),
-        ({"reason": "has spaces"}, "reason"),
+        ({"reason": "x" * 501}, "reason"),  # R15: free text, at most 500 characters
         ({"reason": ""}, "reason"),
         ({"actor": 5}, "actor"),
         ({"contact_id": None, "email": "bad"}, "email"),

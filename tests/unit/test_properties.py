@@ -270,7 +270,8 @@ def reference_verdict(s) -> dict:
     entries = [e for state in s["states"] for e in state.outbound.get(s["channel"], {}).values()]
     blocks, warnings = [], []
     if entries:
-        if s["mode"] == "manual" and not s["respect"]:
+        team_temporary = all(e.source in ("user", "workflow", "crm") and e.kind == "temporary" for e in entries)
+        if s["mode"] == "manual" and not s["respect"] and team_temporary:  # R15: the contact's own still block
             warnings.append("do_not_contact")
         else:
             blocks.append(("dnd", None))
