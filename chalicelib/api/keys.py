@@ -2,7 +2,7 @@
 
 from chalice import Blueprint, Response
 
-from chalicelib.api.http import handles_errors, json_response, services, workspace_of
+from chalicelib.api.http import handles_errors, json_body, json_response, services, workspace_of
 from chalicelib.services import workspaces
 
 bp = Blueprint(__name__)
@@ -11,7 +11,9 @@ bp = Blueprint(__name__)
 @bp.route("/v1/keys", methods=["POST"])
 @handles_errors
 def handle_create_key():
-    workspace_id = workspace_of(bp.current_request)
+    request = bp.current_request
+    workspace_id = workspace_of(request)
+    json_body(request, required=False)  # no fields yet; a body, if sent, must still be JSON
     return json_response(workspaces.create_api_key(services(), workspace_id), 201)
 
 

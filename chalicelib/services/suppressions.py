@@ -1,16 +1,17 @@
 """Adoption and audit (R18): import existing suppressions, list them, export suppressions or audit
 entries as a file in S3.
 
-Import. ``POST /v1/suppressions/import`` parses and validates the whole file at once
-(chalicelib/logic/suppression_import.py), answers 400 naming the line when its structure is broken,
-and otherwise records a job (total, the rejected lines) and queues the valid rows in chunks of
-ROWS_PER_MESSAGE on the suppression-jobs queue, then answers 202. The rows wait in those SQS
-messages (retention 14 days), and carry no readable address: the API replaces each address by its
-keyed hash (the address item's key, R3), which is all the DND write needs. The worker applies a
-chunk with ``services.dnd.apply_dnd_changes``: the same rules, records, audit, events and follow-ups
-as a live opt-out, in batched transactions, each row exactly once (its marker is a hash of
-workspace, address, channels, reason, kind, source and ``at``: the same file twice adds nothing).
-Job counters move once per chunk, with the chunk's marker, so a redelivered chunk counts nothing twice.
+Import. ``POST /v1/suppressions/import`` checks the file's structure (400 naming the line when it
+is broken: cheap, no address validated), stages the body in the job-files bucket (private,
+encrypted, expiring) and queues an ``import_plan`` message, then answers 202: a 10 MB file is
+accepted in well under API Gateway's 29 s. The planner validates every row (rejections by line go
+to the job), replaces each address by its keyed hash (the address item's key, R3) and queues the
+valid rows in chunks of ROWS_PER_MESSAGE, then deletes the staged file: from there on the rows wait
+in SQS without a readable address. The worker applies a chunk with
+``services.dnd.apply_dnd_changes``: the same rules, records, audit, events and follow-ups as a live
+opt-out, in batched transactions, each row exactly once (its marker is a hash of workspace,
+address, channels, reason, kind, source and ``at``: the same file twice adds nothing). Job counters
+move once per chunk, with the chunk's marker, so a redelivered chunk counts nothing twice.
 
 List. ``GET /v1/suppressions`` pages through the suppression index (chalicelib/store/suppressions.py).
 
@@ -37,7 +38,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from chalicelib.errors import InvalidInput, MalformedBody, OptoutError, StoreUnavailable
-from chalicelib.logic.suppression_import import ImportRow, MalformedImport, parse_import
+from chalicelib.logic.suppression_import import ImportRow, MalformedImport, check_structure, parse_import
 from chalicelib.observability import logger
 from chalicelib.services.context import Services, iso, utcnow
 from chalicelib.services.recipients import Target, address_pk
@@ -66,7 +67,11 @@ class PayloadTooLarge(OptoutError):
 
 
 def request_import(services: Services, workspace_id: str, content_type: str, body: bytes) -> dict[str, Any]:
+    """Check the file's structure (400 naming the line), stage it in S3 and queue its planning: the
+    answer comes before any address is validated, whatever the size (up to 10 MB)."""
     media_type = content_type.split(";", 1)[0].strip().lower()
+    if media_type == "text/plain":
+        media_type = "text/csv"
     if media_type not in MEDIA_TYPES:
         raise InvalidInput("send text/csv or application/x-ndjson", fields={"Content-Type": "text/csv or NDJSON"})
     if len(body) > MAX_BODY_BYTES:
@@ -77,47 +82,63 @@ def request_import(services: Services, workspace_id: str, content_type: str, bod
         )
     if not body.strip():
         raise MalformedBody("the file is empty", fields={"body": "a header row and rows are required"})
-    region = services.config_cache.get(workspace_id).settings.default_phone_region
     try:
-        parsed = parse_import(body, media_type, region, utcnow())
+        total = check_structure(body, media_type)
     except MalformedImport as exc:
         raise MalformedBody(str(exc), code="malformed_import", fields={"line": str(exc.line)}) from None
-    rows = [_row_message(services, workspace_id, row) for row in parsed.rows]
     job_id = "job_" + secrets.token_hex(10)
-    messages = [
-        {
-            "kind": "import",
-            "ws": workspace_id,
-            "job_id": job_id,
-            "chunk": n,
-            "rows": rows[start : start + ROWS_PER_MESSAGE],
-        }
-        for n, start in enumerate(range(0, len(rows), ROWS_PER_MESSAGE))
-    ]
+    staged = f"imports/{workspace_id}/{job_id}"
     jobs = JobStore(services.config)
     jobs.create(
         workspace_id,
         job_id,
         IMPORT_JOB,
-        {"media_type": media_type, "chunks": len(messages)},
+        {"media_type": media_type, "staged": staged},
         iso(utcnow()),
-        fields={
+        fields={"total": total, "rejected_count": 0, "rejected": [], "imported": 0, "unchanged": 0},
+    )
+    try:
+        ExportFiles(services.config).put(staged, io.BytesIO(body), media_type)
+        SuppressionJobsQueue(services.config).send([{"kind": "import_plan", "ws": workspace_id, "job_id": job_id}])
+    except Exception:
+        jobs.set_error(workspace_id, job_id, "could_not_queue")
+        raise StoreUnavailable("could not queue the import; retry") from None
+    return {"job_id": job_id}
+
+
+def plan_import(services: Services, message: dict[str, Any]) -> None:
+    """Validate the staged file, queue its valid rows in chunks (addresses hashed), record the
+    rejected lines, then delete the file. Re-running it is harmless: chunks are applied once each."""
+    ws, job_id = message["ws"], message["job_id"]
+    jobs = JobStore(services.config)
+    job = jobs.get(ws, job_id)
+    if job is None or job.get("planned"):
+        return
+    files = ExportFiles(services.config)
+    staged = job["spec"]["staged"]
+    body = files.get(staged)
+    if body is None:
+        jobs.set_error(ws, job_id, "import_file_missing")
+        return
+    region = services.config_cache.get(ws).settings.default_phone_region
+    parsed = parse_import(body, job["spec"]["media_type"], region, utcnow())
+    rows = [_row_message(services, ws, row) for row in parsed.rows]
+    messages = [
+        {"kind": "import", "ws": ws, "job_id": job_id, "chunk": n, "rows": rows[start : start + ROWS_PER_MESSAGE]}
+        for n, start in enumerate(range(0, len(rows), ROWS_PER_MESSAGE))
+    ]
+    SuppressionJobsQueue(services.config).send(messages)
+    jobs.set_fields(
+        ws,
+        job_id,
+        {
             "total": len(rows) + len(parsed.rejected),
             "planned": True,
             "rejected_count": len(parsed.rejected),
             "rejected": [{"line": line, "error": error} for line, error in parsed.rejected[:MAX_REJECTED_LISTED]],
-            "imported": 0,
-            "unchanged": 0,
         },
     )
-    try:
-        SuppressionJobsQueue(services.config).send(messages)
-    except Exception:
-        jobs.set_error(workspace_id, job_id, "could_not_queue")
-        raise StoreUnavailable(
-            "could not queue the import; retry (rows already applied are not applied twice)"
-        ) from None
-    return {"job_id": job_id}
+    files.delete(staged)
 
 
 def _row_message(services: Services, workspace_id: str, row: ImportRow) -> list[Any]:
@@ -183,9 +204,11 @@ def apply_import_chunk(services: Services, message: dict[str, Any]) -> None:
 
 def handle_job_message(services: Services, body: str) -> None:
     message = json.loads(body)
-    if not isinstance(message, dict) or message.get("kind") not in ("import", "export"):
+    if not isinstance(message, dict) or message.get("kind") not in ("import_plan", "import", "export"):
         raise ValueError("not a suppression job message")
-    if message["kind"] == "import":
+    if message["kind"] == "import_plan":
+        plan_import(services, message)
+    elif message["kind"] == "import":
         apply_import_chunk(services, message)
     else:
         run_export(services, message)
@@ -199,7 +222,9 @@ def record_final_failure(services: Services, body: str) -> None:
     except (ValueError, KeyError, TypeError):
         return
     jobs = JobStore(services.config)
-    if message.get("kind") == "import":
+    if message.get("kind") == "import_plan":
+        jobs.set_error(ws, job_id, "import_failed")
+    elif message.get("kind") == "import":
         jobs.commit_step(
             ws, job_id, f"chunk#{message['chunk']}", record={"failed": True}, add={"failed": len(message["rows"])}
         )

@@ -1,8 +1,11 @@
-"""Export files in S3 (R18): written by the export worker, read through presigned GETs."""
+"""Job files in S3 (R18): export files (written by the export worker, read through presigned GETs)
+and import bodies staged between the API and the import planner (deleted once planned)."""
 
 from __future__ import annotations
 
 from typing import IO
+
+from botocore.exceptions import ClientError
 
 from chalicelib.config import Config
 from chalicelib.errors import StoreUnavailable
@@ -25,6 +28,21 @@ class ExportFiles:
         self._s3.put_object(
             Bucket=self.bucket, Key=key, Body=body, ContentType=content_type, ServerSideEncryption="AES256"
         )
+
+    def get(self, key: str) -> bytes | None:
+        self._require_bucket()
+        try:
+            found = self._s3.get_object(Bucket=self.bucket, Key=key)
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] in ("NoSuchKey", "404"):
+                return None
+            raise
+        body: bytes = found["Body"].read()
+        return body
+
+    def delete(self, key: str) -> None:
+        self._require_bucket()
+        self._s3.delete_object(Bucket=self.bucket, Key=key)
 
     def download_url(self, key: str, filename: str) -> str:
         self._require_bucket()

@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 from typing import Any
 
 import boto3
@@ -31,6 +32,14 @@ class JobsQueue:
         """Messages waiting (received and made visible again), for inspection."""
         messages = self.sqs.receive_message(QueueUrl=self.url, MaxNumberOfMessages=10, VisibilityTimeout=0)
         return [json.loads(m["Body"]) for m in messages.get("Messages", [])]
+
+    def step(self) -> None:
+        """Handle one message."""
+        message = self.sqs.receive_message(QueueUrl=self.url, MaxNumberOfMessages=1, VisibilityTimeout=60)["Messages"][
+            0
+        ]
+        self.app.on_suppression_job({"Records": [sqs_record(message, self.arn, "us-east-1")]}, None)
+        self.sqs.delete_message(QueueUrl=self.url, ReceiptHandle=message["ReceiptHandle"])
 
     def drain(self, limit: int = 2000) -> int:
         handled = 0
@@ -103,11 +112,11 @@ def test_r18_import_applies_good_rows_and_rejects_bad_ones_by_line(api: Api, job
     body = csv_body(rows_with_bad(300, bad))
     # When it is imported
     status, accepted = import_file(api, body)
-    # Then the API answers 202 with a job at once, the rows waiting on the queue without any address
+    # Then the API answers 202 with a job at once, the file staged for the planner
     assert status == 202, accepted
-    waiting = jobs.bodies()
-    assert waiting and "example.com" not in json.dumps(waiting).lower()
+    assert [b["kind"] for b in jobs.bodies()] == ["import_plan"]
     assert job(api, accepted["job_id"])["status"] in ("queued", "running")
+    assert job(api, accepted["job_id"])["total"] == 300
     # And once the worker drained the queue the job reports every row
     jobs.drain()
     done = job(api, accepted["job_id"])
@@ -145,16 +154,31 @@ def test_r18_importing_the_same_file_twice_adds_nothing(api: Api, jobs: JobsQueu
 
 
 def test_r18_a_redelivered_chunk_counts_and_writes_nothing_twice(api: Api, jobs: JobsQueue):
-    status, accepted = import_file(api, csv_body(rows_with_bad(10, {})))
-    message = jobs.bodies()[0]
-    jobs.drain()
     import app as app_module
 
-    # When the same chunk is delivered again
-    record = {"messageId": "m", "receiptHandle": "r", "body": json.dumps(message), "attributes": {}}
-    app_module.on_suppression_job({"Records": [record]}, None)
-    assert job(api, accepted["job_id"])["processed"] == 10
+    status, accepted = import_file(api, csv_body(rows_with_bad(10, {})))
+    # Given the planner has queued the rows (hashed) and removed the staged file
+    jobs.step()
+    chunk = jobs.bodies()[0]
+    assert chunk["kind"] == "import" and "example.com" not in json.dumps(chunk)
+    assert staged_files(api.workspace_id) == []
+    jobs.drain()
+    # When the same chunk, and the plan, are delivered again
+    for body in (chunk, {"kind": "import_plan", "ws": api.workspace_id, "job_id": accepted["job_id"]}):
+        record = {"messageId": "m", "receiptHandle": "r", "body": json.dumps(body), "attributes": {}}
+        app_module.on_suppression_job({"Records": [record]}, None)
+    # Then nothing is counted or written twice
+    done = job(api, accepted["job_id"])
+    assert (done["processed"], done["imported"], done["total"]) == (10, 10, 10)
     assert len(api.get("/v1/audit?email=person1@example.com")[1]["entries"]) == 1
+    assert jobs.bodies() == []
+
+
+def staged_files(workspace_id: str) -> list[str]:
+    s3 = boto3.client("s3", region_name="us-east-1")
+    bucket = os.environ["OPTOUT_EXPORTS_BUCKET"]
+    found = s3.list_objects_v2(Bucket=bucket, Prefix=f"imports/{workspace_id}/").get("Contents", [])
+    return [o["Key"] for o in found]
 
 
 def test_r18_a_weaker_imported_reason_never_replaces_a_stronger_entry(api: Api, jobs: JobsQueue):
@@ -379,3 +403,56 @@ def test_r18_export_audit_entries_with_filters(api: Api, jobs: JobsQueue):
 def test_r18_export_refuses_bad_requests(api: Api, body: dict[str, Any], field: str):
     status, answer = api.post("/v1/exports", body)
     assert status == 422 and field in answer["fields"], answer
+
+
+# --- follow-ups of imported rows: events, unenrollment, the outbox ------------------------------
+
+from tests.integration.test_dnd_events import assert_valid_and_anonymous  # noqa: E402
+from tests.integration.test_dnd_events import dnd_events as dnd_events  # noqa: E402,F401  (fixture)
+from tests.integration.test_dnd_outbox import EMAIL as ENROLLED_EMAIL  # noqa: E402
+from tests.integration.test_dnd_outbox import GRACE, FollowUpFaults, active, enrolled_contact, pending  # noqa: E402
+from tests.integration.test_dnd_outbox import faults as faults  # noqa: E402,F401  (fixture)
+from tests.integration.test_dnd_outbox import sweep as sweep  # noqa: E402,F401  (fixture)
+
+
+def test_r18_imported_opt_out_runs_the_live_follow_ups(api: Api, jobs: JobsQueue, dnd_events):
+    # Given a contact enrolled in a sequence
+    enrolled_contact(api)
+    # When an import records that person's own opt-out
+    import_file(
+        api, csv_body([{"email": ENROLLED_EMAIL, "reason": "unsubscribed", "source": "contact", "at": "2020-05-05"}])
+    )
+    jobs.drain()
+    # Then, as for a live opt-out, the contact is unenrolled and a dnd.changed event names it
+    assert active(api) == []
+    events = dnd_events(api.workspace_id)
+    assert [(e["contact_ids"], e["reason"], e["at"]) for _, e in events] == [
+        (["c1"], "unsubscribed", "2020-05-05T00:00:00.000000Z")
+    ]
+    for raw, event in events:
+        assert_valid_and_anonymous(raw, event)
+    assert pending(api.workspace_id) == []
+
+
+def test_r18_follow_ups_of_an_import_that_failed_are_completed_by_the_sweeper(
+    api: Api, jobs: JobsQueue, faults: FollowUpFaults, sweep, dnd_events
+):
+    # Given event publishing fails while a chunk is applied
+    enrolled_contact(api)
+    faults.fail("sns")
+    job_id = import_file(api, csv_body(rows_with_bad(5, {}) + [{"email": ENROLLED_EMAIL, "source": "contact"}]))[1][
+        "job_id"
+    ]
+    jobs.drain()
+    # Then the rows are stored and counted, and one outbox item holds their follow-ups
+    assert job(api, job_id)["imported"] == 6
+    assert len(pending(api.workspace_id)) == 1
+    assert dnd_events(api.workspace_id) == []
+    # When the sweeper runs after the grace period
+    faults.heal()
+    report = sweep(after=GRACE + 1)
+    # Then every event is published once, the contact unenrolled, and the item gone
+    assert len(report.completed) >= 1
+    assert pending(api.workspace_id) == []
+    assert len(dnd_events(api.workspace_id)) == 6
+    assert active(api) == []
