@@ -12,6 +12,7 @@ from chalicelib.api import keys as keys_api
 from chalicelib.api import replies as replies_api
 from chalicelib.api import sequences as sequences_api  # also registers the DND -> unenroll hook
 from chalicelib.api import suppressions as suppressions_api
+from chalicelib.api import topics as topics_api
 from chalicelib.config import check_deployed_start, deployed_name
 
 check_deployed_start()  # R20: in Lambda, a stage without its secrets fails its cold start
@@ -29,7 +30,7 @@ app.register_blueprint(twilio.bp)
 app.register_blueprint(docs_api.bp)
 app.register_blueprint(keys_api.bp)
 app.register_blueprint(suppressions_api.bp)
-for blueprint in (exclusions_api.bp, sequences_api.bp, jobs_api.bp, replies_api.bp):
+for blueprint in (exclusions_api.bp, sequences_api.bp, jobs_api.bp, replies_api.bp, topics_api.bp):
     app.register_blueprint(blueprint)
 
 

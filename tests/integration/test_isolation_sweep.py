@@ -128,6 +128,12 @@ def seed(a: Api) -> Seeded:
     ok(status, job)
     status, key = a.post("/v1/keys")
     ok(status, key)
+    ok(*a.put("/v1/topics/news-a", {"name": "A-topic-name", "channels": ["email"]}))
+    ok(
+        *a.post(
+            "/v1/subscriptions", {"contact_id": "c1", "topic_id": "news-a", "action": "unsubscribe", "source": "user"}
+        )
+    )
     return Seeded(
         rule["exclusion_id"],
         job["job_id"],
@@ -138,6 +144,7 @@ def seed(a: Api) -> Seeded:
             "a-only",
             "A-help-text",
             "A-rule",
+            "A-topic-name",
             "a_private_reason",
             "acorp.example.com",
             rule["exclusion_id"],
@@ -167,6 +174,8 @@ def snapshot(a: Api, seeded: Seeded) -> dict[str, Any]:
         # last_used_at moves with A's own use (once a minute): the keys themselves must not change
         "keys": sorted((k["key_id"], k["prefix"], k["created_at"]) for k in a.get("/v1/keys")[1]["keys"]),
         "suppressions": a.get("/v1/suppressions"),
+        "topics": a.get("/v1/topics"),
+        "topic_check": a.post("/v1/send-check", {"email": A_EMAIL, "channel": "email", "topic_id": "news-a"}),
     }
 
 
@@ -245,6 +254,17 @@ SWEEP: dict[tuple[str, str], tuple[Request, set[int]]] = {
         {202},
     ),
     ("/v1/exports", "POST"): (lambda s: ("/v1/exports", {"kind": "audit", "format": "ndjson"}), {202}),
+    ("/v1/topics", "GET"): (lambda s: ("/v1/topics", None), {200}),
+    ("/v1/topics/{topic_id}", "GET"): (lambda s: ("/v1/topics/news-a", None), {404}),
+    ("/v1/topics/{topic_id}", "PUT"): (lambda s: ("/v1/topics/news-a", {"name": "B", "channels": ["sms"]}), {200}),
+    ("/v1/topics/{topic_id}", "DELETE"): (lambda s: ("/v1/topics/news-a", None), {404}),
+    ("/v1/subscriptions", "POST"): (
+        lambda s: (
+            "/v1/subscriptions",
+            {"email": A_EMAIL, "topic_id": "news-a", "action": "resubscribe", "source": "user", "evidence": "b"},
+        ),
+        {422},
+    ),
     ("/v1/replies", "POST"): (
         lambda s: ("/v1/replies", {"contact_id": "c2", "sequence_id": "s-a", "body": "unsubscribe me"}),
         {404},
