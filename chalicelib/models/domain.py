@@ -14,6 +14,7 @@ Channel = Literal["email", "sms", "call", "whatsapp", "facebook", "gbp"]
 CHANNELS: tuple[Channel, ...] = ("email", "sms", "call", "whatsapp", "facebook", "gbp")
 Direction = Literal["outbound", "inbound"]
 Source = Literal["contact", "user", "workflow", "system", "crm"]
+SOURCES_ALL: tuple[str, ...] = ("contact", "user", "workflow", "system", "crm")
 Kind = Literal["permanent", "temporary"]
 Mode = Literal["automated", "manual"]
 Purpose = Literal["marketing", "transactional"]
@@ -218,6 +219,20 @@ class WorkspaceSettings(BaseModel):
     crm: CrmSettings | None = None
     quiet_hours: QuietHoursSettings = Field(default_factory=QuietHoursSettings)
     page: PageSettings | None = None
+    # Email provider webhooks (R19), write-only (GET /v1/settings shows <name>_set instead).
+    sendgrid_webhook_public_key: str | None = Field(default=None, max_length=4096)
+    mailgun_signing_key: str | None = Field(default=None, min_length=1, max_length=256)
+    postmark_webhook_secret: str | None = Field(default=None, min_length=16, max_length=256)
+
+    @field_validator("sendgrid_webhook_public_key")
+    @classmethod
+    def _sendgrid_key(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        from chalicelib.email_providers.sendgrid import load_public_key  # lazily: cryptography
+
+        load_public_key(value)  # ValueError naming what is wrong
+        return "".join(value.split())
 
     @field_validator("default_phone_region")
     @classmethod
