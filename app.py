@@ -7,6 +7,7 @@ from chalicelib.api import admin, contacts, dnd, send_check, settings, twilio, u
 from chalicelib.api import crm as crm_api  # also registers the CRM write-back after-change hook
 from chalicelib.api import docs as docs_api  # GET /openapi.json
 from chalicelib.api import exclusions as exclusions_api
+from chalicelib.api import flags as flags_api
 from chalicelib.api import jobs as jobs_api
 from chalicelib.api import replies as replies_api
 from chalicelib.api import sequences as sequences_api  # also registers the DND -> unenroll hook
@@ -25,7 +26,7 @@ app.register_blueprint(crm_api.bp)
 app.register_blueprint(unsubscribe.bp)
 app.register_blueprint(twilio.bp)
 app.register_blueprint(docs_api.bp)
-for blueprint in (exclusions_api.bp, sequences_api.bp, jobs_api.bp, replies_api.bp):
+for blueprint in (exclusions_api.bp, sequences_api.bp, jobs_api.bp, replies_api.bp, flags_api.bp):
     app.register_blueprint(blueprint)
 
 
@@ -66,3 +67,7 @@ def on_outbox_sweep(event):
     from chalicelib.services.outbox import sweep_outbox
 
     sweep_outbox(get_services(), remaining_ms=event.context.get_remaining_time_in_millis)
+    # R15: open flags past their 10-business-day deadline, as a metric the FlagsPastDue alarm watches.
+    from chalicelib.services.flags import report_overdue_flags
+
+    report_overdue_flags(get_services())
