@@ -57,6 +57,10 @@ class Config(BaseModel):
     token_keys: list[str] = Field(default_factory=lambda: ["k1:" + _DEV_SECRET])
     # How long a per-instance copy of a workspace's rules/sequences/settings may live (SPEC: <= 1 s).
     config_cache_seconds: float = 1.0
+    # Outbound calls (CRM write-back) may go to loopback (plain http allowed there): only on the local
+    # stage -- not in Lambda (127.0.0.1:9001 is the Runtime API) and not with a deployed stage's
+    # secrets. Derived in from_env, never read from a variable of its own.
+    loopback_destinations: bool = False
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Config:
@@ -66,9 +70,12 @@ class Config(BaseModel):
         values: dict[str, object] = {}
         for field in cls.model_fields:
             name = "OPTOUT_" + field.upper()
-            if name in env and field not in ("token_keys", "config_cache_seconds"):
+            if name in env and field not in ("token_keys", "config_cache_seconds", "loopback_destinations"):
                 values[field] = env[name]
         values["stage"] = env.get("OPTOUT_STAGE", "local")
+        values["loopback_destinations"] = not (
+            is_deployed(str(values["stage"]), env) or any(env.get(name) for name in DEPLOYED_MARKERS)
+        )
         if env.get("OPTOUT_ADMIN_KEY"):
             values["admin_key_sha256"] = hashlib.sha256(env["OPTOUT_ADMIN_KEY"].encode()).hexdigest()
         if env.get("OPTOUT_TOKEN_KEYS"):
@@ -82,6 +89,12 @@ class Config(BaseModel):
 # variable: <prefix>/address-key -> OPTOUT_ADDRESS_KEY, <prefix>/token-keys -> OPTOUT_TOKEN_KEYS,
 # <prefix>/admin-key-sha256 -> OPTOUT_ADMIN_KEY_SHA256. Locally they are plain env vars.
 SECRETS_PREFIX_ENV = "OPTOUT_SECRETS_SSM_PREFIX"
+# Any of these set: running deployed (Lambda, or with a deployed stage's secrets), not locally.
+DEPLOYED_MARKERS = (
+    SECRETS_PREFIX_ENV,
+    "AWS_LAMBDA_FUNCTION_NAME",
+    "AWS_LAMBDA_RUNTIME_API",
+)  # not AWS_EXECUTION_ENV: Chalice sets it everywhere
 REQUIRED_SECRETS = ("OPTOUT_ADDRESS_KEY", "OPTOUT_TOKEN_KEYS", "OPTOUT_ADMIN_KEY_SHA256")
 
 

@@ -63,6 +63,9 @@ class DndState(BaseModel):
         return not self.inbound and not any(self.outbound.values())
 
 
+HUBSPOT_API_BASE_URL = "https://api.hubapi.com"  # where HubSpot write-backs go without instance_url
+
+
 class CrmSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 

@@ -176,7 +176,7 @@ def enqueue_crm_writeback(services: Services, workspace_id: str, result: DndResu
 def write_back(
     services: Services,
     message: dict[str, Any],
-    client_factory: Callable[[CrmSettings], CrmClient] = client_for,
+    client_factory: Callable[..., CrmClient] = client_for,
 ) -> str:
     """Write one contact's current email opt-out to the CRM. Returns the outcome; raises when the
     CRM write failed (the message is retried, then dead-lettered)."""
@@ -207,7 +207,8 @@ def write_back(
     if not opted_out and crm.provider == "hubspot":
         return "clear_not_supported"  # HubSpot cannot re-subscribe a contact (R13)
     try:
-        client_factory(crm).set_email_opt_out(str(crm_id).strip(), opted_out)
+        client = client_factory(crm, allow_loopback=services.config.loopback_destinations)
+        client.set_email_opt_out(str(crm_id).strip(), opted_out)
     except CrmRecordMissing:
         logger.warning(
             "the CRM has no record for the contact's crm_id; write-back skipped",

@@ -71,3 +71,19 @@ def test_stage_public_url_token_keys_and_cache_age():
 def test_unrelated_variables_are_ignored():
     config = Config.from_env({"HOME": "/root", "OPTOUT_NOT_A_FIELD": "x"})
     assert config == Config.from_env({})
+
+
+def test_issue11_loopback_destinations_only_on_the_local_stage():
+    # make run and the tests: allowed; a deployed stage, Lambda, or a deployed stage's secrets: never
+    assert Config.from_env({}).loopback_destinations is True
+    assert Config.from_env({"OPTOUT_STAGE": "test"}).loopback_destinations is True
+    for env in (
+        {"OPTOUT_STAGE": "prod"},
+        {"OPTOUT_STAGE": "dev"},
+        {"OPTOUT_STAGE": "staging", "AWS_LAMBDA_FUNCTION_NAME": "optout-staging-api"},
+        {"AWS_LAMBDA_RUNTIME_API": "127.0.0.1:9001"},
+        {"OPTOUT_SECRETS_SSM_PREFIX": "/optout/staging"},
+        {"OPTOUT_STAGE": "prod", "OPTOUT_LOOPBACK_DESTINATIONS": "true"},  # not settable by a variable
+    ):
+        assert Config.from_env(env).loopback_destinations is False, env
+    assert Config().loopback_destinations is False  # the safe default
