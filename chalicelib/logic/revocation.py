@@ -31,7 +31,7 @@ _CONTACTING = (
 )
 _MESSAGES = (
     r"(?:texts?|txts?|messages?|msgs?|sms|text messages?|calls?|e ?mails?|spam|notifications?|alerts?"
-    r"|promos?|promotions?|offers?|deals?|marketing|communications?|solicitations?|reminders?)"
+    r"|promos?|promotions?|offers?|marketing|communications?|solicitations?|reminders?)"
 )
 _WHOM = r"(?:me|us|this number|my (?:number|phone|cell|phone number|cell number)|him|her)"
 _MY_DATA = (
@@ -51,7 +51,7 @@ RULES: tuple[tuple[str, Verdict, str], ...] = (
     (
         "stop_contacting",
         "opt_out",
-        rf"\b(?:stop|quit|cease|end|halt)(?: it)?(?: with)? {_DETERMINER}(?:sending (?:me |us )?)?{_MORE}"
+        rf"\b(?:stop|quit|cease)(?: it)?(?: with)? {_DETERMINER}(?:sending (?:me |us )?)?{_MORE}"
         rf"(?:{_CONTACTING}|{_MESSAGES})\b",
     ),
     ("dont_contact", "opt_out", rf"\b(?:dont|do not|never|please never|no) (?:ever )?{_CONTACTING} {_WHOM}\b"),
