@@ -77,6 +77,24 @@ SCHEMAS: dict[str, dict[str, Any]] = {
         },
     ),
     "CreatedWorkspace": obj(["workspace_id", "api_key"], {"workspace_id": STR, "api_key": STR}),
+    "AdminWorkspacePatch": {
+        **obj(
+            [],
+            {
+                "ses_identities": {
+                    "type": "array",
+                    "items": STR,
+                    "description": "Sending domains, addresses or SES identity ARNs of this workspace; no "
+                    "freemail domain or public suffix (422); one registered elsewhere is 409 identity_taken.",
+                },
+                "twilio_auth_token": {"type": "string", "minLength": 1},
+                "settings": ref("SettingsPatch"),
+            },
+            extra=False,
+        ),
+        "description": "Operator-only settings; ses_identities cannot be changed with a workspace key.",
+    },
+    "AdminWorkspace": obj(["workspace_id", "settings"], {"workspace_id": STR, "settings": ref("Settings")}),
     "SettingsPatch": {
         "description": "Any subset of the settings; twilio_auth_token is write-only.",
         "type": "object",
@@ -389,9 +407,21 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
         {201: OK_JSON("CreatedWorkspace"), 409: ERR},
         body="CreateWorkspaceBody",
     ),
+    ("/v1/admin/workspaces/{workspace_id}", "PATCH"): Operation(
+        "Operator settings of a workspace: SES sending identities, Twilio token, any setting",
+        "admin",
+        "admin",
+        {200: OK_JSON("AdminWorkspace"), 404: ERR, 409: ERR},
+        body="AdminWorkspacePatch",
+    ),
     ("/v1/settings", "GET"): Operation("Workspace settings", "settings", "api_key", {200: OK_JSON("Settings")}),
     ("/v1/settings", "PATCH"): Operation(
-        "Change workspace settings", "settings", "api_key", {200: OK_JSON("Settings")}, body="SettingsPatch"
+        "Change workspace settings",
+        "settings",
+        "api_key",
+        {200: OK_JSON("Settings")},
+        body="SettingsPatch",
+        description="A change of ses_identities is 403 ses_identities_admin_only (PATCH /v1/admin/workspaces/{id}).",
     ),
     ("/v1/contacts/{contact_id}", "PUT"): Operation(
         "Create or replace a contact", "contacts", "api_key", {200: OK_JSON("Contact")}, body="ContactBody"

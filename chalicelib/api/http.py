@@ -12,6 +12,7 @@ from chalice import Response
 from chalice.app import Request
 
 from chalicelib.errors import MalformedBody, OptoutError, StoreUnavailable
+from chalicelib.logic.bounded_json import MAX_JSON_DEPTH, JsonTooDeep, loads_bounded
 from chalicelib.observability import logger
 from chalicelib.services.context import Services, get_services
 from chalicelib.services.workspaces import authenticate_admin, authenticate_workspace
@@ -41,6 +42,11 @@ def handles_errors(view: Callable[..., Any]) -> Callable[..., Any]:
             if error.status >= 500:
                 logger.warning("request failed", extra={"error": error.code})
             return error_response(error)
+        except RecursionError:
+            # Only hostile input nests deep enough for this (every parser here bounds depth first):
+            # the same request can never succeed, so never "retry".
+            logger.warning("request refused: nested too deep")
+            return error_response(_too_deep())
         except Exception:
             logger.exception("unhandled error")
             return error_response(StoreUnavailable("temporarily unavailable; retry"))
@@ -55,12 +61,20 @@ def json_body(request: Request, *, required: bool = True) -> dict[str, Any]:
             raise MalformedBody("a JSON object body is required", fields={"body": "required"})
         return {}
     try:
-        body = json.loads(raw, parse_constant=_reject_constant)
+        body = loads_bounded(raw, parse_constant=_reject_constant)
+    except JsonTooDeep:
+        raise _too_deep() from None
     except (ValueError, UnicodeDecodeError):
         raise MalformedBody("body is not valid JSON", fields={"body": "invalid JSON"}) from None
     if not isinstance(body, dict):
         raise MalformedBody("body must be a JSON object", fields={"body": "must be an object"})
     return body
+
+
+def _too_deep() -> MalformedBody:
+    return MalformedBody(
+        "body nests objects/arrays too deeply", fields={"body": f"nested deeper than {MAX_JSON_DEPTH} levels"}
+    )
 
 
 def _reject_constant(name: str) -> Any:

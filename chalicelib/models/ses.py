@@ -8,10 +8,11 @@ the right to add fields, so unknown ones are ignored.
 
 from __future__ import annotations
 
-import json
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from chalicelib.logic.bounded_json import loads_bounded
 
 SUPPRESSION_LIST_SUBTYPES = frozenset({"Suppressed", "OnAccountSuppressionList"})
 
@@ -110,5 +111,6 @@ class SesNotification(_SesObject):
 
 def parse_ses_notification(message: str | bytes | dict[str, Any]) -> SesNotification:
     """The SNS ``Message`` (a JSON string) as a SesNotification; ValueError/ValidationError if not one."""
-    data = json.loads(message) if isinstance(message, str | bytes) else message
+    # Bounded: an SNS message nested 100,000 deep is a malformed notification (dropped), not a retry.
+    data = loads_bounded(message) if isinstance(message, str | bytes) else message
     return SesNotification.model_validate(data)

@@ -82,16 +82,43 @@ def pydantic_fields(exc: ValidationError, prefix: str = "") -> dict[str, str]:
     return {prefix + ".".join(str(p) for p in error["loc"]): error["msg"] for error in exc.errors()}
 
 
+def check_identities(identities: list[str], field_name: str) -> None:
+    """422 for identities no workspace may register: freemail domains, public suffixes (R8)."""
+    from chalicelib.logic.sending_identities import identity_refusal  # loads its data tables on first use
+
+    refused = {identity: why for identity in identities if (why := identity_refusal(identity))}
+    if refused:
+        raise InvalidInput(
+            "sending identity not allowed",
+            code="identity_not_allowed",
+            fields={field_name: "; ".join(f"{identity}: {why}" for identity, why in refused.items())},
+        )
+
+
+def _valid_workspace_id(workspace_id: Any) -> str:
+    if not is_valid_id(workspace_id):
+        raise InvalidInput(
+            "invalid workspace_id",
+            fields={"workspace_id": "1-128 of A-Z a-z 0-9 _ . : @ + - (case-sensitive), not only dots"},
+        )
+    return str(workspace_id)
+
+
+def _valid_token(twilio_auth_token: Any) -> str | None:
+    if twilio_auth_token is not None and (not isinstance(twilio_auth_token, str) or not twilio_auth_token):
+        raise InvalidInput("invalid twilio_auth_token", fields={"twilio_auth_token": "must be a non-empty string"})
+    return twilio_auth_token
+
+
 def create_workspace(
     services: Services, workspace_id: Any, settings: Any, twilio_auth_token: Any, api_key: str | None = None
 ) -> dict[str, str]:
-    if not is_valid_id(workspace_id):
-        raise InvalidInput("invalid workspace_id", fields={"workspace_id": "1-128 of A-Z a-z 0-9 _ . : @ + -"})
+    _valid_workspace_id(workspace_id)
     if settings is not None and not isinstance(settings, dict):
         raise InvalidInput("settings must be an object", fields={"settings": "must be an object"})
-    if twilio_auth_token is not None and (not isinstance(twilio_auth_token, str) or not twilio_auth_token):
-        raise InvalidInput("invalid twilio_auth_token", fields={"twilio_auth_token": "must be a non-empty string"})
+    _valid_token(twilio_auth_token)
     parsed = validate_settings(settings or {}, allow_loopback=services.config.loopback_destinations)
+    check_identities(parsed.ses_identities, "settings.ses_identities")
     key = api_key or new_api_key()
     services.workspaces.create(workspace_id, key, parsed, twilio_auth_token, iso(utcnow()))
     return {"workspace_id": workspace_id, "api_key": key}
@@ -119,6 +146,42 @@ def settings_view(settings: WorkspaceSettings) -> dict[str, Any]:
 
 
 def patch_settings(services: Services, workspace_id: str, patch: dict[str, Any]) -> dict[str, Any]:
+    """PATCH /v1/settings with a workspace key: every setting but the admin-only ``ses_identities``."""
+    return _patch_settings(services, workspace_id, patch, admin=False)
+
+
+ADMIN_PATCH_FIELDS = ("ses_identities", "twilio_auth_token", "settings")
+
+
+def admin_patch_workspace(services: Services, workspace_id: Any, body: dict[str, Any]) -> dict[str, Any]:
+    """PATCH /v1/admin/workspaces/{workspace_id} (API.md): ``ses_identities``, ``twilio_auth_token``
+    and any other ``settings``; answers the workspace's settings as GET /v1/settings shows them."""
+    workspace_id = _valid_workspace_id(workspace_id)
+    unknown = sorted(set(body) - set(ADMIN_PATCH_FIELDS))
+    if unknown:
+        raise InvalidInput("unknown fields", fields={name: "not a field of this request" for name in unknown})
+    settings = body.get("settings")
+    if settings is not None and not isinstance(settings, dict):
+        raise InvalidInput("settings must be an object", fields={"settings": "must be an object"})
+    patch = dict(settings or {})
+    if "ses_identities" in body:
+        if "ses_identities" in patch:
+            raise InvalidInput(
+                "ses_identities given twice", fields={"ses_identities": "give it at the top level or in settings"}
+            )
+        patch["ses_identities"] = body["ses_identities"]
+    if "twilio_auth_token" in body:
+        if "twilio_auth_token" in patch:
+            raise InvalidInput(
+                "twilio_auth_token given twice",
+                fields={"twilio_auth_token": "give it at the top level or in settings"},
+            )
+        patch["twilio_auth_token"] = _valid_token(body["twilio_auth_token"])
+    view = _patch_settings(services, workspace_id, patch, admin=True)
+    return {"workspace_id": workspace_id, "settings": view}
+
+
+def _patch_settings(services: Services, workspace_id: str, patch: dict[str, Any], *, admin: bool) -> dict[str, Any]:
     current = services.workspaces.get_settings(workspace_id)
     token = patch.pop("twilio_auth_token", None)
     if token is not None and (not isinstance(token, str) or not token):
@@ -145,6 +208,18 @@ def patch_settings(services: Services, workspace_id: str, patch: dict[str, Any])
         ) from None
     if token_needed:
         raise InvalidInput("a new crm.access_token is required when the CRM destination changes", fields=token_error)
+    added = [identity for identity in updated.ses_identities if identity not in current.ses_identities]
+    if set(updated.ses_identities) == set(current.ses_identities):
+        updated.ses_identities = list(current.ses_identities)  # same identities: nothing to register
+    if updated.ses_identities != current.ses_identities and not admin:
+        # Which workspace a bounce lands in is the operator's decision (issue 11): the same list sent
+        # back (GET -> edit -> PATCH) is fine, a change needs the admin key.
+        raise Forbidden(
+            "ses_identities can only be changed with the admin key",
+            code="ses_identities_admin_only",
+            fields={"ses_identities": "set with the admin key: PATCH /v1/admin/workspaces/{workspace_id}"},
+        )
+    check_identities(added, "ses_identities")
     services.workspaces.save_settings(workspace_id, updated, current, token)
     services.config_cache.invalidate(workspace_id)
     return settings_view(updated)

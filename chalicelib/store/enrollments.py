@@ -18,6 +18,7 @@ from botocore.exceptions import ClientError
 
 from chalicelib.config import Config
 from chalicelib.errors import InvalidInput, StoreUnavailable
+from chalicelib.logic.bounded_json import loads_bounded
 from chalicelib.store import keys
 from chalicelib.store.aws import client
 from chalicelib.store.batch import batch_get, query_items
@@ -70,7 +71,7 @@ def decode_cursor(cursor: str | None) -> dict[str, Any] | None:
         return None
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
-        decoded = json.loads(base64.urlsafe_b64decode(padded.encode()))
+        decoded = loads_bounded(base64.urlsafe_b64decode(padded.encode()))
     except (ValueError, TypeError):
         raise InvalidInput("invalid cursor", fields={"cursor": "not a cursor this API returned"}) from None
     if not isinstance(decoded, dict):

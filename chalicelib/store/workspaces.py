@@ -14,7 +14,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from chalicelib.config import Config
-from chalicelib.errors import Conflict, NotFound
+from chalicelib.errors import ConcurrentUpdate, Conflict, NotFound
 from chalicelib.models.domain import Audience, ExclusionRule, Sequence, WorkspaceSettings
 from chalicelib.store import keys
 from chalicelib.store.aws import client
@@ -72,6 +72,7 @@ class WorkspaceStore:
         ]
         if twilio_auth_token:
             items.append(self._secrets_put(workspace_id, twilio_auth_token))
+        first_identity = len(items)
         items.extend(self._identity_puts(workspace_id, settings.ses_identities))
         try:
             self._ddb.transact_write_items(TransactItems=items)
@@ -80,12 +81,9 @@ class WorkspaceStore:
                 raise
             reasons = [r.get("Code") for r in exc.response.get("CancellationReasons", [])]
             # Item 0 is the settings item: only its condition failing means the id is taken.
-            if reasons and reasons[0] != "ConditionalCheckFailed" and "ConditionalCheckFailed" in reasons[2:]:
-                raise Conflict(
-                    "a sending identity is already registered to another workspace",
-                    code="identity_taken",
-                    fields={"settings.ses_identities": "already registered to another workspace"},
-                ) from None
+            taken = self._taken_identities(reasons, first_identity, settings.ses_identities)
+            if reasons and reasons[0] != "ConditionalCheckFailed" and taken:
+                raise self._identity_conflict(taken, "settings.ses_identities") from None
             raise Conflict(f"workspace {workspace_id} already exists", code="workspace_exists") from None
 
     def add_api_key(self, workspace_id: str, api_key: str, now: str) -> None:
@@ -147,6 +145,7 @@ class WorkspaceStore:
             items.append(self._secrets_put(workspace_id, twilio_auth_token))
         added = [i for i in settings.ses_identities if i not in previous.ses_identities]
         removed = [i for i in previous.ses_identities if i not in settings.ses_identities]
+        first_identity = len(items)
         items.extend(self._identity_puts(workspace_id, added))
         for identity in removed:
             items.append(
@@ -162,13 +161,36 @@ class WorkspaceStore:
         try:
             self._ddb.transact_write_items(TransactItems=items)
         except ClientError as exc:
-            if exc.response["Error"]["Code"] == "TransactionCanceledException":
-                raise Conflict(
-                    "a sending identity is already registered to another workspace",
-                    code="identity_taken",
-                    fields={"ses_identities": "already registered to another workspace"},
-                ) from None
-            raise
+            if exc.response["Error"]["Code"] != "TransactionCanceledException":
+                raise
+            reasons = [r.get("Code") for r in exc.response.get("CancellationReasons", [])]
+            if reasons and reasons[0] == "ConditionalCheckFailed":
+                raise NotFound(f"workspace {workspace_id} not found") from None
+            # The claim items are the atomic part of uniqueness: a concurrent claim of the same
+            # identity by another workspace fails its condition here, never a read-then-write race.
+            taken = self._taken_identities(reasons, first_identity, added)
+            if taken or "ConditionalCheckFailed" in reasons:
+                raise self._identity_conflict(taken, "ses_identities") from None
+            raise ConcurrentUpdate("settings changed concurrently; retry") from None
+
+    @staticmethod
+    def _taken_identities(reasons: list[str | None], first: int, identities: list[str]) -> list[str]:
+        return [
+            identity
+            for n, identity in enumerate(identities)
+            if first + n < len(reasons) and reasons[first + n] == "ConditionalCheckFailed"
+        ]
+
+    def _identity_conflict(self, identities: list[str], field_name: str) -> Conflict:
+        """409 naming each identity and the workspace holding it (only the admin key reaches this)."""
+        conflicts = [{"identity": i, "workspace_id": self.workspace_for_ses_identity(i)} for i in identities]
+        named = ": " + ", ".join(identities) if identities else ""
+        return Conflict(
+            "a sending identity is already registered to another workspace",
+            code="identity_taken",
+            fields={field_name: "already registered to another workspace" + named},
+            extra={"conflicts": conflicts},
+        )
 
     def twilio_auth_token(self, workspace_id: str) -> str | None:
         found = self._ddb.get_item(

@@ -6,6 +6,8 @@ import json
 import os
 import uuid
 
+import pytest
+
 from tests.integration.conftest import ADMIN_KEY, Api
 
 
@@ -161,3 +163,128 @@ def test_r14_repeated_identity_in_create_is_not_a_5xx(admin: Api):
 
 def test_health_needs_no_key(admin: Api):
     assert admin.get("/health", key=None) == (200, {"status": "ok"})
+
+
+# --- issue 11 point 3: sending identities are the operator's ------------------------------------
+
+
+def test_r8_a_workspace_key_cannot_claim_a_sending_identity(api: Api):
+    # Given a workspace key
+    identity = f"claim-{uuid.uuid4().hex[:8]}.example.com"
+    for claimed in ([identity], ["gmail.com"], [f"arn:aws:ses:us-east-1:123456789012:identity/{identity}"]):
+        # When it tries to set ses_identities (alone or with other settings)
+        for body in ({"ses_identities": claimed}, {"ses_identities": claimed, "soft_bounce_limit": 5}):
+            status, answer = api.patch("/v1/settings", body)
+            # Then 403 with an error code naming the field, and nothing changed
+            assert status == 403, answer
+            assert answer["error"] == "ses_identities_admin_only"
+            assert "ses_identities" in answer["fields"]
+    from chalicelib.services.context import get_services
+
+    assert get_services().workspaces.workspace_for_ses_identity(identity) is None
+    settings = api.get("/v1/settings")[1]
+    assert settings["ses_identities"] == [] and settings["soft_bounce_limit"] == 3
+    # But a GET -> edit -> PATCH round trip that sends the list back unchanged is fine
+    assert api.patch("/v1/settings", {**settings, "soft_bounce_limit": 6})[0] == 200
+
+
+def test_r8_the_admin_sets_identities_token_and_settings_of_a_workspace(admin: Api, api: Api):
+    identity = f"ops-{uuid.uuid4().hex[:8]}.example.co.uk"
+    # When the admin PATCHes the workspace
+    status, body = admin.patch(
+        f"/v1/admin/workspaces/{api.workspace_id}",
+        {"ses_identities": [identity], "twilio_auth_token": "tw-admin-set", "settings": {"soft_bounce_limit": 4}},
+    )
+    # Then all three are stored; the token is never shown
+    assert status == 200, body
+    assert body["workspace_id"] == api.workspace_id
+    assert body["settings"]["ses_identities"] == [identity] and body["settings"]["soft_bounce_limit"] == 4
+    assert "tw-admin-set" not in json.dumps(body)
+    from chalicelib.services.context import get_services
+
+    services = get_services()
+    assert services.workspaces.twilio_auth_token(api.workspace_id) == "tw-admin-set"
+    assert services.workspaces.workspace_for_ses_identity(identity) == api.workspace_id
+    assert api.get("/v1/settings")[1]["ses_identities"] == [identity]
+
+
+@pytest.mark.parametrize(
+    "identity",
+    [
+        "gmail.com",
+        "GoogleMail.com",
+        "outlook.com",
+        "hotmail.com",
+        "live.com",
+        "yahoo.com",
+        "yahoo.co.nz",
+        "icloud.com",
+        "aol.com",
+        "gmx.de",
+        "proton.me",
+        "mail.ru",
+        "yandex.ru",
+        "com",
+        "co.uk",
+        "github.io",
+        "localhost",
+        "arn:aws:ses:us-east-1:123456789012:identity/gmail.com",
+        "arn:aws:ses:us-east-1:123456789012:identity/co.uk",
+    ],
+)
+def test_r8_freemail_and_public_suffix_identities_are_422(admin: Api, api: Api, identity: str):
+    status, body = admin.patch(f"/v1/admin/workspaces/{api.workspace_id}", {"ses_identities": [identity]})
+    assert status == 422, body
+    assert body["error"] == "identity_not_allowed"
+    assert identity.lower() in body["fields"]["ses_identities"].lower()
+    # Also when a workspace is created with it
+    status, body = admin.post(
+        "/v1/admin/workspaces", {"workspace_id": _id(), "settings": {"ses_identities": [identity]}}
+    )
+    assert status == 422, body
+    assert "settings.ses_identities" in body["fields"]
+
+
+def test_r8_an_address_at_a_freemail_domain_and_a_subdomain_of_a_suffix_are_allowed(admin: Api, api: Api):
+    run = uuid.uuid4().hex[:8]
+    identities = [f"ops-{run}@gmail.com", f"acme-{run}.github.io", f"acme-{run}.co.uk"]
+    status, body = admin.patch(f"/v1/admin/workspaces/{api.workspace_id}", {"ses_identities": identities})
+    assert status == 200, body
+
+
+def test_r8_admin_patch_refuses_bad_input_and_unknown_workspaces(admin: Api, api: Api):
+    path = f"/v1/admin/workspaces/{api.workspace_id}"
+    assert admin.patch(path, {"ses_identities": ["x.example.com"]}, key=api.key)[0] == 403  # workspace key
+    assert admin.patch(path, {"ses_identities": ["x.example.com"]}, key=None)[0] == 401
+    for body, field in [
+        ({"ses_identities": "x.example.com"}, "ses_identities"),
+        ({"settings": []}, "settings"),
+        ({"twilio_auth_token": ""}, "twilio_auth_token"),
+        ({"api_key": "mine"}, "api_key"),
+        ({"ses_identities": ["a.example.com"], "settings": {"ses_identities": ["b.example.com"]}}, "ses_identities"),
+    ]:
+        status, answer = admin.patch(path, body)
+        assert status == 422, (body, answer)
+        assert field in answer["fields"], (body, answer)
+    assert admin.patch("/v1/admin/workspaces/no-such-ws-" + _id(), {"settings": {}})[0] == 404
+    assert admin.patch("/v1/admin/workspaces/..", {"settings": {}})[0] == 422
+
+
+def test_r8_identity_uniqueness_is_the_transactions_condition_not_a_prior_read(admin: Api, monkeypatch):
+    """The claim item is written in the settings' transaction, conditional on no other owner: even a
+    claimant that (racing) saw the identity free cannot take it."""
+    from chalicelib.store.workspaces import WorkspaceStore
+
+    identity = f"race-{uuid.uuid4().hex[:8]}.example.com"
+    first, second = (admin.post("/v1/admin/workspaces", {"workspace_id": _id()})[1]["workspace_id"] for _ in "ab")
+    assert admin.patch(f"/v1/admin/workspaces/{first}", {"ses_identities": [identity]})[0] == 200
+    # Given every lookup of an identity's owner answers "free" (what a racing reader would have seen)
+    monkeypatch.setattr(WorkspaceStore, "workspace_for_ses_identity", lambda self, identity: None)
+    # When the second workspace claims it / Then the transaction's condition refuses it
+    status, body = admin.patch(f"/v1/admin/workspaces/{second}", {"ses_identities": [identity]})
+    assert status == 409 and body["error"] == "identity_taken", body
+    monkeypatch.undo()
+    from chalicelib.services.context import get_services
+
+    assert get_services().workspaces.workspace_for_ses_identity(identity) == first
+    assert get_services().workspaces.get_settings(second).ses_identities == []

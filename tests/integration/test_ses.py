@@ -229,11 +229,11 @@ def test_r8_the_tag_wins_over_the_header(ses_handler, api, other_api):
 
 
 @pytest.mark.parametrize("registered", ["arn", "address", "domain"])
-def test_r8_the_registered_sending_identity_names_the_workspace(ses_handler, api, registered):
+def test_r8_the_registered_sending_identity_names_the_workspace(ses_handler, admin, api, registered):
     domain = f"{api.workspace_id}.mail.example"
     arn = f"arn:aws:ses:us-east-1:123456789012:identity/{domain}"
     identity = {"arn": arn, "address": f"sales@{domain}", "domain": domain}[registered]
-    assert api.patch("/v1/settings", {"ses_identities": [identity]})[0] == 200
+    assert admin.patch(f"/v1/admin/workspaces/{api.workspace_id}", {"ses_identities": [identity]})[0] == 200
     event = load("ses-complaint-classic.json")  # classic: no tags, no workspace header
     message = message_of(event)
     message["mail"].update(source=f"Sales <SALES@{domain}>", sourceArn=arn)

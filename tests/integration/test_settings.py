@@ -108,27 +108,34 @@ def test_twilio_auth_token_is_write_only(api: Api):
     assert get_services().workspaces.twilio_auth_token(api.workspace_id) == "tw-secret-123"
 
 
-def test_r8_ses_identities_register_the_workspace(api: Api, other_api: Api):
+def test_r8_ses_identities_register_the_workspace(admin: Api, api: Api, other_api: Api):
     identity = f"mail-{uuid.uuid4().hex[:8]}.example.com"
     arn = f"arn:aws:ses:us-east-1:123456789012:identity/{identity}"
-    # When identities are added (mixed case domain, an ARN)
-    status, body = api.patch("/v1/settings", {"ses_identities": [identity.upper(), arn, identity]})
+
+    def set_identities(workspace: Api, identities: list[str]) -> tuple[int, dict]:
+        return admin.patch(f"/v1/admin/workspaces/{workspace.workspace_id}", {"ses_identities": identities})
+
+    # When identities are added by the admin (mixed case domain, an ARN)
+    status, body = set_identities(api, [identity.upper(), arn, identity])
     assert status == 200, body
-    assert body["ses_identities"] == [identity, arn]
+    assert body["settings"]["ses_identities"] == [identity, arn]
+    assert api.get("/v1/settings")[1]["ses_identities"] == [identity, arn]
     from chalicelib.services.context import get_services
 
     store = get_services().workspaces
     assert store.workspace_for_ses_identity(identity) == api.workspace_id
     assert store.workspace_for_ses_identity(arn) == api.workspace_id
-    # Then another workspace cannot claim them (409, nothing changed there)
-    status, body = other_api.patch("/v1/settings", {"ses_identities": [identity]})
+    # Then another workspace cannot claim them (409 naming the identity and its holder; nothing changed)
+    status, body = set_identities(other_api, [identity])
     assert status == 409
     assert body["error"] == "identity_taken"
+    assert identity in body["fields"]["ses_identities"]
+    assert body["conflicts"] == [{"identity": identity, "workspace_id": api.workspace_id}]
     assert other_api.get("/v1/settings")[1]["ses_identities"] == []
     # And removing one releases it
-    assert api.patch("/v1/settings", {"ses_identities": [arn]})[0] == 200
+    assert set_identities(api, [arn])[0] == 200
     assert store.workspace_for_ses_identity(identity) is None
-    assert other_api.patch("/v1/settings", {"ses_identities": [identity]})[0] == 200
+    assert set_identities(other_api, [identity])[0] == 200
     assert store.workspace_for_ses_identity(identity) == other_api.workspace_id
 
 
@@ -151,18 +158,19 @@ def test_settings_table_holds_no_plaintext_twilio_token_outside_its_secrets_item
     assert holding == ["secrets"]
 
 
-def test_r8_identity_limit_is_422_and_a_full_replacement_fits_one_change(api: Api):
+def test_r8_identity_limit_is_422_and_a_full_replacement_fits_one_change(admin: Api, api: Api):
     from chalicelib.services.workspaces import MAX_SES_IDENTITIES
 
+    path = f"/v1/admin/workspaces/{api.workspace_id}"
     run = uuid.uuid4().hex[:6]
     first = [f"a{i}-{run}.example.com" for i in range(MAX_SES_IDENTITIES)]
     second = [f"b{i}-{run}.example.com" for i in range(MAX_SES_IDENTITIES)]
-    assert api.patch("/v1/settings", {"ses_identities": first, "twilio_auth_token": "t"})[0] == 200
+    assert admin.patch(path, {"ses_identities": first, "twilio_auth_token": "t"})[0] == 200
     # Replacing all of them (40 releases + 40 registrations + settings + secrets) is one atomic change
-    status, body = api.patch("/v1/settings", {"ses_identities": second, "twilio_auth_token": "t2"})
+    status, body = admin.patch(path, {"ses_identities": second, "twilio_auth_token": "t2"})
     assert status == 200, body
-    assert body["ses_identities"] == second
-    status, body = api.patch("/v1/settings", {"ses_identities": [*second, f"c-{run}.example.com"]})
+    assert body["settings"]["ses_identities"] == second
+    status, body = admin.patch(path, {"ses_identities": [*second, f"c-{run}.example.com"]})
     assert status == 422
     assert "ses_identities" in body["fields"]
     assert api.get("/v1/settings")[1]["ses_identities"] == second
