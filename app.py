@@ -11,6 +11,7 @@ from chalicelib.api import flags as flags_api
 from chalicelib.api import jobs as jobs_api
 from chalicelib.api import replies as replies_api
 from chalicelib.api import sequences as sequences_api  # also registers the DND -> unenroll hook
+from chalicelib.api import topics as topics_api
 from chalicelib.config import check_deployed_start, deployed_name
 
 check_deployed_start()  # R20: in Lambda, a stage without its secrets fails its cold start
@@ -26,7 +27,7 @@ app.register_blueprint(crm_api.bp)
 app.register_blueprint(unsubscribe.bp)
 app.register_blueprint(twilio.bp)
 app.register_blueprint(docs_api.bp)
-for blueprint in (exclusions_api.bp, sequences_api.bp, jobs_api.bp, replies_api.bp, flags_api.bp):
+for blueprint in (exclusions_api.bp, sequences_api.bp, jobs_api.bp, replies_api.bp, topics_api.bp, flags_api.bp):
     app.register_blueprint(blueprint)
 
 

@@ -15,7 +15,12 @@ from typing import Any, Literal
 
 from pydantic import BaseModel
 
-from chalicelib.crm.webhooks import SIGNATURE_HEADER, WORKSPACE_HEADER
+from chalicelib.crm.webhooks import (
+    HUBSPOT_SIGNATURE_HEADER,
+    HUBSPOT_TIMESTAMP_HEADER,
+    SIGNATURE_HEADER,
+    WORKSPACE_HEADER,
+)
 from chalicelib.models.domain import CHANNELS, CrmSettings, WorkspaceSettings
 from chalicelib.services.contacts import ContactBody
 from chalicelib.services.dnd import DndBody
@@ -25,6 +30,8 @@ from chalicelib.services.flags import ResolveFlagBody
 from chalicelib.services.jobs import UnenrollmentBody
 from chalicelib.services.replies import ReplyBody
 from chalicelib.services.send_check import MAX_BATCH, CheckBody
+from chalicelib.services.subscriptions import SubscriptionBody
+from chalicelib.services.topics import TopicBody
 from chalicelib.services.workspaces import WRITE_ONLY_CRM
 
 OPENAPI_VERSION = "3.1.0"
@@ -141,10 +148,33 @@ SCHEMAS: dict[str, dict[str, Any]] = {
             "attributes": {"type": "object"},
             "dnd": ref("Dnd"),
             "do_not_contact": BOOL,
+            "topics": ref("TopicsView"),
             "created_at": nullable(STR),
             "updated_at": nullable(STR),
         },
     ),
+    "TopicsView": {
+        "description": "topic_id -> channel -> subscribed | unsubscribed (R16)",
+        "type": "object",
+        "additionalProperties": {
+            "type": "object",
+            "additionalProperties": {"enum": ["subscribed", "unsubscribed"]},
+        },
+    },
+    "Topic": obj(
+        ["topic_id", "name", "channels"],
+        {
+            "topic_id": STR,
+            "name": STR,
+            "description": nullable(STR),
+            "channels": {"type": "array", "items": CHANNEL},
+            "sendgrid_asm_group_id": nullable({"type": "integer"}),
+            "created_at": nullable(STR),
+            "updated_at": nullable(STR),
+        },
+    ),
+    "TopicList": obj(["topics"], {"topics": {"type": "array", "items": ref("Topic")}}),
+    "SubscriptionResult": obj(["changed", "topics"], {"contact_id": STR, "changed": BOOL, "topics": ref("TopicsView")}),
     "DndChangeResult": obj(
         ["changed", "dnd", "do_not_contact"],
         {"contact_id": STR, "changed": BOOL, "dnd": ref("Dnd"), "do_not_contact": BOOL},
@@ -152,6 +182,7 @@ SCHEMAS: dict[str, dict[str, Any]] = {
     "AuditEntry": obj(
         ["at", "channel", "direction", "action", "reason", "kind", "source", "actor"],
         {
+            "topic_id": STR,
             "at": STR,
             "channel": nullable(STR),
             "direction": {"enum": ["outbound", "inbound"]},
@@ -188,11 +219,12 @@ SCHEMAS: dict[str, dict[str, Any]] = {
     "Block": obj(
         ["type"],
         {
-            "type": {"enum": ["dnd", "exclusion", "enrollment", "cooldown", "company_cap"]},
+            "type": {"enum": ["dnd", "exclusion", "enrollment", "cooldown", "company_cap", "topic"]},
             "channel": STR,
             "reason": STR,
             "kind": STR,
             "exclusion_id": STR,
+            "topic_id": STR,
         },
     ),
     "SendCheckResult": obj(
@@ -371,6 +403,8 @@ REQUEST_MODELS: dict[str, type[BaseModel]] = {
     "UnenrollmentBody": UnenrollmentBody,
     "ReplyBody": ReplyBody,
     "ResolveFlagBody": ResolveFlagBody,
+    "TopicBody": TopicBody,
+    "SubscriptionBody": SubscriptionBody,
     "WorkspaceSettings": WorkspaceSettings,
 }
 
@@ -512,6 +546,24 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
         headers={WORKSPACE_HEADER: {"type": "string"}, SIGNATURE_HEADER: {"type": "string"}},
         description="The provider's own JSON payload, signed with the workspace's CRM webhook secret.",
     ),
+    ("/v1/webhooks/crm/{provider}/{workspace_id}", "POST"): Operation(
+        "CRM email opt-out field changes, signed the CRM's own way (R13, issue 11)",
+        "webhooks",
+        "public",
+        {200: OK_JSON("CrmWebhookResult"), 400: ERR, 403: ERR, 404: ERR, 409: ERR, 422: ERR, 503: ERR},
+        body=None,
+        headers={
+            HUBSPOT_SIGNATURE_HEADER: {"type": "string"},
+            HUBSPOT_TIMESTAMP_HEADER: {"type": "string"},
+            SIGNATURE_HEADER: {"type": "string"},
+        },
+        description=(
+            "HubSpot's webhook payload (an array of subscription events) with X-HubSpot-Signature-v3 and"
+            " X-HubSpot-Request-Timestamp (at most 5 minutes old), keyed with the workspace's CRM webhook"
+            " secret as the app secret; Salesforce's records with X-Optout-Signature (HMAC-SHA256 of the"
+            " body). Records resolve by contact_id, attributes.crm_id (objectId / Id) or email."
+        ),
+    ),
     ("/v1/exclusions", "POST"): Operation(
         "Create an exclusion rule", "exclusions", "api_key", {201: OK_JSON("Exclusion"), 409: ERR}, body="RuleBody"
     ),
@@ -623,6 +675,32 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
         body="ResolveFlagBody",
         description="Resolving twice is 409 flag_resolved.",
     ),
+    ("/v1/topics", "GET"): Operation("The workspace's topics (R16)", "topics", "api_key", {200: OK_JSON("TopicList")}),
+    ("/v1/topics/{topic_id}", "PUT"): Operation(
+        "Create or replace a topic",
+        "topics",
+        "api_key",
+        {200: OK_JSON("Topic"), 409: ERR},
+        body="TopicBody",
+        description="409 sendgrid_group_taken when another topic maps the same SendGrid unsubscribe group.",
+    ),
+    ("/v1/topics/{topic_id}", "GET"): Operation("A topic", "topics", "api_key", {200: OK_JSON("Topic"), 404: ERR}),
+    ("/v1/topics/{topic_id}", "DELETE"): Operation(
+        "Delete a topic (its recorded unsubscribes stay and keep blocking checks naming it)",
+        "topics",
+        "api_key",
+        {204: NO_BODY, 404: ERR},
+    ),
+    ("/v1/subscriptions", "POST"): Operation(
+        "Unsubscribe from or resubscribe to a topic",
+        "topics",
+        "api_key",
+        {200: OK_JSON("SubscriptionResult"), 404: ERR, 409: ERR},
+        body="SubscriptionBody",
+        description="Exactly one of contact_id, email, phone; channel defaults to every channel of the topic "
+        "the recipient is reached on. Undoing the person's own unsubscribe without their re-opt-in is 409 "
+        "permanent_unsubscribe.",
+    ),
     ("/v1/replies", "POST"): Operation(
         "A reply to a sequence (R9)",
         "sequences",
@@ -712,7 +790,8 @@ def _operation(path: str, method: str, op: Operation) -> dict[str, Any]:
             "content": {media: {"schema": ref(op.body)} for media in op.body_media},
         }
     elif path.startswith("/v1/webhooks/crm/"):
-        operation["requestBody"] = {"required": True, "content": {JSON: {"schema": {"type": "object"}}}}
+        body_schema = {"type": "object"} if path.count("/") == 4 else {"type": ["array", "object"]}
+        operation["requestBody"] = {"required": True, "content": {JSON: {"schema": body_schema}}}
     return operation
 
 

@@ -9,7 +9,16 @@ from typing import Any
 
 from chalicelib.logic.dnd_rules import dnd_view, is_do_not_contact, merged_entries, strongest
 from chalicelib.logic.exclusions import CompiledRule, MatchSubject, matching_rules
-from chalicelib.models.domain import Audience, DndEntry, DndState, Sequence, WorkspaceSettings
+from chalicelib.logic.topics import unsubscribed_from
+from chalicelib.models.domain import (
+    REASON_UNSUBSCRIBED,
+    WARNING_MARKETING_OPT_OUT,
+    Audience,
+    DndEntry,
+    DndState,
+    Sequence,
+    WorkspaceSettings,
+)
 
 
 @dataclass(frozen=True)
@@ -18,6 +27,8 @@ class CheckRequest:
     mode: str = "automated"
     sequence_id: str | None = None
     audience_id: str | None = None
+    topic_id: str | None = None
+    purpose: str = "marketing"
 
 
 @dataclass
@@ -57,6 +68,19 @@ def _exclusion_blocks(
     return [{"type": "exclusion", "exclusion_id": rule.exclusion_id, "reason": rule.name} for rule in hits]
 
 
+def is_marketing_opt_out(entry: DndEntry) -> bool:
+    """The person's own unsubscribe from an email's link or one-click (R5): it refuses marketing,
+    not receipts or password resets. Complaints, bounces, carrier errors, STOP, replies and the
+    team's DND are not marketing opt-outs (R16)."""
+    return entry.reason == REASON_UNSUBSCRIBED and entry.source == "contact"
+
+
+def _topic_blocks(request: CheckRequest, recipient: Recipient) -> list[dict[str, Any]]:
+    if request.topic_id is None or unsubscribed_from(recipient.states, request.topic_id, request.channel) is None:
+        return []
+    return [{"type": "topic", "topic_id": request.topic_id, "channel": request.channel}]
+
+
 _TEAM_SOURCES = frozenset({"user", "workflow", "crm"})
 
 
@@ -69,6 +93,14 @@ def decide_send(request: CheckRequest, recipient: Recipient, policy: Policy, now
     warnings: list[str] = []
     view = dnd_view(recipient.states)
     entries = list(merged_entries(recipient.states, "outbound", request.channel).values())
+    topic_blocks = _topic_blocks(request, recipient)
+    if request.purpose == "transactional":
+        # R16: a transactional send passes topic unsubscribes and link unsubscribes, with a warning.
+        passed = [entry for entry in entries if is_marketing_opt_out(entry)]
+        if passed or topic_blocks:
+            warnings.append(WARNING_MARKETING_OPT_OUT)
+        entries = [entry for entry in entries if not is_marketing_opt_out(entry)]
+        topic_blocks = []
     if request.mode == "manual" and not policy.settings.manual_sends_respect_dnd and entries:
         # R15: only the team's own temporary entries yield to a manual send; the contact's
         # opt-outs, complaints, bounces and carrier errors block it too.
@@ -80,6 +112,7 @@ def decide_send(request: CheckRequest, recipient: Recipient, policy: Policy, now
     best = strongest(entries)
     if best is not None:
         blocked_by.append({"type": "dnd", "channel": request.channel, "reason": best.reason, "kind": best.kind})
+    blocked_by.extend(topic_blocks)
     blocked_by.extend(_exclusion_blocks(policy, recipient, request.sequence_id, request.audience_id, now))
     if request.sequence_id is not None:
         status = (recipient.enrollment or {}).get("status")

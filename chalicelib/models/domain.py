@@ -14,6 +14,8 @@ Direction = Literal["outbound", "inbound"]
 Source = Literal["contact", "user", "workflow", "system", "crm"]
 Kind = Literal["permanent", "temporary"]
 Mode = Literal["automated", "manual"]
+Purpose = Literal["marketing", "transactional"]
+SubscriptionStatus = Literal["subscribed", "unsubscribed"]
 AddressKind = Literal["email", "phone"]
 StopChannel = Literal["sms", "call", "whatsapp"]  # what an SMS STOP may cover (R15)
 
@@ -31,6 +33,10 @@ REASON_SPAM_COMPLAINT = "spam_complaint"
 REASON_SOFT_BOUNCES = "soft_bounce_limit"
 REASON_REPLY_UNSUBSCRIBE = "reply_unsubscribe"
 REASON_MANUAL = "manual"
+# The one reason a topic unsubscribe is stored (and audited) under (R16).
+REASON_TOPIC_UNSUBSCRIBED = "topic_unsubscribed"
+# The answer's warning when a transactional send passes a marketing opt-out (R16).
+WARNING_MARKETING_OPT_OUT = "marketing_opt_out"
 
 
 class DndEntry(BaseModel):
@@ -53,14 +59,21 @@ class DndState(BaseModel):
 
     outbound: dict[str, dict[str, DndEntry]] = Field(default_factory=dict)
     inbound: dict[str, DndEntry] = Field(default_factory=dict)
+    # Topic unsubscribes (R16): topic_id -> channel -> entry. Not DND: no channel is blocked by
+    # them except for checks naming the topic. Kept on the same item (and in the same versioned
+    # attribute) as DND so a check reads them for free and a change is one transaction.
+    topics: dict[str, dict[str, DndEntry]] = Field(default_factory=dict)
 
     def entries(self, direction: Direction, channel: str | None) -> dict[str, DndEntry]:
         if direction == "inbound":
             return self.inbound
         return self.outbound.get(channel or "", {})
 
+    def topic_entry(self, topic_id: str, channel: str) -> DndEntry | None:
+        return self.topics.get(topic_id, {}).get(channel)
+
     def is_empty(self) -> bool:
-        return not self.inbound and not any(self.outbound.values())
+        return not self.inbound and not any(self.outbound.values()) and not any(self.topics.values())
 
 
 HUBSPOT_API_BASE_URL = "https://api.hubapi.com"  # where HubSpot write-backs go without instance_url
@@ -172,6 +185,26 @@ class WorkspaceSettings(BaseModel):
                 raise ValueError("identities must be non-empty domains, addresses or ARNs")
             cleaned.append(identity if identity.startswith("arn:") else identity.lower())
         return cleaned
+
+
+class Topic(BaseModel):
+    """A subscription topic of a workspace (R16): a newsletter, product updates, ... on its channels.
+
+    ``deleted``: a DELETE keeps a tombstone so the unsubscribes recorded for the topic still
+    block checks naming it. ``sendgrid_asm_group_id``: the SendGrid unsubscribe group (ASM group)
+    this topic stands for, so a provider's group unsubscribe lands on the topic.
+    """
+
+    model_config = ConfigDict(extra="ignore")
+
+    topic_id: str
+    name: str
+    description: str | None = None
+    channels: list[Channel]
+    sendgrid_asm_group_id: int | None = None
+    deleted: bool = False
+    created_at: str | None = None
+    updated_at: str | None = None
 
 
 class Sequence(BaseModel):

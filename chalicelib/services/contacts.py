@@ -21,6 +21,7 @@ from chalicelib.store import keys
 MAX_ATTRIBUTES_BYTES = 64 * 1024
 MAX_ATTRIBUTE_DEPTH = 16
 MAX_ATTRIBUTE_NAME = 128
+MAX_CRM_ID = 255  # Salesforce ids are 15/18 characters, HubSpot's numeric; a GSI key allows 2048 bytes
 
 
 def _attribute_problem(value: Any, depth: int = 0) -> str | None:
@@ -65,6 +66,14 @@ class ContactBody(BaseModel):
         return value
 
 
+def crm_record_id(value: Any) -> str | None:
+    """The CRM record id of ``attributes.crm_id`` as indexed (by_crm_id), or None if not usable."""
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        return None
+    text = str(value).strip()
+    return text if 0 < len(text) <= MAX_CRM_ID else None
+
+
 def require_id(value: str, name: str) -> str:
     if not is_valid_id(value):
         raise InvalidInput(f"invalid {name}", fields={name: "1-128 of A-Z a-z 0-9 _ . : @ + -"})
@@ -92,6 +101,8 @@ def put_contact(services: Services, workspace_id: str, contact_id: str, body: di
             fields[name] = normalize(raw)
         except InvalidAddress as exc:
             errors[name] = str(exc)
+    if crm_record_id(parsed.attributes.get("crm_id")) is None and parsed.attributes.get("crm_id") not in (None, ""):
+        errors["attributes.crm_id"] = f"a string or number of 1-{MAX_CRM_ID} characters (the CRM record id)"
     if errors:
         raise InvalidInput("invalid contact", fields=errors)
     if "email" in fields:
@@ -100,6 +111,9 @@ def put_contact(services: Services, workspace_id: str, contact_id: str, body: di
         fields["phone_key"] = address_pk(services, workspace_id, "phone", fields["phone"])
     if "company_domain" in fields:
         fields["company_key"] = keys.company_key(workspace_id, fields["company_domain"])
+    crm_id = crm_record_id(parsed.attributes.get("crm_id"))
+    if crm_id is not None:
+        fields["crm_key"] = keys.crm_key(workspace_id, crm_id)
     item = services.contacts.put(workspace_id, contact_id, fields, iso(utcnow()))
     return contact_view(services, item)
 
@@ -112,7 +126,10 @@ def contact_states(services: Services, contact: dict[str, Any]) -> list[DndState
 
 
 def contact_view(services: Services, contact: dict[str, Any], states: list[DndState] | None = None) -> dict[str, Any]:
+    from chalicelib.logic.topics import topics_view
+
     states = states if states is not None else contact_states(services, contact)
+    topics = services.config_cache.get(contact["ws"]).topics
     return {
         "contact_id": contact["contact_id"],
         "email": contact.get("email"),
@@ -121,6 +138,7 @@ def contact_view(services: Services, contact: dict[str, Any], states: list[DndSt
         "attributes": contact.get("attributes") or {},
         "dnd": dnd_view(states),
         "do_not_contact": is_do_not_contact(states),
+        "topics": topics_view(states, topics),
         "created_at": contact.get("created_at"),
         "updated_at": contact.get("updated_at"),
     }

@@ -11,16 +11,20 @@
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import Callable
 from typing import Any
 
 from chalicelib.crm import client_for
 from chalicelib.crm.base import CrmClient, CrmRecordMissing
 from chalicelib.crm.webhooks import (
+    HUBSPOT_SIGNATURE_HEADER,
+    HUBSPOT_TIMESTAMP_HEADER,
     PROVIDERS,
     SIGNATURE_HEADER,
     WORKSPACE_HEADER,
     CrmOptOutChange,
+    hubspot_signature_matches,
     parse_changes,
     signature_matches,
 )
@@ -43,7 +47,7 @@ WRITEBACK_TYPE = "crm.writeback"
 _NO_SECRET = "\x00no-secret"
 
 
-# --- inbound: POST /v1/webhooks/crm/{provider} -------------------------------------------------
+# --- inbound: POST /v1/webhooks/crm/{provider}[/{workspace_id}] ------------------------------
 
 
 def _header(headers: dict[str, str], name: str) -> str | None:
@@ -51,16 +55,25 @@ def _header(headers: dict[str, str], name: str) -> str | None:
     return next((value for key, value in headers.items() if key.lower() == wanted), None)
 
 
+def _mapping(services: Services, workspace_id: str | None) -> CrmSettings | None:
+    if not is_valid_id(workspace_id):
+        return None
+    try:
+        return services.workspaces.get_settings(workspace_id or "").crm
+    except NotFound:
+        return None
+
+
+def _refused() -> Forbidden:
+    # One answer for an unknown workspace, a missing mapping or secret, a bad or stale signature.
+    return Forbidden("invalid signature", fields={"signature": "invalid signature"})
+
+
 def _authenticate(services: Services, headers: dict[str, str], raw_body: bytes) -> tuple[str, CrmSettings]:
     """The workspace whose webhook secret signed the body, and its CRM mapping; Forbidden otherwise
     (the same answer for an unknown workspace, a missing mapping and a bad signature)."""
     workspace_id = _header(headers, WORKSPACE_HEADER)
-    crm: CrmSettings | None = None
-    if is_valid_id(workspace_id):
-        try:
-            crm = services.workspaces.get_settings(workspace_id or "").crm
-        except NotFound:
-            crm = None
+    crm = _mapping(services, workspace_id)
     secret = crm.webhook_secret if crm is not None and crm.webhook_secret else None
     matches = signature_matches(secret or _NO_SECRET, raw_body, _header(headers, SIGNATURE_HEADER))
     if crm is None or secret is None or not matches:
@@ -72,6 +85,46 @@ def receive_crm_webhook(services: Services, provider: str, headers: dict[str, st
     if provider not in PROVIDERS:
         raise NotFound("unknown CRM provider", fields={"provider": "salesforce or hubspot"})
     workspace_id, crm = _authenticate(services, headers, raw_body)
+    return _receive(services, provider, workspace_id, crm, raw_body)
+
+
+def receive_crm_workspace_webhook(
+    services: Services,
+    provider: str,
+    workspace_id: str,
+    headers: dict[str, str],
+    raw_body: bytes,
+    *,
+    method: str,
+    uri: str,
+    now_ms: int | None = None,
+) -> dict[str, Any]:
+    """``POST /v1/webhooks/crm/{provider}/{workspace_id}``: the provider's own signature. HubSpot:
+    X-HubSpot-Signature-v3 over ``method + uri + body + X-HubSpot-Request-Timestamp`` (``uri``: the
+    URL HubSpot was configured with, OPTOUT_PUBLIC_URL + path), at most 5 minutes old. Salesforce:
+    X-Optout-Signature over the body. Either keyed with the workspace's ``crm.webhook_secret``."""
+    if provider not in PROVIDERS:
+        raise NotFound("unknown CRM provider", fields={"provider": "salesforce or hubspot"})
+    crm = _mapping(services, workspace_id)
+    secret = (crm.webhook_secret if crm is not None else None) or _NO_SECRET
+    if provider == "hubspot":
+        matches = hubspot_signature_matches(
+            secret,
+            method,
+            uri,
+            raw_body,
+            _header(headers, HUBSPOT_TIMESTAMP_HEADER),
+            _header(headers, HUBSPOT_SIGNATURE_HEADER),
+            int(time.time() * 1000) if now_ms is None else now_ms,
+        )
+    else:
+        matches = signature_matches(secret, raw_body, _header(headers, SIGNATURE_HEADER))
+    if crm is None or not crm.webhook_secret or not matches:
+        raise _refused()
+    return _receive(services, provider, workspace_id, crm, raw_body)
+
+
+def _receive(services: Services, provider: str, workspace_id: str, crm: CrmSettings, raw_body: bytes) -> dict[str, Any]:
     if crm.provider != provider:
         raise Conflict(
             f"this workspace syncs with {crm.provider}", code="crm_provider_mismatch", fields={"provider": crm.provider}
@@ -90,11 +143,15 @@ def receive_crm_webhook(services: Services, provider: str, headers: dict[str, st
     }
 
 
-def _targets(change: CrmOptOutChange) -> list[Target]:
-    """Who the change is about: our contact id if the CRM carries it, else (or if unknown) the email."""
+def _targets(services: Services, workspace_id: str, change: CrmOptOutChange) -> list[Target]:
+    """Who the change is about, most specific first: our contact id if the CRM carries it, the
+    contacts linked to the CRM record (attributes.crm_id, index by_crm_id), then the email."""
     targets = []
     if change.contact_id and is_valid_id(change.contact_id):
         targets.append(Target(contact_id=change.contact_id))
+    if change.ref:
+        linked = services.contacts.contact_ids_with_crm_id(workspace_id, change.ref)
+        targets.extend(Target(contact_id=contact_id) for contact_id in linked)
     if change.email:
         with contextlib.suppress(InvalidAddress):  # an unusable email is the same as none
             targets.append(Target(email=normalize_email(change.email)))
@@ -105,7 +162,7 @@ def _apply_change(services: Services, workspace_id: str, provider: str, change: 
     outcome: dict[str, Any] = {"ref": change.ref}
     if change.skip or change.opted_out is None:
         return {**outcome, "status": change.skip or "invalid"}
-    targets = _targets(change)
+    targets = _targets(services, workspace_id, change)
     if not targets:
         return {**outcome, "status": "unresolved"}
     action = "enable" if change.opted_out else "disable"

@@ -49,7 +49,7 @@ VIA_VALUES = "phone, dialer, in_person, email, chat, letter or other"
 REASON_CONTACT_REQUEST = "contact_request"
 # Audit fields the follow-ups read (events and hooks). Actor, evidence and note stay out of the
 # outbox: they are stored with the audit entry, and the outbox needs no personal data.
-_FOLLOW_UP_FIELDS = ("at", "channel", "direction", "action", "reason", "kind", "source")
+_FOLLOW_UP_FIELDS = ("at", "channel", "direction", "action", "reason", "kind", "source", "topic_id")
 
 # Called after a committed change with (services, workspace_id, result). Later capabilities
 # (unenrollment on do-not-contact, CRM write-back) register here instead of editing this module.
@@ -93,21 +93,26 @@ class DndResult:
 
 
 def _load_subjects(services: Services, change: DndChange) -> tuple[dict[str, Any] | None, dict[str, Subject]]:
+    return load_target_subjects(services, change.workspace_id, change.target)
+
+
+def load_target_subjects(
+    services: Services, ws: str, target: Target
+) -> tuple[dict[str, Any] | None, dict[str, Subject]]:
     """Subjects covering the target: 'contact' and/or 'email'/'phone' address subjects."""
-    ws = change.workspace_id
     contact = None
     address_pks: dict[AddressKind, str] = {}
-    if change.target.contact_id:
-        contact = services.contacts.get(ws, change.target.contact_id)
+    if target.contact_id:
+        contact = services.contacts.get(ws, target.contact_id)
         if contact is None:
             raise NotFound("contact not found", fields={"contact_id": "no such contact"})
         address_pks = contact_address_pks(contact)
-    elif change.target.email:
-        address_pks = {"email": address_pk(services, ws, "email", change.target.email)}
-    elif change.target.phone:
-        address_pks = {"phone": address_pk(services, ws, "phone", change.target.phone)}
-    elif change.target.address_key and change.target.address_kind:
-        address_pks = {change.target.address_kind: change.target.address_key}
+    elif target.email:
+        address_pks = {"email": address_pk(services, ws, "email", target.email)}
+    elif target.phone:
+        address_pks = {"phone": address_pk(services, ws, "phone", target.phone)}
+    elif target.address_key and target.address_kind:
+        address_pks = {target.address_kind: target.address_key}
     items = services.dnd.get_address_items(list(address_pks.values()))
     subjects: dict[str, Subject] = {}
     if contact is not None:
@@ -267,7 +272,8 @@ def _anonymous_state(state: DndState) -> dict[str, Any]:
     """A state as the hooks read it (which entries exist, from which source), without actors."""
     dumped = state.model_dump(mode="json")
     outbound = [entry for by_reason in dumped["outbound"].values() for entry in by_reason.values()]
-    for entry in [*dumped["inbound"].values(), *outbound]:
+    by_topic = [entry for by_channel in dumped.get("topics", {}).values() for entry in by_channel.values()]
+    for entry in [*dumped["inbound"].values(), *outbound, *by_topic]:
         entry.pop("actor", None)
     return dumped
 
@@ -349,6 +355,8 @@ def _publish(
             "kind": entry["kind"],
             "source": entry["source"],
             "at": entry["at"],
+            # A topic subscription change (R16): about that topic only, not the channel's DND.
+            **({"topic_id": entry["topic_id"]} if entry.get("topic_id") else {}),
         }
         for index, entry in enumerate(entries)
     ]

@@ -11,7 +11,7 @@ from chalicelib.errors import InvalidInput, NotFound
 from chalicelib.logic.exclusions import CompiledRule, compile_rules
 from chalicelib.logic.normalize import is_valid_id
 from chalicelib.logic.verdict import CheckRequest, Policy, Recipient, decide_send
-from chalicelib.models.domain import CHANNEL_ADDRESS, Channel, DndState
+from chalicelib.models.domain import CHANNEL_ADDRESS, Channel, DndState, Purpose, Topic
 from chalicelib.observability import record_send_check
 from chalicelib.services.context import Services, utcnow
 from chalicelib.services.recipients import Target, address_pk, contact_address_pks, match_subject, parse_target
@@ -34,6 +34,8 @@ class CheckBody(BaseModel):
     mode: Literal["automated", "manual"] = "automated"
     sequence_id: str | None = Field(default=None, min_length=1, max_length=128)
     audience_id: str | None = Field(default=None, min_length=1, max_length=128)
+    topic_id: str | None = Field(default=None, min_length=1, max_length=128)
+    purpose: Purpose = "marketing"
 
 
 def policy_for(config: WorkspaceConfig) -> Policy:
@@ -44,7 +46,9 @@ def policy_for(config: WorkspaceConfig) -> Policy:
     return Policy(config.settings, compiled, config.sequences, config.audiences)
 
 
-def _parse(services: Services, body: Any, region: str, prefix: str) -> tuple[CheckBody, Target]:
+def _parse(
+    services: Services, body: Any, region: str, prefix: str, topics: dict[str, Topic]
+) -> tuple[CheckBody, Target]:
     if not isinstance(body, dict):
         raise InvalidInput("a check must be an object", fields={prefix.rstrip(".") or "body": "must be an object"})
     try:
@@ -52,10 +56,13 @@ def _parse(services: Services, body: Any, region: str, prefix: str) -> tuple[Che
     except ValidationError as exc:
         raise InvalidInput("invalid send-check", fields=pydantic_fields(exc, prefix)) from None
     target = parse_target(body, region, prefix)
-    for name in ("sequence_id", "audience_id"):
+    for name in ("sequence_id", "audience_id", "topic_id"):
         value = getattr(check, name)
         if value is not None and not is_valid_id(value):
             raise InvalidInput(f"invalid {name}", fields={prefix + name: "1-128 of A-Z a-z 0-9 _ . : @ + -"})
+    # A deleted topic is still known (its unsubscribes keep blocking); a never-defined one is a typo.
+    if check.topic_id is not None and check.topic_id not in topics:
+        raise InvalidInput(f"unknown topic {check.topic_id}", fields={prefix + "topic_id": "no such topic"})
     if target.contact_id is None:
         needed = CHANNEL_ADDRESS.get(check.channel)
         if needed != ("email" if target.email else "phone"):
@@ -76,7 +83,10 @@ def check_many(
 ) -> list[dict[str, Any]]:
     config = services.config_cache.get(workspace_id)
     region = config.settings.default_phone_region
-    parsed = [_parse(services, body, region, "" if single else f"checks[{i}].") for i, body in enumerate(bodies)]
+    parsed = [
+        _parse(services, body, region, "" if single else f"checks[{i}].", config.topics)
+        for i, body in enumerate(bodies)
+    ]
     contacts = _load_contacts(services, workspace_id, [t.contact_id for _, t in parsed if t.contact_id])
 
     # Second round trip: every address item and enrollment the checks need, in one batch (<= 100 keys/request).
@@ -127,7 +137,9 @@ def check_many(
         if check.sequence_id and target.contact_id:
             enrollment = enrollments.get((keys.enrollment_pk(workspace_id, check.sequence_id), target.contact_id))
         recipient = Recipient(target.contact_id, match_subject(contact, target), states, enrollment)
-        request = CheckRequest(check.channel, check.mode, check.sequence_id, check.audience_id)
+        request = CheckRequest(
+            check.channel, check.mode, check.sequence_id, check.audience_id, check.topic_id, check.purpose
+        )
         results.append(decide_send(request, recipient, policy, now))
     record_send_check(results)
     return results

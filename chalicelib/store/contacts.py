@@ -14,7 +14,17 @@ from chalicelib.store.aws import client
 from chalicelib.store.batch import query_items
 from chalicelib.store.items import from_item, to_item, to_value
 
-PERSONAL_FIELDS = ("email", "phone", "company_domain", "attributes", "email_key", "phone_key", "company_key")
+PERSONAL_FIELDS = (
+    "email",
+    "phone",
+    "company_domain",
+    "attributes",
+    "email_key",
+    "phone_key",
+    "company_key",
+    "crm_key",
+)
+MAX_CONTACTS_PER_CRM_ID = 10
 
 
 class ContactStore:
@@ -88,3 +98,15 @@ class ContactStore:
             ExpressionAttributeValues={":a": to_value(address_pk)},
         )
         return [item["contact_id"] for item in islice(items, 1000)]
+
+    def contact_ids_with_crm_id(self, workspace_id: str, crm_id: str) -> list[str]:
+        """Contacts linked to a CRM record (attributes.crm_id; GSI by_crm_id, one Query)."""
+        found = self._ddb.query(
+            TableName=self.table,
+            IndexName="by_crm_id",
+            KeyConditionExpression="#k = :k",
+            ExpressionAttributeNames={"#k": "crm_key"},
+            ExpressionAttributeValues={":k": to_value(keys.crm_key(workspace_id, crm_id))},
+            Limit=MAX_CONTACTS_PER_CRM_ID,
+        )
+        return [item["contact_id"]["S"] for item in found.get("Items", [])]

@@ -30,6 +30,12 @@ class EventPublisher:
                             "type": {"DataType": "String", "StringValue": event["type"]},
                             "workspace_id": {"DataType": "String", "StringValue": event["workspace_id"]},
                             "source": {"DataType": "String", "StringValue": str(event.get("source"))},
+                            # Present on topic subscription changes only, for filter policies.
+                            **(
+                                {"topic_id": {"DataType": "String", "StringValue": event["topic_id"]}}
+                                if event.get("topic_id")
+                                else {}
+                            ),
                         },
                     }
                     for index, event in enumerate(chunk)

@@ -36,6 +36,11 @@ def company_key(workspace_id: str, domain: str) -> str:
     return f"{workspace_id}#{domain}"
 
 
+def crm_key(workspace_id: str, crm_id: str) -> str:
+    """Key of the by_crm_id index: a CRM record id (attributes.crm_id) within one workspace."""
+    return f"{workspace_id}#{crm_id}"
+
+
 def api_key_pk(api_key: str) -> str:
     return "key#" + hashlib.sha256(api_key.encode()).hexdigest()
 

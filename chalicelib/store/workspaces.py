@@ -1,6 +1,6 @@
 """Workspaces, API keys, settings, sequences, audiences and the per-instance config cache.
 
-Table layout (WorkspacesTable): pk=<ws> with sk=settings | secrets | seq#<id> | aud#<id>;
+Table layout (WorkspacesTable): pk=<ws> with sk=settings | secrets | seq#<id> | aud#<id> | top#<id>;
 pk=key#<sha256(api key)> sk=key -> workspace; pk=ses#<identity> sk=ses -> workspace.
 """
 
@@ -15,7 +15,7 @@ from botocore.exceptions import ClientError
 
 from chalicelib.config import Config
 from chalicelib.errors import ConcurrentUpdate, Conflict, NotFound
-from chalicelib.models.domain import Audience, ExclusionRule, Sequence, WorkspaceSettings
+from chalicelib.models.domain import Audience, ExclusionRule, Sequence, Topic, WorkspaceSettings
 from chalicelib.store import keys
 from chalicelib.store.aws import client
 from chalicelib.store.batch import query_items
@@ -33,6 +33,8 @@ class WorkspaceConfig:
     audiences: dict[str, Audience] = field(default_factory=dict)
     rules: list[ExclusionRule] = field(default_factory=list)
     loaded_at: float = 0.0
+    # Every topic ever defined, deleted ones as tombstones (``Topic.deleted``), by topic_id.
+    topics: dict[str, Topic] = field(default_factory=dict)
 
 
 class WorkspaceStore:
@@ -219,11 +221,37 @@ class WorkspaceStore:
         item = from_item(found.get("Item"))
         return Sequence.model_validate(item["sequence"]) if item else None
 
+    # --- topics (R16) ----------------------------------------------------------------------
+    def put_topic(self, workspace_id: str, topic: Topic) -> None:
+        self._ddb.put_item(
+            TableName=self.table,
+            Item=to_item({"pk": workspace_id, "sk": "top#" + topic.topic_id, "topic": topic.model_dump()}),
+        )
+
+    def list_topics(self, workspace_id: str) -> list[Topic]:
+        """Every topic of the workspace, tombstones included, by topic_id (consistent read)."""
+        items = query_items(
+            self._ddb,
+            TableName=self.table,
+            KeyConditionExpression="pk = :pk AND begins_with(sk, :top)",
+            ExpressionAttributeValues={":pk": to_value(workspace_id), ":top": to_value("top#")},
+            ConsistentRead=True,
+        )
+        return [Topic.model_validate(item["topic"]) for item in items]
+
+    def get_topic(self, workspace_id: str, topic_id: str) -> Topic | None:
+        found = self._ddb.get_item(
+            TableName=self.table, Key=to_item({"pk": workspace_id, "sk": "top#" + topic_id}), ConsistentRead=True
+        )
+        item = from_item(found.get("Item"))
+        return Topic.model_validate(item["topic"]) if item else None
+
     # --- whole-workspace load for the cache -----------------------------------------
     def load_config(self, workspace_id: str) -> WorkspaceConfig:
         settings = WorkspaceSettings()
         sequences: dict[str, Sequence] = {}
         audiences: dict[str, Audience] = {}
+        topics: dict[str, Topic] = {}
         for item in self._query_all(self.table, workspace_id):
             sk = item["sk"]
             if sk == "settings":
@@ -234,9 +262,12 @@ class WorkspaceStore:
             elif sk.startswith("aud#"):
                 audience = Audience.model_validate(item["audience"])
                 audiences[audience.audience_id] = audience
+            elif sk.startswith("top#"):
+                topic = Topic.model_validate(item["topic"])
+                topics[topic.topic_id] = topic
         # Rules with large value lists are stored in chunks, kept in memory by version (store/exclusions.py).
         rules = ExclusionStore(self.config).load_rules(workspace_id)
-        return WorkspaceConfig(workspace_id, settings, sequences, audiences, rules, time.monotonic())
+        return WorkspaceConfig(workspace_id, settings, sequences, audiences, rules, time.monotonic(), topics)
 
     def _query_all(self, table: str, workspace_id: str) -> list[dict[str, Any]]:
         return list(

@@ -113,6 +113,12 @@ def seed(a: Api) -> Seeded:
     # R15: an open flag (a reply that may revoke consent) for a person of A to resolve
     status, replied = a.post("/v1/replies", {"contact_id": "c3", "sequence_id": "s-a", "body": "Not interested."})
     ok(status, replied)
+    ok(*a.put("/v1/topics/news-a", {"name": "A-topic-name", "channels": ["email"]}))
+    ok(
+        *a.post(
+            "/v1/subscriptions", {"contact_id": "c1", "topic_id": "news-a", "action": "unsubscribe", "source": "user"}
+        )
+    )
     return Seeded(
         rule["exclusion_id"],
         job["job_id"],
@@ -123,6 +129,7 @@ def seed(a: Api) -> Seeded:
             "a-only",
             "A-help-text",
             "A-rule",
+            "A-topic-name",
             "a_private_reason",
             "acorp.example.com",
             rule["exclusion_id"],
@@ -149,6 +156,8 @@ def snapshot(a: Api, seeded: Seeded) -> dict[str, Any]:
         "check": a.post("/v1/send-check", {"contact_id": "c1", "channel": "email"}),
         "check_sms": a.post("/v1/send-check", {"phone": A_PHONE, "channel": "sms"}),
         "enroll_check": a.post("/v1/send-check", {"contact_id": "c2", "channel": "email", "sequence_id": "s-a"}),
+        "topics": a.get("/v1/topics"),
+        "topic_check": a.post("/v1/send-check", {"email": A_EMAIL, "channel": "email", "topic_id": "news-a"}),
     }
 
 
@@ -218,6 +227,17 @@ SWEEP: dict[tuple[str, str], tuple[Request, set[int]]] = {
     ),
     ("/v1/unenrollments", "POST"): (lambda s: ("/v1/unenrollments", {"sequence_id": "s-a", "status": "active"}), {202}),
     ("/v1/jobs/{job_id}", "GET"): (lambda s: (f"/v1/jobs/{s.job_id}", None), {404}),
+    ("/v1/topics", "GET"): (lambda s: ("/v1/topics", None), {200}),
+    ("/v1/topics/{topic_id}", "GET"): (lambda s: ("/v1/topics/news-a", None), {404}),
+    ("/v1/topics/{topic_id}", "PUT"): (lambda s: ("/v1/topics/news-a", {"name": "B", "channels": ["sms"]}), {200}),
+    ("/v1/topics/{topic_id}", "DELETE"): (lambda s: ("/v1/topics/news-a", None), {404}),
+    ("/v1/subscriptions", "POST"): (
+        lambda s: (
+            "/v1/subscriptions",
+            {"email": A_EMAIL, "topic_id": "news-a", "action": "resubscribe", "source": "user", "evidence": "b"},
+        ),
+        {422},
+    ),
     ("/v1/replies", "POST"): (
         lambda s: ("/v1/replies", {"contact_id": "c2", "sequence_id": "s-a", "body": "unsubscribe me"}),
         {404},

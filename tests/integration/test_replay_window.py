@@ -25,7 +25,7 @@ def markers_about(text: str) -> list[dict[str, Any]]:
 def test_r12_a_signed_start_is_not_replayable_for_400_days(twilio: Twilio):  # noqa: F811
     # Given a STOP and then a signed START from the phone (Twilio's own MessageSids)
     stop_sid, start_sid = "SM" + "5" * 32, "SM" + "6" * 32
-    before = int(time.time())  # before the STOP too: its marker is checked against it
+    before = int(time.time())  # before both deliveries: each marker's expiry is measured from it
     assert twilio.sms("twilio-sms-stop.txt", changes={"MessageSid": stop_sid, "SmsSid": stop_sid})[0] == 200
     assert twilio.sms("twilio-sms-start.txt", changes={"MessageSid": start_sid, "SmsSid": start_sid})[0] == 200
     # When the markers of those deliveries are read
