@@ -61,7 +61,21 @@ openapi: install
 fuzz: install
 	$(BIN)/python -m pytest -q -m fuzz tests/fuzz $(PYTEST_ARGS)
 
+# Debian's chromium (tests/e2e/test_browser.py; OPTOUT_CHROMIUM names another binary): installed here
+# with apt-get when missing and we are root (CI); otherwise a message says what to run.
+CHROMIUM := $(or $(OPTOUT_CHROMIUM),/usr/bin/chromium)
 browser-test: install
+	@if [ ! -x "$(CHROMIUM)" ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "$(CHROMIUM) missing: installing Debian's chromium (apt-get install chromium)"; \
+	    apt-get -o DPkg::Lock::Timeout=600 update -qq && \
+	    DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq chromium >/dev/null || exit 1; \
+	  else \
+	    echo "make browser-test needs Chromium at $(CHROMIUM): run 'sudo apt-get install -y chromium'" \
+	      "(Debian/Ubuntu), or set OPTOUT_CHROMIUM to a Chromium binary" >&2; \
+	    exit 1; \
+	  fi; \
+	fi
 	$(BIN)/python -m pytest -q -m browser tests/e2e/test_browser.py $(PYTEST_ARGS)
 
 lint: install

@@ -259,7 +259,6 @@ SCHEMAS: dict[str, dict[str, Any]] = {
                 ["List-Unsubscribe", "List-Unsubscribe-Post"],
                 {"List-Unsubscribe": STR, "List-Unsubscribe-Post": {"const": "List-Unsubscribe=One-Click"}},
             ),
-            "expires_at": STR,
         },
     ),
     "UnsubscribeForm": {

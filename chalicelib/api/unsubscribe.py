@@ -21,8 +21,14 @@ bp = Blueprint(__name__)
 FORM_TYPES = ["application/x-www-form-urlencoded", "multipart/form-data"]
 
 
+def _language() -> str:
+    """The person's language (Accept-Language, R16): en, fr or es."""
+    headers = bp.current_request.headers
+    return pages.language(headers.get("accept-language") if headers else None)
+
+
 def _html(body: str, status: int = 200, extra: dict[str, str] | None = None) -> Response:
-    return Response(body=body, status_code=status, headers={**pages.PAGE_HEADERS, **(extra or {})})
+    return Response(body=body, status_code=status, headers={**pages.headers_for(_language()), **(extra or {})})
 
 
 def handles_page_errors(view: Callable[..., Any]) -> Callable[..., Any]:
@@ -34,17 +40,17 @@ def handles_page_errors(view: Callable[..., Any]) -> Callable[..., Any]:
         try:
             return view(*args, **kwargs)
         except NotFound:
-            return _html(pages.INVALID_LINK_PAGE, 404)
+            return _html(pages.invalid_link_page(_language()), 404)
         except (InvalidInput, MalformedBody):
-            return _html(pages.BAD_CHOICE_PAGE, 400)
+            return _html(pages.bad_choice_page(_language()), 400)
         except OptoutError as error:
             if error.status < 500:
-                return _html(pages.BAD_CHOICE_PAGE, 400)
+                return _html(pages.bad_choice_page(_language()), 400)
             logger.warning("unsubscribe not stored", extra={"error": error.code})
-            return _html(pages.UNAVAILABLE_PAGE, 503, {"Retry-After": "5"})
+            return _html(pages.unavailable_page(_language()), 503, {"Retry-After": "5"})
         except Exception:
             logger.exception("unsubscribe failed")
-            return _html(pages.UNAVAILABLE_PAGE, 503, {"Retry-After": "5"})
+            return _html(pages.unavailable_page(_language()), 503, {"Retry-After": "5"})
 
     return wrapper
 
@@ -64,7 +70,7 @@ def handle_create_unsubscribe_link():
 def handle_get_unsubscribe_page(token):
     from chalicelib.services.unsubscribe import describe_link
 
-    return _html(pages.confirmation_form(describe_link(services(), token)))
+    return _html(pages.confirmation_form(describe_link(services(), token), _language()))
 
 
 @bp.route("/u/{token}", methods=["POST"], content_types=FORM_TYPES)
@@ -77,4 +83,4 @@ def handle_post_unsubscribe(token):
     except MalformedBody:
         describe_link(services(), token)  # a bad link answers the same 404 whatever the body
         raise
-    return _html(pages.confirmation_done(apply_unsubscribe(services(), token, form)))
+    return _html(pages.confirmation_done(apply_unsubscribe(services(), token, form), _language()))

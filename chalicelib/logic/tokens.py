@@ -7,8 +7,15 @@ the first key, and a token verifies with whichever listed key its ``kid`` names,
 be rotated in front of the old one without breaking links already in inboxes.
 
 The claims name the workspace, the recipient (a contact id, or the keyed hash of an address
--- never a readable address), the channel, the optional sequence, and issue/expiry times.
-Pure: keys and clock are arguments.
+-- never a readable address), the channel, the optional sequence and the issue time. A contact's
+link also carries the keyed hashes of the contact's addresses at minting, so it still suppresses
+them after the contact is erased (R3, R5).
+
+No expiry (R15, "old links still work"): an authentic token -- valid signature under a key id
+still listed -- is honoured however old; an opt-out is never refused for age. Tokens minted
+before this rule carry an ``exp`` claim: it is still covered by the signature and parsed, and
+ignored. Retiring a key id is the one way to end a generation of links.
+Pure: keys are arguments.
 """
 
 from __future__ import annotations
@@ -22,8 +29,6 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-# SPEC R5 asks for at least 60 days; 180 covers a long sequence plus a mailbox left unread.
-TOKEN_LIFETIME_SECONDS = 180 * 24 * 3600
 MAX_TOKEN_LENGTH = 2048
 _KID_RE = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
 _ID_RE = re.compile(r"^[A-Za-z0-9_.:@+-]{1,128}$")
@@ -33,7 +38,7 @@ _ADDRESS_KINDS = frozenset({"email", "phone"})
 
 
 class InvalidToken(Exception):
-    """Malformed, tampered, unknown-key or expired: callers treat every case the same."""
+    """Malformed, tampered or unknown-key: callers treat every case the same."""
 
 
 @dataclass(frozen=True)
@@ -41,19 +46,23 @@ class UnsubscribeClaims:
     workspace_id: str
     channel: str
     issued_at: int
-    expires_at: int
     contact_id: str | None = None
     address_kind: str | None = None  # "email" | "phone", with address_digest
     address_digest: str | None = None  # keyed hash of the normalized address (store/keys.address_hash)
     sequence_id: str | None = None
+    # A contact link: keyed hashes of the contact's addresses when the link was minted (erasure, R3).
+    email_digest: str | None = None
+    phone_digest: str | None = None
+    expires_at: int | None = None  # only in tokens minted before R15; signed, parsed, never enforced
 
     def to_json(self) -> dict[str, Any]:
         claims: dict[str, Any] = {
             "w": self.workspace_id,
             "ch": self.channel,
             "iat": self.issued_at,
-            "exp": self.expires_at,
         }
+        if self.expires_at is not None:
+            claims["exp"] = self.expires_at
         if self.contact_id is not None:
             claims["c"] = self.contact_id
         if self.address_digest is not None:
@@ -61,6 +70,10 @@ class UnsubscribeClaims:
             claims["a"] = self.address_digest
         if self.sequence_id is not None:
             claims["s"] = self.sequence_id
+        if self.email_digest is not None:
+            claims["he"] = self.email_digest
+        if self.phone_digest is not None:
+            claims["hp"] = self.phone_digest
         return claims
 
 
@@ -102,8 +115,8 @@ def sign(claims: UnsubscribeClaims, token_keys: list[str]) -> str:
     return f"{signed}.{_signature(secret, signed)}"
 
 
-def verify(token: str, token_keys: list[str], now: int) -> UnsubscribeClaims:
-    """The claims of a genuine, unexpired token, else InvalidToken (never says which check failed)."""
+def verify(token: str, token_keys: list[str]) -> UnsubscribeClaims:
+    """The claims of a genuine token, however old, else InvalidToken (never says which check failed)."""
     if not isinstance(token, str) or not token or len(token) > MAX_TOKEN_LENGTH:
         raise InvalidToken("bad token")
     parts = token.split(".")
@@ -120,10 +133,7 @@ def verify(token: str, token_keys: list[str], now: int) -> UnsubscribeClaims:
         raw = json.loads(_b64decode(payload))
     except (ValueError, UnicodeDecodeError):
         raise InvalidToken("bad payload") from None
-    claims = _claims_from_json(raw)
-    if claims.expires_at <= now:
-        raise InvalidToken("expired")
-    return claims
+    return _claims_from_json(raw)
 
 
 def _claims_from_json(raw: Any) -> UnsubscribeClaims:
@@ -134,11 +144,13 @@ def _claims_from_json(raw: Any) -> UnsubscribeClaims:
             workspace_id=raw["w"],
             channel=raw["ch"],
             issued_at=raw["iat"],
-            expires_at=raw["exp"],
             contact_id=raw.get("c"),
             address_kind=raw.get("ak"),
             address_digest=raw.get("a"),
             sequence_id=raw.get("s"),
+            email_digest=raw.get("he"),
+            phone_digest=raw.get("hp"),
+            expires_at=raw.get("exp"),
         )
     except KeyError:
         raise InvalidToken("bad payload") from None
@@ -156,8 +168,10 @@ def _validate(claims: UnsubscribeClaims) -> None:
     if claims.channel not in _CHANNELS:
         raise ValueError("channel")
     for value in (claims.issued_at, claims.expires_at):
-        if not isinstance(value, int) or isinstance(value, bool):
+        if value is not None and (not isinstance(value, int) or isinstance(value, bool)):
             raise ValueError("times")
+    if claims.issued_at is None:
+        raise ValueError("issued_at")
     has_contact = claims.contact_id is not None
     has_address = claims.address_digest is not None or claims.address_kind is not None
     if has_contact == has_address:
@@ -174,3 +188,6 @@ def _validate(claims: UnsubscribeClaims) -> None:
         not isinstance(claims.sequence_id, str) or not _ID_RE.match(claims.sequence_id)
     ):
         raise ValueError("sequence_id")
+    for digest in (claims.email_digest, claims.phone_digest):
+        if digest is not None and (not has_contact or not isinstance(digest, str) or not _DIGEST_RE.match(digest)):
+            raise ValueError("contact address digests")

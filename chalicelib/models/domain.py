@@ -6,7 +6,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from chalicelib.errors import InvalidAddress
 from chalicelib.logic.keywords import BUILT_IN, KEYWORD_CLASSES, MAX_KEYWORD, normalize_keyword
+from chalicelib.logic.normalize import normalize_email
 
 Channel = Literal["email", "sms", "call", "whatsapp", "facebook", "gbp"]
 CHANNELS: tuple[Channel, ...] = ("email", "sms", "call", "whatsapp", "facebook", "gbp")
@@ -135,6 +137,72 @@ class SmsTexts(BaseModel):
     help: str | None = Field(default=None, min_length=1, max_length=640)
 
 
+def _https_url(value: str | None) -> str | None:
+    """An absolute https URL a browser may load or follow (the server never fetches it)."""
+    if value is None:
+        return None
+    if any(ch.isspace() or ord(ch) < 32 or ord(ch) == 127 for ch in value):
+        raise ValueError("must be an https URL without spaces or control characters")
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 -- raises ValueError on a bad port
+    except ValueError:
+        raise ValueError("must be an https URL") from None
+    if parts.scheme.lower() != "https" or not parts.hostname:
+        raise ValueError("must be an https:// URL with a host")
+    if parts.username is not None or parts.password is not None:
+        raise ValueError("must not contain a user name or password")
+    return value
+
+
+class PageSettings(BaseModel):
+    """The workspace's brand on its unsubscribe page and preference center (R16, setting ``page``).
+    Shown to the person, escaped; the logo is an <img> their browser loads, never fetched by us."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    brand_name: str | None = Field(default=None, min_length=1, max_length=100)
+    logo_url: str | None = Field(default=None, max_length=2048, description="https only")
+    accent_color: str | None = Field(default=None, pattern=r"^#([0-9A-Fa-f]{3}|[0-9A-Fa-f]{6})$")
+    privacy_url: str | None = Field(default=None, max_length=2048, description="https only")
+    support_email: str | None = Field(default=None, max_length=320)
+
+    @field_validator("brand_name")
+    @classmethod
+    def _brand(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        value = " ".join(value.split())
+        if not value or any(ord(ch) < 32 or ord(ch) == 127 for ch in value):
+            raise ValueError("must be printable text")
+        return value
+
+    @field_validator("logo_url", "privacy_url")
+    @classmethod
+    def _url(cls, value: str | None) -> str | None:
+        return _https_url(value)
+
+    @field_validator("accent_color")
+    @classmethod
+    def _colour(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        value = value.lower()
+        return "#" + "".join(ch * 2 for ch in value[1:]) if len(value) == 4 else value
+
+    @field_validator("support_email")
+    @classmethod
+    def _email(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        try:
+            return normalize_email(value)
+        except InvalidAddress as exc:
+            raise ValueError(f"must be an email address ({exc})") from None
+
+
 class WorkspaceSettings(BaseModel):
     """Per-workspace behaviour switches (API.md /v1/settings)."""
 
@@ -161,6 +229,7 @@ class WorkspaceSettings(BaseModel):
     default_phone_region: str = Field(default="US", pattern=r"^[A-Za-z]{2}$")
     ses_identities: list[str] = Field(default_factory=list, max_length=100)
     crm: CrmSettings | None = None
+    page: PageSettings | None = None
 
     @field_validator("default_phone_region")
     @classmethod

@@ -79,6 +79,10 @@ class DndChange:
     # More TransactWriteItems entries that must land with the change or not at all (e.g. the
     # conditional resolution of the flag a person resolved as an opt-out).
     extra_items: tuple[dict[str, Any], ...] = ()
+    # Set by an unsubscribe link (R3, R5): if its contact has been erased since the link was minted,
+    # the contact's tombstone plus these address keys (carried by the link as keyed hashes) stand in
+    # for it, so the opt-out still lands and still suppresses the addresses.
+    erased_address_pks: dict[AddressKind, str] | None = None
 
 
 @dataclass
@@ -93,20 +97,26 @@ class DndResult:
 
 
 def _load_subjects(services: Services, change: DndChange) -> tuple[dict[str, Any] | None, dict[str, Subject]]:
-    return load_target_subjects(services, change.workspace_id, change.target)
+    return load_target_subjects(services, change.workspace_id, change.target, change.erased_address_pks)
 
 
 def load_target_subjects(
-    services: Services, ws: str, target: Target
+    services: Services, ws: str, target: Target, erased_address_pks: dict[AddressKind, str] | None = None
 ) -> tuple[dict[str, Any] | None, dict[str, Subject]]:
-    """Subjects covering the target: 'contact' and/or 'email'/'phone' address subjects."""
+    """Subjects covering the target: 'contact' and/or 'email'/'phone' address subjects.
+    ``erased_address_pks`` (unsubscribe links, R3): if the contact was erased, its tombstone and
+    these address keys stand in for it."""
     contact = None
     address_pks: dict[AddressKind, str] = {}
     if target.contact_id:
         contact = services.contacts.get(ws, target.contact_id)
+        if contact is not None:
+            address_pks = contact_address_pks(contact)
+        elif erased_address_pks is not None:
+            contact = services.contacts.get_raw(ws, target.contact_id)  # the tombstone
+            address_pks = dict(erased_address_pks)
         if contact is None:
             raise NotFound("contact not found", fields={"contact_id": "no such contact"})
-        address_pks = contact_address_pks(contact)
     elif target.email:
         address_pks = {"email": address_pk(services, ws, "email", target.email)}
     elif target.phone:

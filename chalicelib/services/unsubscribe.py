@@ -1,25 +1,31 @@
 """Unsubscribe links and one-click unsubscribe (R5).
 
 Minting: a signed token naming the workspace, the recipient (contact id, or the keyed hash of
-an email address -- never the address itself), the channel and the optional sequence.
+an email address -- never the address itself), the channel and the optional sequence; a contact's
+link also carries the keyed hashes of the contact's email and phone.
 Reading a link (GET) only verifies and describes it; applying it (POST) records a permanent
 DND from the person themselves and removes them from the sequences their choice covers.
-Every bad link -- malformed, tampered, signed by an unknown key, expired, or naming a
-workspace or contact that no longer exists -- is the same InvalidLink, so the page reveals
-nothing about which check failed.
+
+A link outlives its contact (R3, R5): once the contact is erased, the opt-out lands on the
+contact's tombstone and on the address items named by the hashes the link carries, so the
+addresses stay suppressed and a contact created later with one of them is blocked. A link minted
+before the hashes were carried still records the opt-out on the tombstone.
+A link never expires (R15): an authentic token is honoured however old. Every bad link --
+malformed, tampered, signed by an unknown key, naming a workspace that does not exist or a
+contact that never did -- is the same InvalidLink, so the page reveals nothing about which check
+failed.
 """
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 from chalicelib.errors import InvalidInput, NotFound
 from chalicelib.logic import tokens
 from chalicelib.logic.normalize import is_valid_id
-from chalicelib.models.domain import CHANNEL_ADDRESS, CHANNELS, REASON_UNSUBSCRIBED
+from chalicelib.models.domain import CHANNEL_ADDRESS, CHANNELS, REASON_UNSUBSCRIBED, AddressKind, PageSettings
 from chalicelib.services import context
 from chalicelib.services.context import Services
 from chalicelib.services.dnd import DndChange, apply_dnd_change
@@ -45,6 +51,7 @@ class LinkView:
     channel: str
     has_sequence: bool
     keep_options: tuple[str, ...]  # channels the person may choose to keep
+    brand: PageSettings | None = None  # the workspace's `page` setting (R16)
 
 
 @dataclass
@@ -55,6 +62,7 @@ class UnsubscribeOutcome:
     changed: bool
     unenrolled: int = 0
     contact_ids: list[str] = field(default_factory=list)
+    brand: PageSettings | None = None
 
 
 # --- minting ------------------------------------------------------------------------------
@@ -79,13 +87,19 @@ def mint_link(services: Services, workspace_id: str, body: dict[str, Any]) -> di
         "workspace_id": workspace_id,
         "channel": channel,
         "issued_at": now,
-        "expires_at": now + tokens.TOKEN_LIFETIME_SECONDS,
         "sequence_id": sequence_id,
     }
     if target.contact_id:
-        if services.contacts.get(workspace_id, target.contact_id) is None:
+        contact = services.contacts.get(workspace_id, target.contact_id)
+        if contact is None:
             raise NotFound("contact not found", fields={"contact_id": "no such contact"})
         claims_args["contact_id"] = target.contact_id
+        # So the link still suppresses the addresses once the contact is erased (R3).
+        secret = services.config.address_key
+        if contact.get("email"):
+            claims_args["email_digest"] = keys.address_hash(secret, "email", contact["email"])
+        if contact.get("phone"):
+            claims_args["phone_digest"] = keys.address_hash(secret, "phone", contact["phone"])
     else:
         if channel != "email":
             raise InvalidInput(
@@ -99,23 +113,41 @@ def mint_link(services: Services, workspace_id: str, body: dict[str, Any]) -> di
     return {
         "url": url,
         "headers": {"List-Unsubscribe": f"<{url}>", "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"},
-        "expires_at": context.iso(datetime.fromtimestamp(claims_args["expires_at"], UTC)),
     }
 
 
 # --- reading and applying -------------------------------------------------------------------
 
 
-def _claims(services: Services, token: str) -> tokens.UnsubscribeClaims:
+@dataclass(frozen=True)
+class _Link:
+    claims: tokens.UnsubscribeClaims
+    contact_erased: bool = False
+
+
+def _link(services: Services, token: str) -> _Link:
     try:
-        claims = tokens.verify(token, services.config.token_keys, int(context.utcnow().timestamp()))
+        claims = tokens.verify(token, services.config.token_keys)
     except tokens.InvalidToken:
         raise InvalidLink("this link is not valid") from None
     if not services.workspaces.exists(claims.workspace_id):
         raise InvalidLink("this link is not valid")
-    if claims.contact_id and services.contacts.get(claims.workspace_id, claims.contact_id) is None:
+    if claims.contact_id is None:
+        return _Link(claims)
+    # An erased contact keeps a tombstone: its link still works (R3, R5); no item at all = unknown.
+    contact = services.contacts.get_raw(claims.workspace_id, claims.contact_id)
+    if contact is None:
         raise InvalidLink("this link is not valid")
-    return claims
+    return _Link(claims, contact_erased=bool(contact.get("deleted")))
+
+
+def _erased_address_pks(link: _Link) -> dict[AddressKind, str] | None:
+    """The address keys an erased contact's link stands for (None while the contact is live)."""
+    if not link.contact_erased:
+        return None
+    claims = link.claims
+    digests: dict[AddressKind, str | None] = {"email": claims.email_digest, "phone": claims.phone_digest}
+    return {kind: keys.address_pk(claims.workspace_id, kind, digest) for kind, digest in digests.items() if digest}
 
 
 def _keep_options(services: Services, claims: tokens.UnsubscribeClaims) -> tuple[str, ...]:
@@ -129,8 +161,9 @@ def _keep_options(services: Services, claims: tokens.UnsubscribeClaims) -> tuple
 
 def describe_link(services: Services, token: str) -> LinkView:
     """GET /u/{token}: verify and describe; never changes anything."""
-    claims = _claims(services, token)
-    return LinkView(claims.channel, claims.sequence_id is not None, _keep_options(services, claims))
+    claims = _link(services, token).claims
+    brand = services.config_cache.get(claims.workspace_id).settings.page
+    return LinkView(claims.channel, claims.sequence_id is not None, _keep_options(services, claims), brand)
 
 
 def is_one_click(form: dict[str, list[str]]) -> bool:
@@ -139,7 +172,8 @@ def is_one_click(form: dict[str, list[str]]) -> bool:
 
 def apply_unsubscribe(services: Services, token: str, form: dict[str, list[str]]) -> UnsubscribeOutcome:
     """POST /u/{token}: a one-click post (scope all) or the page's form (scope + kept channels)."""
-    claims = _claims(services, token)
+    link = _link(services, token)
+    claims = link.claims
     keep_options = _keep_options(services, claims)
     kept: tuple[str, ...] = ()
     if is_one_click(form):
@@ -177,10 +211,11 @@ def apply_unsubscribe(services: Services, token: str, form: dict[str, list[str]]
             actor="unsubscribe_link",
             note="one-click" if is_one_click(form) else f"scope={scope}",
             sequence_scope=claims.sequence_id if scope == "sequence" else None,
+            erased_address_pks=_erased_address_pks(link),
         ),
     )
     contact_ids = _contact_ids(services, claims, target)
-    outcome = UnsubscribeOutcome(scope, channels, kept, result.changed, contact_ids=contact_ids)
+    outcome = UnsubscribeOutcome(scope, channels, kept, result.changed, contact_ids=contact_ids, brand=settings.page)
     if contact_ids:
         # Another capability owns enrollments; imported here so this path stays light.
         from chalicelib.services.enrollments import unenroll_contacts

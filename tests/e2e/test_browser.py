@@ -38,7 +38,7 @@ ARTIFACTS = REPO_ROOT / "build" / "test-artifacts"
 def browser() -> Iterator[Any]:
     from playwright.sync_api import sync_playwright
 
-    assert Path(CHROMIUM).exists(), f"{CHROMIUM} missing: apt-get install -y chromium (.ci/run does)"
+    assert Path(CHROMIUM).exists(), f"{CHROMIUM} missing: make browser-test installs it (apt-get, as root)"
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_FLAGS)
         yield browser
@@ -126,7 +126,7 @@ def test_r5_every_control_has_a_label_and_the_page_reads_without_css(local_stack
     }""")
     assert page.evaluate("() => document.styleSheets.length") == 0
     text = page.locator("body").inner_text()
-    order = [text.index(s) for s in ("Unsubscribe", "Only this series of messages", "Everything from us")]
+    order = [text.index(s) for s in ("Unsubscribe", "Only this series of messages", "Everything from this sender")]
     assert order == sorted(order)
     for locator in (
         page.get_by_role("heading", name="Unsubscribe"),

@@ -7,7 +7,7 @@ covers. Every bad link gets the same 404 page and changes nothing.
 
 from __future__ import annotations
 
-import time
+import dataclasses
 from typing import Any
 from urllib.parse import urlencode, urlparse
 
@@ -44,6 +44,30 @@ def page(
 ) -> tuple[int, str, dict[str, str]]:
     response = api.client.http.request(method, path, headers=headers or {}, body=body)
     return response.status_code, response.body.decode(), response.headers
+
+
+@dataclasses.dataclass
+class ParsedHtml:
+    tags: list[str]
+    attributes: list[tuple[str, str, str | None]]  # (tag, name, value as the browser reads it)
+    text: str
+
+
+def parse_html(html: str) -> ParsedHtml:
+    from html.parser import HTMLParser
+
+    parsed = ParsedHtml([], [], "")
+
+    class Collector(HTMLParser):
+        def handle_starttag(self, tag, attrs):
+            parsed.tags.append(tag)
+            parsed.attributes.extend((tag, name, value) for name, value in attrs)
+
+        def handle_data(self, data):
+            parsed.text += data
+
+    Collector(convert_charrefs=True).feed(html)
+    return parsed
 
 
 def audit(api: Api, **query: str) -> list[dict[str, Any]]:
@@ -84,7 +108,7 @@ def test_r5_minted_link_has_one_click_headers_and_an_opaque_token(contact):
         "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
     }
     assert EMAIL not in link["url"] and "c1" not in link["url"].split("/u/")[1].split(".")[0]
-    assert link["expires_at"] > "20"
+    assert "expires_at" not in link  # R15: a link never expires
 
 
 def test_r5_minting_validates_its_input(contact):
@@ -251,21 +275,22 @@ def test_r5_every_bad_link_gets_the_same_404_page_and_changes_nothing(contact):
     from chalicelib.logic import tokens
     from chalicelib.services.context import get_services
 
-    claims = tokens.verify(good.split("/u/")[1], get_services().config.token_keys, int(time.time()))
+    keys = get_services().config.token_keys
+    claims = tokens.verify(good.split("/u/")[1], keys)
     foreign = tokens.sign(claims, ["k1:some-other-deployments-secret"])
-    # a genuine token naming a workspace that does not exist
-    import dataclasses
-
-    ghost = tokens.sign(dataclasses.replace(claims, workspace_id="ws-does-not-exist"), get_services().config.token_keys)
-    # an expired one
-    expired = tokens.sign(dataclasses.replace(claims, issued_at=1, expires_at=2), get_services().config.token_keys)
+    # a token under a key id this deployment does not know
+    unknown_kid = tokens.sign(claims, ["retired-k0:a-key-this-deployment-never-had"])
+    # a genuine token naming a workspace that does not exist, or a contact that never did
+    ghost = tokens.sign(dataclasses.replace(claims, workspace_id="ws-does-not-exist"), keys)
+    nobody = tokens.sign(dataclasses.replace(claims, contact_id="never-existed", email_digest=None), keys)
     bad_tokens = [
         "nonsense",
         f"{kid}.{payload}.{signature[:-2]}AA",  # tampered signature
         f"{kid}.{payload[:-3]}abc.{signature}",  # tampered payload
         foreign,
+        unknown_kid,
         ghost,
-        expired,
+        nobody,
     ]
     pages = set()
     for token in bad_tokens:
@@ -300,3 +325,236 @@ def test_r5_failure_to_store_answers_503_so_the_client_retries(contact, monkeypa
     status, html, headers = page(contact, "POST", path_of(mint(contact)), ONE_CLICK, FORM)
     assert status == 503 and headers.get("Retry-After")
     assert audit(contact) == []
+
+
+# --- old links (R15) --------------------------------------------------------------------------------
+
+
+def signed(claims: Any) -> str:
+    from chalicelib.logic import tokens
+    from chalicelib.services.context import get_services
+
+    return tokens.sign(claims, get_services().config.token_keys)
+
+
+def claims_of(link: dict[str, Any]) -> Any:
+    from chalicelib.logic import tokens
+    from chalicelib.services.context import get_services
+
+    return tokens.verify(path_of(link).split("/u/")[1], get_services().config.token_keys)
+
+
+def test_r15_an_authentic_link_is_honoured_however_old(contact):
+    # Given a link minted in 1970 by an older release, its "exp" claim long past (valid signature, known kid)
+    old = dataclasses.replace(claims_of(mint(contact)), issued_at=1, expires_at=2, email_digest=None, phone_digest=None)
+    path = f"/u/{signed(old)}"
+    # When the person opens it, then uses one-click
+    status, html, _ = page(contact, "GET", path)
+    assert status == 200 and "<h1>Unsubscribe</h1>" in html
+    assert page(contact, "POST", path, ONE_CLICK, FORM)[0] == 200
+    # Then the opt-out is recorded like any other: never refused for age
+    assert not allowed(contact, "email") and not allowed(contact, "sms")
+    assert {(e["source"], e["reason"], e["kind"]) for e in audit(contact)} == {("contact", "unsubscribed", "permanent")}
+
+
+# --- links outlive their contact (R3, R5; issue 11 point 4) ------------------------------------------
+
+
+def test_r3_r5_a_link_still_works_after_its_contact_is_deleted(contact):
+    # Given a link minted for c1 (email + phone), and c1 then deleted (erasure)
+    link = mint(contact, contact_id="c1", sequence_id="seq-1")
+    assert EMAIL not in link["url"] and PHONE not in link["url"]
+    assert contact.delete("/v1/contacts/c1")[0] == 204
+    # When the person opens the link, then their mail client posts one-click
+    status, html, _ = page(contact, "GET", path_of(link))
+    assert status == 200 and "<h1>Unsubscribe</h1>" in html
+    assert EMAIL not in html and PHONE not in html
+    status, _, headers = page(contact, "POST", path_of(link), ONE_CLICK, FORM)
+    # Then it is applied (200, no redirect)
+    assert status == 200 and "Location" not in headers
+    # And the addresses stay suppressed: raw-address checks are blocked on their channels
+    assert not allowed(contact, "email", email=EMAIL)
+    assert not allowed(contact, "sms", phone=PHONE)
+    # And a contact created later with either address is blocked
+    assert contact.put("/v1/contacts/c2", {"email": EMAIL})[0] == 200
+    assert contact.put("/v1/contacts/c3", {"phone": PHONE})[0] == 200
+    assert not allowed(contact, "email", contact_id="c2")
+    assert not allowed(contact, "sms", contact_id="c3") and not allowed(contact, "call", contact_id="c3")
+    # And the audit holds the contact's own, permanent unsubscribe, found by address
+    assert {(e["action"], e["source"], e["reason"], e["kind"]) for e in audit(contact, email=EMAIL)} == {
+        ("enabled", "contact", "unsubscribed", "permanent")
+    }
+    # And a retried one-click adds nothing
+    before = audit(contact, email=EMAIL) + audit(contact, phone=PHONE)
+    assert page(contact, "POST", path_of(link), ONE_CLICK, FORM)[0] == 200
+    assert audit(contact, email=EMAIL) + audit(contact, phone=PHONE) == before
+
+
+def test_r3_r5_the_page_form_works_after_erasure_and_keeps_what_was_chosen(contact):
+    # Given c1's link, c1 deleted
+    link = mint(contact, contact_id="c1")
+    assert contact.delete("/v1/contacts/c1")[0] == 204
+    # When the person submits the page keeping calls
+    status, html, _ = page(contact, "POST", path_of(link), urlencode([("scope", "all"), ("keep", "call")]), FORM)
+    assert status == 200 and "You are unsubscribed" in html
+    # Then email and SMS are suppressed at address level, calls are not
+    assert contact.put("/v1/contacts/c2", {"email": EMAIL, "phone": PHONE})[0] == 200
+    assert not allowed(contact, "email", contact_id="c2") and not allowed(contact, "sms", contact_id="c2")
+    assert allowed(contact, "call", contact_id="c2")
+
+
+def test_r15_a_link_minted_before_hashes_were_carried_still_records_the_opt_out_after_erasure(contact):
+    # Given an old-format link of c1 (no address hashes) and c1 deleted
+    old = dataclasses.replace(claims_of(mint(contact)), email_digest=None, phone_digest=None, expires_at=2)
+    assert contact.delete("/v1/contacts/c1")[0] == 204
+    # When it is used
+    assert page(contact, "GET", f"/u/{signed(old)}")[0] == 200
+    assert page(contact, "POST", f"/u/{signed(old)}", ONE_CLICK, FORM)[0] == 200
+    # Then the opt-out is stored on c1's tombstone: c1 recreated under its id is blocked
+    assert contact.put("/v1/contacts/c1", {"email": "new-address@example.com"})[0] == 200
+    assert not allowed(contact, "facebook") and not allowed(contact, "gbp")
+
+
+# --- the workspace's brand and the person's language (R16; issue 14 point 5) -------------------------
+
+BRAND = {
+    "brand_name": "Acme & Co",
+    "logo_url": "https://cdn.acme.example/logo.png?v=1&size=2",
+    "accent_color": "#1A5",
+    "privacy_url": "https://acme.example/privacy",
+    "support_email": "Help@Acme.example",
+}
+
+
+@pytest.mark.parametrize(
+    ("page_setting", "field"),
+    [
+        ({"logo_url": "http://cdn.acme.example/logo.png"}, "page.logo_url"),  # https only
+        ({"logo_url": "javascript:alert(1)"}, "page.logo_url"),
+        ({"logo_url": "https://user:pw@cdn.acme.example/logo.png"}, "page.logo_url"),
+        ({"logo_url": "https://cdn.acme.example/a b.png"}, "page.logo_url"),
+        ({"logo_url": "logo.png"}, "page.logo_url"),
+        ({"privacy_url": "ftp://acme.example/privacy"}, "page.privacy_url"),
+        ({"accent_color": "red"}, "page.accent_color"),
+        ({"accent_color": "#12345"}, "page.accent_color"),
+        ({"accent_color": "#1a5;}body{display:none"}, "page.accent_color"),
+        ({"support_email": "not an address"}, "page.support_email"),
+        ({"brand_name": ""}, "page.brand_name"),
+        ({"brand_name": "x" * 101}, "page.brand_name"),
+        ({"favicon": "https://acme.example/f.ico"}, "page.favicon"),
+    ],
+)
+def test_r16_page_setting_is_validated_naming_the_field(api, page_setting, field):
+    status, body = api.patch("/v1/settings", {"page": page_setting})
+    assert status == 422, body
+    assert field in body["fields"], body
+    assert api.get("/v1/settings")[1]["page"] is None
+
+
+def test_r16_page_setting_is_saved_normalized_and_shown(api):
+    status, body = api.patch("/v1/settings", {"page": BRAND})
+    assert status == 200, body
+    expected = {**BRAND, "accent_color": "#11aa55", "support_email": "help@acme.example"}
+    assert body["page"] == expected
+    assert api.get("/v1/settings")[1]["page"] == expected
+
+
+def test_r16_the_page_carries_the_brand_and_fetches_nothing(contact, monkeypatch):
+    # Given a branded workspace
+    assert contact.patch("/v1/settings", {"page": BRAND})[0] == 200
+    link = mint(contact, contact_id="c1", sequence_id="seq-1")
+    # And a server that may not open any network connection (the logo is the browser's to load)
+    import socket
+
+    def no_network(*args, **kwargs):
+        raise AssertionError("the server tried to reach the network")
+
+    monkeypatch.setattr(socket, "getaddrinfo", no_network)
+    monkeypatch.setattr(socket.socket, "connect", no_network)
+    # When the person opens the link
+    status, html, headers = page(contact, "GET", path_of(link))
+    # Then the page names the sender, shows the logo as an <img> with alt text, the accent colour,
+    # the privacy link and the support address -- every value escaped
+    assert status == 200
+    assert 'src="https://cdn.acme.example/logo.png?v=1&amp;size=2"' in html
+    assert 'alt="Acme &amp; Co"' in html and 'referrerpolicy="no-referrer"' in html
+    assert "messages from Acme &amp; Co." in html and "Everything from Acme &amp; Co" in html
+    assert "#11aa55" in html
+    assert '<a href="https://acme.example/privacy" rel="noopener noreferrer">Privacy policy</a>' in html
+    assert '<a href="mailto:help@acme.example">help@acme.example</a>' in html
+    assert "img-src https:" in headers["Content-Security-Policy"]
+    # And the confirmation after submitting carries it too
+    status, html, _ = page(contact, "POST", path_of(link), "scope=all", FORM)
+    assert status == 200 and "Acme &amp; Co will no longer contact you by" in html and "cdn.acme.example" in html
+
+
+def test_r16_without_a_brand_the_page_stays_neutral(contact):
+    status, html, _ = page(contact, "GET", path_of(mint(contact)))
+    assert status == 200
+    assert "messages from this sender." in html and "<img" not in html and "<footer>" not in html
+    assert "from us" not in html
+
+
+def test_r16_hostile_brand_values_are_escaped(contact):
+    hostile = {
+        "brand_name": '<script>alert(1)</script>"><img src=x onerror=alert(2)>',
+        "logo_url": 'https://cdn.acme.example/x.png?"><script>alert(3)</script>',
+        "privacy_url": "https://acme.example/p?'onmouseover='alert(4)",
+    }
+    assert contact.patch("/v1/settings", {"page": hostile})[0] == 200
+    status, html, _ = page(contact, "GET", path_of(mint(contact)))
+    assert status == 200
+    # Then the browser sees no element or attribute that the values brought in: they stay text
+    parsed = parse_html(html)
+    assert "script" not in parsed.tags and parsed.tags.count("img") == 1
+    assert not [name for _, name, _ in parsed.attributes if name.startswith("on")]
+    assert ("img", "src", hostile["logo_url"]) in parsed.attributes
+    assert ("img", "alt", hostile["brand_name"]) in parsed.attributes
+    assert ("a", "href", hostile["privacy_url"]) in parsed.attributes
+    assert hostile["brand_name"] in parsed.text
+
+
+@pytest.mark.parametrize(
+    ("accept_language", "lang", "heading", "button"),
+    [
+        (None, "en", "Unsubscribe", "Unsubscribe"),
+        ("fr-FR,fr;q=0.9,en;q=0.8", "fr", "Se désabonner", "Se désabonner"),
+        ("de-DE, es;q=0.7, en;q=0.3", "es", "Darse de baja", "Darse de baja"),
+        ("en;q=0.2, fr;q=0.6", "fr", "Se désabonner", "Se désabonner"),
+        ("it", "en", "Unsubscribe", "Unsubscribe"),
+    ],
+)
+def test_r16_the_page_speaks_the_persons_language(contact, accept_language, lang, heading, button):
+    assert contact.patch("/v1/settings", {"page": {"brand_name": "Acme"}})[0] == 200
+    link = mint(contact, contact_id="c1", sequence_id="seq-1")
+    headers = {"Accept-Language": accept_language} if accept_language else {}
+    status, html, response_headers = page(contact, "GET", path_of(link), headers=headers)
+    assert status == 200
+    assert f'<html lang="{lang}">' in html
+    assert f"<h1>{heading}</h1>" in html and f'<button type="submit">{button}</button>' in html
+    assert response_headers["Content-Language"] == lang and response_headers["Vary"] == "Accept-Language"
+    # And the confirmation speaks it too
+    status, html, _ = page(contact, "POST", path_of(link), "scope=sequence", {**FORM, **headers})
+    assert status == 200 and f'<html lang="{lang}">' in html
+
+
+def test_r16_french_and_spanish_confirmations_name_the_sender(contact):
+    link = mint(contact, contact_id="c1")
+    fr = page(contact, "POST", path_of(link), "scope=all", {**FORM, "Accept-Language": "fr"})[1]
+    assert "Cet expéditeur ne vous contactera plus par : E-mail" in fr
+    assert contact.patch("/v1/settings", {"page": {"brand_name": "Acme"}})[0] == 200
+    es = page(contact, "POST", path_of(link), "scope=all", {**FORM, "Accept-Language": "es"})[1]
+    assert "Acme ya no le contactará por: Correo electrónico" in es
+
+
+def test_r16_the_404_page_knows_no_workspace_and_speaks_the_language(contact):
+    # Given a branded workspace and a broken link of it
+    assert contact.patch("/v1/settings", {"page": BRAND})[0] == 200
+    broken = path_of(mint(contact))[:-4] + "AAAA"
+    # When it is opened in French and in English
+    for accept_language, lang, words in (("fr", "fr", "Lien non valide"), ("en", "en", "Link not valid")):
+        status, html, headers = page(contact, "GET", broken, headers={"Accept-Language": accept_language})
+        # Then it is the neutral 404 page in that language: no brand, no logo
+        assert status == 404 and f'<html lang="{lang}">' in html and words in html
+        assert "Acme" not in html and "<img" not in html and "acme.example" not in html
+        assert headers["Content-Language"] == lang
