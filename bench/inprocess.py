@@ -262,6 +262,84 @@ def measure_batch(bench: Bench, contact_ids: list[str], runs: int) -> dict[str, 
     }
 
 
+class RoundRecorder:
+    """Each DynamoDB request of the app's client from ``before-call`` to ``after-call``; requests in
+    flight at the same time are one round trip, so ``rounds()`` counts the sequential rounds."""
+
+    def __init__(self) -> None:
+        import threading
+
+        self._lock = threading.Lock()
+        self._open: dict[int, float] = {}
+        self.spans: list[tuple[float, float]] = []
+
+    def before(self, **_: Any) -> None:
+        import threading
+
+        with self._lock:
+            self._open[threading.get_ident()] = time.perf_counter()
+
+    def after(self, **_: Any) -> None:
+        import threading
+
+        with self._lock:
+            self.spans.append((self._open.pop(threading.get_ident()), time.perf_counter()))
+
+    def rounds(self) -> int:
+        count, end = 0, float("-inf")
+        for start, stop in sorted(self.spans):
+            if start > end:
+                count += 1
+            end = max(end, stop)
+        return count
+
+    @contextlib.contextmanager
+    def recording(self) -> Iterator[RoundRecorder]:
+        from chalicelib.store.aws import client
+
+        events = client("dynamodb").meta.events
+        self.spans.clear()
+        events.register("before-call.dynamodb.*", self.before, unique_id="bench-rounds-before")
+        events.register("after-call.dynamodb.*", self.after, unique_id="bench-rounds-after")
+        try:
+            yield self
+        finally:
+            events.unregister("before-call.dynamodb.*", unique_id="bench-rounds-before")
+            events.unregister("after-call.dynamodb.*", unique_id="bench-rounds-after")
+
+
+def measure_round_trips(bench: Bench, contact_ids: list[str], runs: int = 5) -> dict[str, Any]:
+    """R16: a check naming the contact and the address it will use (one BatchGetItem: contact,
+    address item and enrollment together), and the sequential rounds of a batch of 100 (its second
+    round's requests issued concurrently); the most rounds seen over ``runs`` runs."""
+    body = {"contact_id": "c1", "phone": phone(1), "channel": "sms", "sequence_id": SEQUENCE}
+    status, answer = bench.call("POST", "/v1/send-check", body)
+    assert status == 200 and answer["allowed"] is False, answer
+    with RequestCounter().counting() as counter:
+        bench.call("POST", "/v1/send-check", body)
+        single = dict(counter.operations)
+    checks = [{"contact_id": cid, "channel": "email", "sequence_id": SEQUENCE} for cid in contact_ids]
+    with_address = [{**check, "email": f"p{i}@example.com"} for i, check in enumerate(checks)]
+    rounds: dict[str, list[int]] = {"batch": [], "with_address": []}
+    operations: dict[str, dict[str, int]] = {}
+    for _ in range(runs):
+        for name, batch in (("batch", checks), ("with_address", with_address)):
+            with RoundRecorder().recording() as recorder, RequestCounter().counting() as counter:
+                status, answer = bench.call("POST", "/v1/send-check/batch", {"checks": batch})
+            assert status == 200 and len(answer["results"]) == len(batch), answer
+            rounds[name].append(recorder.rounds())
+            operations[name] = dict(counter.operations)
+    return {
+        "ddb_requests_single_with_address": sum(single.values()),
+        "ddb_operations_single_with_address": single,
+        "batch_check_rounds": max(rounds["batch"]),
+        "batch_check_rounds_runs": rounds["batch"],
+        "ddb_operations_batch100_rounds": operations["batch"],
+        "batch_check_rounds_with_address": max(rounds["with_address"]),
+        "ddb_operations_batch100_with_address": operations["with_address"],
+    }
+
+
 def setup_moto() -> Any:
     """Env of the local stage, moto in-process, the template deployed; returns the active mock."""
     os.environ.update(
@@ -324,6 +402,7 @@ def _run(runs_single: int, runs_batch: int, unenroll_count: int, unenroll_rounds
     results: dict[str, Any] = {}
     results.update(measure_send_check(bench, runs_single))
     results.update(measure_batch(bench, ids, runs_batch))
+    results.update(measure_round_trips(bench, ids))
     results.update(measure_unenroll(bench, unenroll_count, unenroll_rounds))
     return results
 

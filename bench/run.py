@@ -33,6 +33,8 @@ TARGETS: dict[str, tuple[float, str]] = {
     "batch_check_ratio": (1.3, "max"),
     "ddb_requests_single": (2, "max"),
     "ddb_requests_batch100": (4, "max"),
+    "ddb_requests_single_with_address": (1, "max"),
+    "batch_check_rounds": (2, "max"),
     "unenroll_ratio": (2.0, "max"),
     "cold_import_ratio": (1.3, "max"),
 }
@@ -89,6 +91,17 @@ ROWS: list[tuple[str, str, str]] = [
     ),
     ("ddb_requests_single", "DynamoDB requests, one check", "{ddb_operations_single}"),
     ("ddb_requests_batch100", "DynamoDB requests, batch of 100", "{ddb_operations_batch100}"),
+    (
+        "ddb_requests_single_with_address",
+        "DynamoDB requests, one check by contact + address",
+        "{ddb_operations_single_with_address}",
+    ),
+    (
+        "batch_check_rounds",
+        "sequential rounds, batch of 100",
+        "runs {batch_check_rounds_runs}; by contact + address: {batch_check_rounds_with_address} round(s), "
+        "{ddb_operations_batch100_with_address}",
+    ),
     (
         "unenroll_rate_per_s",
         "bulk unenroll, enrollments/s (in-process)",

@@ -466,6 +466,9 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
         "api_key",
         {200: OK_JSON("SendCheckResult"), 404: ERR},
         body="CheckBody",
+        description="One of contact_id, email, phone -- or contact_id with the email and/or phone the send "
+        "will use (the channel's own kind): when that is the contact's address, the check costs one DynamoDB "
+        "request. topic_id names a defined topic; purpose is marketing (default) or transactional (R16).",
     ),
     ("/v1/send-check/batch", "POST"): Operation(
         "Up to 100 send-checks in one call",

@@ -1,8 +1,17 @@
-"""Send-check (R4): load every record in at most two DynamoDB requests for one recipient
-and four for a batch of 100, then ask the pure verdict."""
+"""Send-check (R4, R16): load every record in at most two DynamoDB requests for one recipient
+and four for a batch of 100, in at most two sequential rounds, then ask the pure verdict.
+
+Round 1 reads every key the request itself names: the contacts, raw addresses, and -- for a check
+that names ``contact_id`` plus the address it will use -- that address item and the enrollment.
+Round 2 reads what only the contacts reveal (their address items, enrollments). A check by
+contact + its own address therefore costs one ``BatchGetItem``; when the address given is not the
+contact's, the check falls back to round 2 and the contact's own addresses. Each round's requests
+(<= 100 keys each) go out concurrently (``store.batch.batch_get``).
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -11,7 +20,7 @@ from chalicelib.errors import InvalidInput, NotFound
 from chalicelib.logic.exclusions import CompiledRule, compile_rules
 from chalicelib.logic.normalize import is_valid_id
 from chalicelib.logic.verdict import CheckRequest, Policy, Recipient, decide_send
-from chalicelib.models.domain import CHANNEL_ADDRESS, Channel, DndState, Purpose, Topic
+from chalicelib.models.domain import CHANNEL_ADDRESS, AddressKind, Channel, DndState, Purpose, Topic
 from chalicelib.observability import record_send_check
 from chalicelib.services.context import Services, utcnow
 from chalicelib.services.recipients import Target, address_pk, contact_address_pks, match_subject, parse_target
@@ -46,16 +55,40 @@ def policy_for(config: WorkspaceConfig) -> Policy:
     return Policy(config.settings, compiled, config.sequences, config.audiences)
 
 
-def _parse(
-    services: Services, body: Any, region: str, prefix: str, topics: dict[str, Topic]
-) -> tuple[CheckBody, Target]:
+@dataclass
+class _Check:
+    """One parsed check. ``given``: the address pks the check names besides its ``contact_id``."""
+
+    body: CheckBody
+    target: Target
+    named: dict[AddressKind, str] = field(default_factory=dict)  # normalized, as the request named them
+    given: dict[AddressKind, str] = field(default_factory=dict)  # their address pks
+    contact: dict[str, Any] | None = None
+    pks: list[str] = field(default_factory=list)  # the address items its verdict reads
+    enrollment_key: tuple[str, str] | None = None
+
+
+def _target(body: dict[str, Any], region: str, prefix: str) -> tuple[Target, dict[AddressKind, str]]:
+    """The recipient, and the addresses (normalized) named with a contact_id (R16 round trips)."""
+    named = [k for k in ("email", "phone") if body.get(k) not in (None, "")]
+    if body.get("contact_id") in (None, "") or not named:
+        return parse_target(body, region, prefix), {}
+    target = parse_target({"contact_id": body["contact_id"]}, region, prefix)
+    given: dict[AddressKind, str] = {}
+    for kind in named:
+        address = parse_target({kind: body[kind]}, region, prefix)
+        given["email" if kind == "email" else "phone"] = address.email or address.phone or ""
+    return target, given
+
+
+def _parse(services: Services, body: Any, region: str, prefix: str, topics: dict[str, Topic]) -> _Check:
     if not isinstance(body, dict):
         raise InvalidInput("a check must be an object", fields={prefix.rstrip(".") or "body": "must be an object"})
     try:
         check = CheckBody.model_validate(body)
     except ValidationError as exc:
         raise InvalidInput("invalid send-check", fields=pydantic_fields(exc, prefix)) from None
-    target = parse_target(body, region, prefix)
+    target, given = _target(body, region, prefix)
     for name in ("sequence_id", "audience_id", "topic_id"):
         value = getattr(check, name)
         if value is not None and not is_valid_id(value):
@@ -63,8 +96,13 @@ def _parse(
     # A deleted topic is still known (its unsubscribes keep blocking); a never-defined one is a typo.
     if check.topic_id is not None and check.topic_id not in topics:
         raise InvalidInput(f"unknown topic {check.topic_id}", fields={prefix + "topic_id": "no such topic"})
+    needed = CHANNEL_ADDRESS.get(check.channel)
+    if given and needed is not None and needed not in given:
+        raise InvalidInput(
+            f"channel {check.channel} is sent to the contact's {needed}",
+            fields={prefix + needed: f"give the {needed} this {check.channel} goes to, or no address"},
+        )
     if target.contact_id is None:
-        needed = CHANNEL_ADDRESS.get(check.channel)
         if needed != ("email" if target.email else "phone"):
             raise InvalidInput(
                 f"channel {check.channel} cannot be checked by {target.field}",
@@ -75,7 +113,7 @@ def _parse(
                 "enrollment is per contact: a check with sequence_id needs contact_id",
                 fields={prefix + "sequence_id": "requires contact_id"},
             )
-    return check, target
+    return _Check(check, target, named=given)
 
 
 def check_many(
@@ -83,41 +121,70 @@ def check_many(
 ) -> list[dict[str, Any]]:
     config = services.config_cache.get(workspace_id)
     region = config.settings.default_phone_region
-    parsed = [
+    checks = [
         _parse(services, body, region, "" if single else f"checks[{i}].", config.topics)
         for i, body in enumerate(bodies)
     ]
-    contacts = _load_contacts(services, workspace_id, [t.contact_id for _, t in parsed if t.contact_id])
-
-    # Second round trip: every address item and enrollment the checks need, in one batch (<= 100 keys/request).
+    contacts_table = services.config.contacts_table
     dnd_table, enrollments_table = services.config.dnd_table, services.config.enrollments_table
-    wanted: dict[str, list[dict[str, Any]]] = {dnd_table: [], enrollments_table: []}
-    plans: list[tuple[CheckBody, Target, dict[str, Any] | None, list[str]]] = []
-    for check, target in parsed:
-        contact = contacts.get(target.contact_id) if target.contact_id else None
-        if target.contact_id and contact is None:
-            plans.append((check, target, None, []))
+    for check in checks:
+        check.given = {kind: address_pk(services, workspace_id, kind, a) for kind, a in check.named.items()}
+        if check.body.sequence_id and check.target.contact_id:
+            check.enrollment_key = (keys.enrollment_pk(workspace_id, check.body.sequence_id), check.target.contact_id)
+
+    # Round 1: every key the request names.
+    contact_ids = list(dict.fromkeys(c.target.contact_id for c in checks if c.target.contact_id))
+    first_addresses: list[str] = []
+    first_enrollments: list[tuple[str, str]] = []
+    for check in checks:
+        if check.given:
+            first_addresses.extend(check.given.values())
+            if check.enrollment_key:
+                first_enrollments.append(check.enrollment_key)
+        elif check.target.contact_id is None:
+            kind: AddressKind = "email" if check.target.email else "phone"
+            check.pks = [address_pk(services, workspace_id, kind, check.target.email or check.target.phone or "")]
+            first_addresses.extend(check.pks)
+    store = _Found()
+    if len(contact_ids) == 1 and not first_addresses and not first_enrollments:
+        # One contact and nothing else: one consistent GetItem.
+        item = services.contacts.get(workspace_id, contact_ids[0])
+        store.contacts = {contact_ids[0]: item} if item else {}
+    else:
+        store.read(
+            services,
+            {
+                contacts_table: [to_item({"pk": keys.contact_pk(workspace_id, cid)}) for cid in contact_ids],
+                dnd_table: [to_item({"pk": pk}) for pk in first_addresses],
+                enrollments_table: [to_item({"pk": pk, "sk": sk}) for pk, sk in first_enrollments],
+            },
+        )
+
+    # Round 2: what only the contacts reveal -- their address items and enrollments.
+    second: dict[str, list[dict[str, Any]]] = {dnd_table: [], enrollments_table: []}
+    for check in checks:
+        if check.target.contact_id is None:
             continue
-        if contact is not None:
-            pks = list(contact_address_pks(contact).values())
-        elif target.email:
-            pks = [address_pk(services, workspace_id, "email", target.email)]
-        else:
-            pks = [address_pk(services, workspace_id, "phone", target.phone or "")]
-        wanted[dnd_table].extend(to_item({"pk": pk}) for pk in pks)
-        if check.sequence_id and target.contact_id:
-            wanted[enrollments_table].append(
-                to_item({"pk": keys.enrollment_pk(workspace_id, check.sequence_id), "sk": target.contact_id})
-            )
-        plans.append((check, target, contact, pks))
-    found = batch_get({t: k for t, k in wanted.items() if k}) if any(wanted.values()) else {}
-    addresses = {item["pk"]: item for item in found.get(dnd_table, [])}
-    enrollments = {(item["pk"], item["sk"]): item for item in found.get(enrollments_table, [])}
+        check.contact = store.contacts.get(check.target.contact_id)
+        if check.contact is None:
+            continue
+        own = contact_address_pks(check.contact)
+        if check.given and all(own.get(kind) == pk for kind, pk in check.given.items()):
+            check.pks = list(check.given.values())  # the contact's own: read in round 1
+            continue
+        check.pks = list(own.values())
+        second[dnd_table].extend(to_item({"pk": pk}) for pk in check.pks if pk not in store.addresses)
+        if check.enrollment_key and check.enrollment_key not in store.enrollments:
+            pk, sk = check.enrollment_key
+            second[enrollments_table].append(to_item({"pk": pk, "sk": sk}))
+    if any(second.values()):
+        store.read(services, second)
 
     policy = policy_for(config)
     now = utcnow()
     results: list[dict[str, Any]] = []
-    for check, target, contact, pks in plans:
+    for check in checks:
+        target, contact = check.target, check.contact
         if target.contact_id and contact is None:
             if single:
                 raise NotFound("contact not found", fields={"contact_id": "no such contact"})
@@ -132,30 +199,35 @@ def check_many(
             )
             continue
         states = [DndState.model_validate((contact or {}).get("dnd") or {})]
-        states.extend(DndState.model_validate(addresses[pk].get("dnd") or {}) for pk in pks if pk in addresses)
-        enrollment = None
-        if check.sequence_id and target.contact_id:
-            enrollment = enrollments.get((keys.enrollment_pk(workspace_id, check.sequence_id), target.contact_id))
-        recipient = Recipient(target.contact_id, match_subject(contact, target), states, enrollment)
-        request = CheckRequest(
-            check.channel, check.mode, check.sequence_id, check.audience_id, check.topic_id, check.purpose
+        states.extend(
+            DndState.model_validate(store.addresses[pk].get("dnd") or {}) for pk in check.pks if pk in store.addresses
         )
+        enrollment = store.enrollments.get(check.enrollment_key) if check.enrollment_key else None
+        recipient = Recipient(target.contact_id, match_subject(contact, target), states, enrollment)
+        body = check.body
+        request = CheckRequest(body.channel, body.mode, body.sequence_id, body.audience_id, body.topic_id, body.purpose)
         results.append(decide_send(request, recipient, policy, now))
     record_send_check(results)
     return results
 
 
-def _load_contacts(services: Services, workspace_id: str, contact_ids: list[str]) -> dict[str, dict[str, Any]]:
-    """First round trip: the contacts (consistent), one GetItem for one, one BatchGetItem for many."""
-    unique = list(dict.fromkeys(contact_ids))
-    if not unique:
-        return {}
-    if len(unique) == 1:
-        item = services.contacts.get(workspace_id, unique[0])
-        return {unique[0]: item} if item else {}
-    table = services.config.contacts_table
-    found = batch_get({table: [to_item({"pk": keys.contact_pk(workspace_id, cid)}) for cid in unique]})
-    return {item["contact_id"]: item for item in found.get(table, []) if not item.get("deleted")}
+@dataclass
+class _Found:
+    """Items read so far, by key: live contacts by id, address items by pk, enrollments by (pk, sk)."""
+
+    contacts: dict[str, dict[str, Any]] = field(default_factory=dict)
+    addresses: dict[str, dict[str, Any]] = field(default_factory=dict)
+    enrollments: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
+
+    def read(self, services: Services, keys_by_table: dict[str, list[dict[str, Any]]]) -> None:
+        found = batch_get({table: table_keys for table, table_keys in keys_by_table.items() if table_keys})
+        for item in found.get(services.config.contacts_table, []):
+            if not item.get("deleted"):
+                self.contacts[item["contact_id"]] = item
+        for item in found.get(services.config.dnd_table, []):
+            self.addresses[item["pk"]] = item
+        for item in found.get(services.config.enrollments_table, []):
+            self.enrollments[(item["pk"], item["sk"])] = item
 
 
 def check_one(services: Services, workspace_id: str, body: Any) -> dict[str, Any]:

@@ -197,7 +197,9 @@ def _patch_settings(services: Services, workspace_id: str, patch: dict[str, Any]
         for name in WRITE_ONLY_CRM:
             if name not in crm:
                 crm[name] = None if token_needed and name == "access_token" else getattr(current.crm, name)
-    token_error = {"crm.access_token": "required again when crm.instance_url or crm.provider changes"}
+    token_error = {
+        "crm.access_token": "a new token (or null to drop the stored one) when crm.instance_url or crm.provider changes"
+    }
     try:
         updated = validate_settings(
             {**current.model_dump(), **patch}, prefix="", allow_loopback=services.config.loopback_destinations

@@ -1,10 +1,12 @@
-"""Multi-item reads: BatchGetItem across tables (<= 100 keys a request, unprocessed keys
-retried) and Query followed page by page."""
+"""Multi-item reads: BatchGetItem across tables (<= 100 keys a request, the requests of one call
+issued concurrently, unprocessed keys retried) and Query followed page by page."""
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from chalicelib.errors import StoreUnavailable
@@ -12,6 +14,19 @@ from chalicelib.store.aws import client
 from chalicelib.store.items import from_item
 
 MAX_KEYS_PER_REQUEST = 100
+# Requests of one batch_get in flight at once: a send-check batch of 100 needs at most 3 a round.
+MAX_CONCURRENT_REQUESTS = 8
+_pool: ThreadPoolExecutor | None = None
+_pool_lock = threading.Lock()
+
+
+def _executor() -> ThreadPoolExecutor:
+    """One small pool per process (a Lambda instance serves one request at a time)."""
+    global _pool
+    with _pool_lock:
+        if _pool is None:
+            _pool = ThreadPoolExecutor(max_workers=MAX_CONCURRENT_REQUESTS, thread_name_prefix="batch-get")
+        return _pool
 
 
 def batch_get(
@@ -28,22 +43,35 @@ def batch_get(
                 seen.add(marker)
                 pending.append((table, key))
     found: dict[str, list[dict[str, Any]]] = {table: [] for table in keys_by_table}
-    while pending:
-        chunk, pending = pending[:MAX_KEYS_PER_REQUEST], pending[MAX_KEYS_PER_REQUEST:]
-        request: dict[str, Any] = {}
-        for table, key in chunk:
-            request.setdefault(table, {"Keys": [], "ConsistentRead": consistent})["Keys"].append(key)
-        attempt = 0
-        while request:
-            response = ddb.batch_get_item(RequestItems=request)
-            for table, items in response.get("Responses", {}).items():
-                found.setdefault(table, []).extend(from_item(i) or {} for i in items)
-            request = response.get("UnprocessedKeys") or {}
-            if request:
-                attempt += 1
-                if attempt > 6:
-                    raise StoreUnavailable("DynamoDB did not return every key; retry")
-                time.sleep(min(0.05 * 2**attempt, 1.0))
+    chunks = [pending[start : start + MAX_KEYS_PER_REQUEST] for start in range(0, len(pending), MAX_KEYS_PER_REQUEST)]
+    if len(chunks) == 1:
+        parts = [_get_chunk(ddb, chunks[0], consistent)]
+    else:
+        # One round trip, not one per 100 keys: the chunks go out together (boto3 clients are thread-safe).
+        parts = list(_executor().map(lambda chunk: _get_chunk(ddb, chunk, consistent), chunks))
+    for part in parts:
+        for table, items in part.items():
+            found.setdefault(table, []).extend(items)
+    return found
+
+
+def _get_chunk(ddb: Any, chunk: list[tuple[str, dict[str, Any]]], consistent: bool) -> dict[str, list[dict[str, Any]]]:
+    """One BatchGetItem of <= 100 keys, retrying its unprocessed keys with backoff."""
+    found: dict[str, list[dict[str, Any]]] = {}
+    request: dict[str, Any] = {}
+    for table, key in chunk:
+        request.setdefault(table, {"Keys": [], "ConsistentRead": consistent})["Keys"].append(key)
+    attempt = 0
+    while request:
+        response = ddb.batch_get_item(RequestItems=request)
+        for table, items in response.get("Responses", {}).items():
+            found.setdefault(table, []).extend(from_item(i) or {} for i in items)
+        request = response.get("UnprocessedKeys") or {}
+        if request:
+            attempt += 1
+            if attempt > 6:
+                raise StoreUnavailable("DynamoDB did not return every key; retry")
+            time.sleep(min(0.05 * 2**attempt, 1.0))
     return found
 
 

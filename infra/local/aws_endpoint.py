@@ -24,6 +24,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import warnings
 from pathlib import Path
@@ -275,6 +276,11 @@ class AwsEndpoint:
     def __init__(self, host: str, port: int) -> None:
         self.host, self.port = host, port
         self.process: subprocess.Popen[bytes] | None = None
+        # moto's request recorder (``/moto-api/recorder/start-recording``, ``download-recording``; off
+        # until started) writes here rather than into the working directory, one file per endpoint.
+        self.recording_path = os.environ.get("MOTO_RECORDER_FILEPATH") or str(
+            Path(tempfile.gettempdir()) / f"optout-moto-recording-{os.getpid()}-{port}.jsonl"
+        )
 
     @property
     def pid(self) -> int | None:
@@ -285,6 +291,7 @@ class AwsEndpoint:
         self.process = subprocess.Popen(  # noqa: S603 -- our own module, same interpreter
             [sys.executable, "-m", "infra.local.aws_endpoint", self.host, str(self.port)],
             cwd=REPO_ROOT,
+            env={**os.environ, "MOTO_RECORDER_FILEPATH": self.recording_path},
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             start_new_session=True,  # the parent alone decides when it stops (see the module's doc)
@@ -320,14 +327,21 @@ class AwsEndpoint:
         if process.stdin is not None and not process.stdin.closed:
             with contextlib.suppress(OSError):  # a broken pipe: the child is gone already
                 process.stdin.close()
+        code: int | None
         for step in (None, process.terminate, process.kill):
             if step is not None:
                 step()
             try:
-                return process.wait(timeout)
+                code = process.wait(timeout)
+                break
             except subprocess.TimeoutExpired:
                 logger.warning("embedded AWS endpoint (pid %d) still running", process.pid)
-        return process.poll()
+        else:
+            code = process.poll()
+        if not os.environ.get("MOTO_RECORDER_FILEPATH"):
+            with contextlib.suppress(OSError):
+                os.unlink(self.recording_path)
+        return code
 
 
 if __name__ == "__main__":

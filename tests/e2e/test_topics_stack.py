@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import base64
+import json
+import urllib.request
 import uuid
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlparse
 
@@ -125,3 +129,64 @@ def test_r16_transactional_passes_marketing_opt_outs_and_nothing_else(ws: Worksp
 
     answer = eventually(complaint_blocks)
     assert answer["blocked_by"][0]["reason"] == "spam_complaint" and answer["warnings"] == []
+
+
+# -- R16 round trips: the embedded endpoint's request recorder ---------------------------------
+
+
+def moto_api(stack: LocalStack, action: str) -> bytes:
+    request = urllib.request.Request(f"{stack.aws_url}/moto-api/recorder/{action}", data=b"", method="POST")
+    with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 (local URL)
+        return response.read()
+
+
+def recorded_dynamodb_requests(stack: LocalStack, call: Callable[[], Any]) -> list[tuple[str, dict[str, Any]]]:
+    """(operation, body) of every DynamoDB request the embedded endpoint received during ``call``."""
+    moto_api(stack, "reset-recording")
+    moto_api(stack, "start-recording")
+    try:
+        call()
+    finally:
+        moto_api(stack, "stop-recording")
+    with urllib.request.urlopen(f"{stack.aws_url}/moto-api/recorder/download-recording", timeout=10) as response:  # noqa: S310
+        lines = response.read().decode().splitlines()
+    found = []
+    for line in lines:
+        entry = json.loads(line)
+        target = next((v for k, v in entry["headers"].items() if k.lower() == "x-amz-target"), "")
+        if target.startswith("DynamoDB_"):
+            body = base64.b64decode(entry["body"]) if entry.get("body_encoded") else entry.get("body") or "{}"
+            found.append((target.split(".", 1)[1], json.loads(body)))
+    return found
+
+
+def test_r16_a_check_by_contact_and_its_address_is_one_dynamodb_request(ws: Workspace):
+    # Given a contact with email and phone, unsubscribed from the newsletter by email
+    ws.call("PUT", "/v1/contacts/c1", {"email": "ann@example.com", "phone": "+14155552671"})
+    ws.call(
+        "POST",
+        "/v1/subscriptions",
+        {"contact_id": "c1", "topic_id": "newsletter", "channel": "email", "action": "unsubscribe", "source": "user"},
+    )
+    body = {"contact_id": "c1", "email": "ann@example.com", "channel": "email", "topic_id": "newsletter"}
+    answers: list[dict[str, Any]] = []
+
+    def measured() -> list[tuple[str, dict[str, Any]]]:
+        ws.check(**body)  # warm this API process's key and config caches (refreshed at most once a second)
+        return recorded_dynamodb_requests(ws.stack, lambda: answers.append(ws.check(**body)))
+
+    # When the check names the contact and the address it will use (a config refresh or the outbox
+    # sweeper landing in the window is another process's request: measure again)
+    requests = measured()
+    for _ in range(4):
+        if [op for op, _ in requests] == ["BatchGetItem"]:
+            break
+        requests = measured()
+    # Then the embedded endpoint saw one DynamoDB request: a BatchGetItem of the contact and the address item
+    assert [op for op, _ in requests] == ["BatchGetItem"], [op for op, _ in requests]
+    tables = sorted(requests[0][1]["RequestItems"])
+    assert (
+        len(tables) == 2 and any("contacts" in t.lower() for t in tables) and any("dnd" in t.lower() for t in tables)
+    ), tables
+    # And the answer is right
+    assert answers[-1]["blocked_by"] == [{"type": "topic", "topic_id": "newsletter", "channel": "email"}]

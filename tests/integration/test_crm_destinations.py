@@ -233,3 +233,14 @@ def test_issue11_write_back_refuses_a_host_resolving_to_a_private_address(api, f
     with pytest.raises(Exception, match="failed"):
         drain_writebacks(api.workspace_id)
     assert connects == []
+
+
+def test_issue11_a_new_destination_may_drop_the_token_explicitly(api, fake_crm):
+    # Given a stored token; When the mapping moves to HubSpot read-only with access_token null
+    assert api.patch("/v1/settings", {"crm": crm(fake_crm)})[0] == 200
+    status, body = api.patch("/v1/settings", {"crm": {"provider": "hubspot", "mode": "read", "access_token": None}})
+    # Then it is accepted and the token is gone (a later switch to write mode has none to reuse)
+    assert status == 200, body
+    assert body["crm"]["access_token_set"] is False
+    status, body = api.patch("/v1/settings", {"crm": {"provider": "hubspot", "mode": "write"}})
+    assert (status, body["crm"]["access_token_set"]) == (200, False)

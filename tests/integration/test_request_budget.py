@@ -12,6 +12,8 @@ shows what a refresh costs on its own.
 from __future__ import annotations
 
 import os
+import threading
+import time
 from collections import Counter
 from collections.abc import Iterator
 from typing import Any
@@ -163,3 +165,165 @@ def test_cold_cache_adds_exactly_the_config_refresh(api: Api, ddb_calls: DynamoC
     ddb_calls.reset()
     api.post("/v1/send-check", body)
     assert ddb_calls.operations - warm == Counter({"GetItem": 1})
+
+
+# --- R16: one round trip for a check by contact + its address; concurrent second rounds ----------
+
+
+def test_r16_check_by_contact_and_its_address_costs_one_batch_get(api: Api, ddb_calls: DynamoCalls):
+    # Given a contact with email, phone, DND on both addresses, an active enrollment and a topic
+    api.put("/v1/contacts/c1", {"email": "ann@example.com", "phone": phone(0)})
+    for channel in ("email", "sms"):
+        api.post("/v1/dnd", {"contact_id": "c1", "channel": channel, "action": "enable", "source": "user"})
+    api.put("/v1/topics/news", {"name": "News", "channels": ["email", "sms"]})
+    enroll(api.workspace_id, ["c1"])
+    checks = [
+        {"contact_id": "c1", "email": "Ann@Example.com", "channel": "email", "sequence_id": SEQUENCE},
+        {"contact_id": "c1", "phone": phone(0), "channel": "sms", "sequence_id": SEQUENCE, "topic_id": "news"},
+        {
+            "contact_id": "c1",
+            "email": "ann@example.com",
+            "phone": phone(0),
+            "channel": "sms",
+            "purpose": "transactional",
+        },
+    ]
+    api.post("/v1/send-check", checks[0])  # warm the per-instance key and config caches
+    for body in checks:
+        # When the check names the contact and the address the send will use
+        ddb_calls.reset()
+        status, answer = api.post("/v1/send-check", body)
+        # Then it is right, and it cost one BatchGetItem (contact + address item (+ enrollment) together)
+        assert status == 200, answer
+        assert answer["allowed"] is False, answer
+        assert answer["blocked_by"][0]["type"] == "dnd" and answer["blocked_by"][0]["channel"] == body["channel"]
+        assert ddb_calls.operations == Counter({"BatchGetItem": 1}), (body, ddb_calls.operations)
+
+
+def test_r16_an_address_that_is_not_the_contacts_falls_back_to_the_contacts_own(api: Api, ddb_calls: DynamoCalls):
+    # Given a contact whose own email has DND, and another address with none
+    api.put("/v1/contacts/c1", {"email": "ann@example.com"})
+    api.post("/v1/dnd", {"contact_id": "c1", "channel": "email", "action": "enable", "source": "user"})
+    body = {"contact_id": "c1", "email": "other@example.com", "channel": "email"}
+    api.post("/v1/send-check", body)
+    # When a check names the contact with an address that is not the contact's
+    ddb_calls.reset()
+    status, answer = api.post("/v1/send-check", body)
+    # Then it is answered for the contact's own address, in two requests
+    assert status == 200 and answer["allowed"] is False, answer
+    assert ddb_calls.operations == Counter({"BatchGetItem": 2})
+    # And an unknown contact is still 404
+    assert api.post("/v1/send-check", {**body, "contact_id": "nobody"})[0] == 404
+
+
+class RoundGate:
+    """Records every DynamoDB request's time in flight, to count sequential rounds: requests that
+    overlap are one round. ``hold`` requests (by order of arrival, 1-based) wait at a barrier until
+    all of them are in flight: if the code issued them one after another, the barrier breaks and the
+    request fails, so a passing run proves they were concurrent."""
+
+    def __init__(self, hold: range, parties: int) -> None:
+        self.hold = hold
+        self.barrier = threading.Barrier(parties, timeout=20)
+        self.lock = threading.Lock()
+        self.count = 0
+        self.open: dict[int, float] = {}
+        self.spans: list[tuple[float, float]] = []
+
+    def before(self, **_: Any) -> None:
+        with self.lock:
+            self.count += 1
+            index = self.count
+            self.open[threading.get_ident()] = time.perf_counter()
+        if index in self.hold:
+            self.barrier.wait()
+
+    def after(self, **_: Any) -> None:
+        with self.lock:
+            self.spans.append((self.open.pop(threading.get_ident()), time.perf_counter()))
+
+    def rounds(self) -> int:
+        rounds, end = 0, float("-inf")
+        for start, stop in sorted(self.spans):
+            if start > end:
+                rounds += 1
+            end = max(end, stop)
+        return rounds
+
+
+def test_r16_batch_of_100_issues_its_second_round_concurrently(api: Api, ddb_calls: DynamoCalls):
+    from chalicelib.store.aws import client
+
+    # Given 100 contacts with email and phone, all enrolled, some suppressed
+    ids = [f"c{i}" for i in range(100)]
+    for i, cid in enumerate(ids):
+        assert api.put(f"/v1/contacts/{cid}", {"email": f"p{i}@example.com", "phone": phone(i)})[0] == 200
+    enroll(api.workspace_id, ids)
+    for cid in ids[::10]:
+        api.post("/v1/dnd", {"contact_id": cid, "channel": "email", "action": "enable", "source": "user"})
+    checks = [{"contact_id": cid, "channel": "email", "sequence_id": SEQUENCE} for cid in ids]
+    api.post("/v1/send-check", checks[1])
+    # When the batch runs, requests 2-4 (the second round: 200 address items + 100 enrollments)
+    # held until all three are in flight
+    gate = RoundGate(hold=range(2, 5), parties=3)
+    events = client("dynamodb").meta.events
+    events.register("before-call.dynamodb.*", gate.before, unique_id="round-gate-before")
+    events.register("after-call.dynamodb.*", gate.after, unique_id="round-gate-after")
+    try:
+        ddb_calls.reset()
+        status, body = api.post("/v1/send-check/batch", {"checks": checks})
+    finally:
+        events.unregister("before-call.dynamodb.*", unique_id="round-gate-before")
+        events.unregister("after-call.dynamodb.*", unique_id="round-gate-after")
+    # Then the answers are right, 4 requests in 2 sequential rounds
+    assert status == 200, body
+    assert [r["allowed"] for r in body["results"]] == [i % 10 != 0 for i in range(100)]
+    assert ddb_calls.operations == Counter({"BatchGetItem": 4})
+    assert gate.rounds() == 2
+
+
+def test_r16_batch_of_100_by_contact_and_address_is_one_round(api: Api, ddb_calls: DynamoCalls):
+    from chalicelib.store.aws import client
+
+    ids = [f"c{i}" for i in range(100)]
+    for i, cid in enumerate(ids):
+        assert api.put(f"/v1/contacts/{cid}", {"email": f"p{i}@example.com", "phone": phone(i)})[0] == 200
+    enroll(api.workspace_id, ids)
+    for cid in ids[::10]:
+        api.post("/v1/dnd", {"contact_id": cid, "channel": "email", "action": "enable", "source": "user"})
+    checks = [
+        {"contact_id": cid, "email": f"p{i}@example.com", "channel": "email", "sequence_id": SEQUENCE}
+        for i, cid in enumerate(ids)
+    ]
+    api.post("/v1/send-check", checks[1])
+    # 100 contacts + 100 address items + 100 enrollments: three requests, all in flight together
+    gate = RoundGate(hold=range(1, 4), parties=3)
+    events = client("dynamodb").meta.events
+    events.register("before-call.dynamodb.*", gate.before, unique_id="round-gate-before")
+    events.register("after-call.dynamodb.*", gate.after, unique_id="round-gate-after")
+    try:
+        ddb_calls.reset()
+        status, body = api.post("/v1/send-check/batch", {"checks": checks})
+    finally:
+        events.unregister("before-call.dynamodb.*", unique_id="round-gate-before")
+        events.unregister("after-call.dynamodb.*", unique_id="round-gate-after")
+    assert status == 200, body
+    assert [r["allowed"] for r in body["results"]] == [i % 10 != 0 for i in range(100)]
+    assert ddb_calls.operations == Counter({"BatchGetItem": 3})
+    assert gate.rounds() == 1
+
+
+def test_r16_topics_and_purpose_add_no_request(api: Api, ddb_calls: DynamoCalls):
+    api.put("/v1/contacts/c1", {"email": "ann@example.com", "phone": phone(0)})
+    api.put("/v1/topics/news", {"name": "News", "channels": ["email"]})
+    api.post("/v1/subscriptions", {"contact_id": "c1", "topic_id": "news", "action": "unsubscribe", "source": "user"})
+    plain = {"contact_id": "c1", "channel": "email"}
+    api.post("/v1/send-check", plain)
+    ddb_calls.reset()
+    api.post("/v1/send-check", plain)
+    baseline = ddb_calls.operations.copy()
+    for extra in ({"topic_id": "news"}, {"topic_id": "news", "purpose": "transactional"}):
+        ddb_calls.reset()
+        status, answer = api.post("/v1/send-check", {**plain, **extra})
+        assert status == 200
+        assert ddb_calls.operations == baseline == Counter({"GetItem": 1, "BatchGetItem": 1})
