@@ -2,7 +2,8 @@
 
 - Logs are JSON with a correlation id (the API Gateway request id, else the Lambda request id) and
   the Lambda context; they never carry addresses: the code logs ids, codes and counts only, and as a
-  second line of defence every formatted line is passed through ``mask_log`` (emails, phones).
+  second line of defence every formatted line is passed through ``mask_log`` (emails, phones, and in
+  URLs the unsubscribe token and address parameters; the local stack's access log uses it too).
 - Metrics (CloudWatch EMF) are counted in memory by the ``record_*`` helpers and written once per
   invocation by ``flush_metrics`` (the middleware calls it), one EMF document per dimension set.
 - The Tracer (X-Ray) is created lazily, only inside Lambda with tracing on: importing the X-Ray SDK
@@ -32,12 +33,53 @@ _PHONE_RE = re.compile(r"\+?\d[\d\s().-]{6,}\d")
 _LOG_PHONE_RE = re.compile(r"\+\d[\d\s().-]{6,}\d|\(\d{3}\)\s*\d{3}[-.\s]\d{4}|\b\d{3}[-.]\d{3}[-.]\d{4}\b")
 
 
+# URLs in log lines (request lines of an access log, paths in messages and tracebacks): a path from
+# its first "/" up to whitespace, a quote or an angle bracket.
+_URL_RE = re.compile(r"/[^\s\"'<>]*")
+# Query parameters whose values are addresses, whatever they look like.
+_ADDRESS_PARAMS = frozenset({"email", "phone", "address", "recipient", "to", "from", "mobile", "number"})
+_ADDRESS_VALUE_RE = re.compile(r"[^@\s]+@[^@\s]+|\+\d[\d\s().-]{6,}\d|\(?\d{3}\)?[\s.-]?\d{3}[\s.-]\d{4}")
+
+
 def mask(text: str) -> str:
     return _PHONE_RE.sub("<phone>", _EMAIL_RE.sub("<email>", text))
 
 
+def _looks_like_address(value: str) -> bool:
+    return bool(_ADDRESS_VALUE_RE.fullmatch(value.strip()))
+
+
+def mask_url(target: str) -> str:
+    """A request target without addresses or tokens: the ``/u/<token>`` segment, query values of
+    address parameters (``email``, ``phone``, ...) and any path segment or query value that decodes to
+    an email address or phone number are replaced; the rest (route, ids, other parameters) is kept."""
+    from urllib.parse import unquote_plus
+
+    path, question, query = target.partition("?")
+    query, hash_sign, fragment = query.partition("#")
+    segments = path.split("/")
+    for n, segment in enumerate(segments):
+        if n > 0 and segments[n - 1] == "u" and segment:
+            segments[n] = "<token>"  # /u/<token>: the unsubscribe link's bearer secret
+        elif segment and _looks_like_address(unquote_plus(segment)):
+            segments[n] = "<address>"
+    masked = "/".join(segments)
+    if question:
+        pairs = []
+        for pair in query.split("&"):
+            name, equals, value = pair.partition("=")
+            decoded = unquote_plus(value)
+            if equals and value and (unquote_plus(name).lower() in _ADDRESS_PARAMS or _looks_like_address(decoded)):
+                value = "<address>"
+            pairs.append(name + equals + value)
+        masked += "?" + "&".join(pairs)
+    return masked + hash_sign + fragment
+
+
 def mask_log(text: str) -> str:
-    """Mask emails and phone-shaped text in a formatted log line, keeping dates and ids intact."""
+    """Mask emails and phone-shaped text in a formatted log line, keeping dates and ids intact; URLs in
+    it lose their tokens and address parameters (``mask_url``)."""
+    text = _URL_RE.sub(lambda match: mask_url(match.group(0)), text)
     return _LOG_PHONE_RE.sub("<phone>", _EMAIL_RE.sub("<email>", text))
 
 

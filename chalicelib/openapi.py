@@ -100,6 +100,12 @@ SCHEMAS: dict[str, dict[str, Any]] = {
         ),
         "description": "Operator-only settings; ses_identities cannot be changed with a workspace key.",
     },
+    "AuditSearchBody": {
+        **obj([], {"contact_id": {"type": "string", "pattern": ID_PATTERN}, "email": STR, "phone": STR}, extra=False),
+        "description": "Exactly one of contact_id, email, phone.",
+        "minProperties": 1,
+        "maxProperties": 1,
+    },
     "AdminWorkspace": obj(["workspace_id", "settings"], {"workspace_id": STR, "settings": ref("Settings")}),
     "SettingsPatch": {
         "description": "Any subset of the settings; twilio_auth_token is write-only.",
@@ -459,6 +465,14 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
         "api_key",
         {200: OK_JSON("Audit"), 404: ERR},
         query={"contact_id": {"type": "string"}, "email": {"type": "string"}, "phone": {"type": "string"}},
+    ),
+    ("/v1/audit/search", "POST"): Operation(
+        "DND audit of a contact or address (the GET's answer, the address in the body)",
+        "dnd",
+        "api_key",
+        {200: OK_JSON("Audit"), 404: ERR},
+        body="AuditSearchBody",
+        description="Same answer as GET /v1/audit; keeps addresses out of URLs and access logs.",
     ),
     ("/v1/send-check", "POST"): Operation(
         "May we contact this recipient on this channel now?",

@@ -514,7 +514,19 @@ def request_dnd_change(services: Services, workspace_id: str, body: dict[str, An
     }
 
 
-def audit_entries(services: Services, workspace_id: str, params: dict[str, str]) -> dict[str, Any]:
+AUDIT_SEARCH_FIELDS = ("contact_id", "email", "phone")
+
+
+def audit_search_body(body: dict[str, Any]) -> dict[str, Any]:
+    """POST /v1/audit/search: exactly one of contact_id / email / phone, nothing else (same rules as
+    the GET's query)."""
+    unknown = sorted(set(body) - set(AUDIT_SEARCH_FIELDS))
+    if unknown:
+        raise InvalidInput("unknown fields", fields={name: "not a field of this request" for name in unknown})
+    return body
+
+
+def audit_entries(services: Services, workspace_id: str, params: dict[str, Any]) -> dict[str, Any]:
     from chalicelib.services.recipients import parse_target
 
     region = services.config_cache.get(workspace_id).settings.default_phone_region

@@ -127,6 +127,13 @@ def _api_gateway_like_handler() -> type:
             self.send_header("Content-Type", headers.pop("Content-Type", "application/json"))
             self._send_headers(headers)
 
+        def log_message(self, format: str, *args: object) -> None:  # noqa: A002 (http.server's name)
+            # The access log (one line per request, on stderr) goes through the app's own masking: the
+            # /u/<token> segment and address query values (?email=, ?phone=...) never reach the log.
+            from chalicelib.observability import mask_log
+
+            super().log_message("%s", mask_log(format % args))
+
         def __getattr__(self, name: str):  # type: ignore[no-untyped-def]
             if name.startswith("do_"):  # TRACE, QUERY, ...: the app's router answers 405
                 return self._generic_handle

@@ -173,6 +173,7 @@ SWEEP: dict[tuple[str, str], tuple[Request, set[int]]] = {
         {404},
     ),
     ("/v1/audit", "GET"): (lambda s: ("/v1/audit?contact_id=c1", None), {404}),
+    ("/v1/audit/search", "POST"): (lambda s: ("/v1/audit/search", {"contact_id": "c1"}), {404}),
     ("/v1/send-check", "POST"): (lambda s: ("/v1/send-check", {"contact_id": "c1", "channel": "email"}), {404}),
     ("/v1/send-check/batch", "POST"): (
         lambda s: (

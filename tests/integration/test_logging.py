@@ -124,3 +124,29 @@ def test_mask_is_the_last_line_of_defence_in_shipped_logs(captured: dict[str, An
     shipped = captured["shipped"].getvalue()
     assert "<email>" in shipped and "<phone>" in shipped
     assert EMAIL.lower() not in shipped.lower() and "4155552671" not in shipped
+
+
+TOKEN = "k1.eyJ3IjoiYWNtZSIsImMiOiJjLTQyIn0.c2lnbmF0dXJlLW9mLXRoZS10b2tlbg"
+
+
+def test_urls_in_shipped_logs_lose_tokens_and_address_parameters(captured: dict[str, Any]):
+    """Issue 11 point 8: a URL that reaches a log line (a request line, a message, a traceback) keeps
+    its route and ids but not the unsubscribe token or an address, encoded or not."""
+    # Given log calls carrying request targets with addresses and a token
+    targets = [
+        f"/u/{TOKEN}",
+        f"/api/u/{TOKEN}?scope=all",
+        "/v1/audit?email=logged.person%40example.com",
+        "/v1/audit?phone=%2B14155552671&x=1",
+        "/v1/audit?contact_id=log-c1&who=Logged.Person%40Example.com",
+        "/v1/contacts/logged.person%40example.com",
+    ]
+    for target in targets:
+        powertools_logger.info("request", extra={"path": target, "line": f'"GET {target} HTTP/1.1" 200 -'})
+    # When shipped / Then no token or address survives, routes and ordinary parameters do
+    shipped = captured["shipped"].getvalue()
+    assert TOKEN not in shipped and TOKEN.split(".")[1] not in shipped
+    for form in (*RAW_FORMS, "logged.person%40example.com", "%2B14155552671", "Logged.Person%40Example.com"):
+        assert form.lower() not in shipped.lower(), form
+    for kept in ("/u/<token>", "scope=all", "contact_id=log-c1", "email=<address>", "phone=<address>", "x=1"):
+        assert kept in shipped, kept

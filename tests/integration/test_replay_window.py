@@ -30,7 +30,7 @@ def test_r12_a_signed_start_is_not_replayable_for_400_days(twilio: Twilio):  # n
     assert twilio.sms("twilio-sms-start.txt", changes={"MessageSid": start_sid, "SmsSid": start_sid})[0] == 200
     # When the markers of those deliveries are read
     for sid in (stop_sid, start_sid):
-        markers = markers_about(sid)
+        markers = markers_about(f"{twilio.workspace_id}#{sid}")
         # Then each expires (DynamoDB TTL attribute) no sooner than 400 days from now
         assert markers, sid
         for marker in markers:
