@@ -8,8 +8,10 @@ from chalicelib.api import crm as crm_api  # also registers the CRM write-back a
 from chalicelib.api import docs as docs_api  # GET /openapi.json
 from chalicelib.api import exclusions as exclusions_api
 from chalicelib.api import jobs as jobs_api
+from chalicelib.api import keys as keys_api
 from chalicelib.api import replies as replies_api
 from chalicelib.api import sequences as sequences_api  # also registers the DND -> unenroll hook
+from chalicelib.api import suppressions as suppressions_api
 from chalicelib.api import topics as topics_api
 from chalicelib.config import check_deployed_start, deployed_name
 
@@ -26,6 +28,8 @@ app.register_blueprint(crm_api.bp)
 app.register_blueprint(unsubscribe.bp)
 app.register_blueprint(twilio.bp)
 app.register_blueprint(docs_api.bp)
+app.register_blueprint(keys_api.bp)
+app.register_blueprint(suppressions_api.bp)
 for blueprint in (exclusions_api.bp, sequences_api.bp, jobs_api.bp, replies_api.bp, topics_api.bp):
     app.register_blueprint(blueprint)
 
@@ -50,6 +54,15 @@ def on_unenroll_batch(event):
     from chalicelib.services.context import get_services
 
     handle_unenroll_event(get_services(), event.to_dict()["Records"])
+
+
+@app.on_sqs_message(queue=deployed_name("suppression-jobs"), batch_size=1)
+def on_suppression_job(event):
+    """Suppression import chunks and exports (R18); see chalicelib/services/suppressions.py."""
+    from chalicelib.consumers.suppression_jobs import handle_suppression_job_event
+    from chalicelib.services.context import get_services
+
+    handle_suppression_job_event(get_services(), event.to_dict()["Records"])
 
 
 @app.on_sns_message(topic=deployed_name("ses-notifications"))

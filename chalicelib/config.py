@@ -21,6 +21,9 @@ TEMPLATE_OUTPUT_ENV: dict[str, str] = {
     "ExclusionsTable": "OPTOUT_EXCLUSIONS_TABLE",
     "EnrollmentsTable": "OPTOUT_ENROLLMENTS_TABLE",
     "AuditTable": "OPTOUT_AUDIT_TABLE",
+    "SuppressionsTable": "OPTOUT_SUPPRESSIONS_TABLE",
+    "SuppressionJobsQueueUrl": "OPTOUT_SUPPRESSION_JOBS_QUEUE_URL",
+    "ExportsBucket": "OPTOUT_EXPORTS_BUCKET",
     "JobsTable": "OPTOUT_JOBS_TABLE",
     "IdempotencyTable": "OPTOUT_IDEMPOTENCY_TABLE",
     "UnenrollQueueUrl": "OPTOUT_UNENROLL_QUEUE_URL",
@@ -42,6 +45,9 @@ class Config(BaseModel):
     exclusions_table: str = "optout-local-exclusions"
     enrollments_table: str = "optout-local-enrollments"
     audit_table: str = "optout-local-audit"
+    suppressions_table: str = "optout-local-suppressions"
+    suppression_jobs_queue_url: str = ""
+    exports_bucket: str = ""
     jobs_table: str = "optout-local-jobs"
     idempotency_table: str = "optout-local-idempotency"
     unenroll_queue_url: str = ""

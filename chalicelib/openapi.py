@@ -30,6 +30,7 @@ from chalicelib.services.jobs import UnenrollmentBody
 from chalicelib.services.replies import ReplyBody
 from chalicelib.services.send_check import MAX_BATCH, CheckBody
 from chalicelib.services.subscriptions import SubscriptionBody
+from chalicelib.services.suppressions import ExportBody
 from chalicelib.services.topics import TopicBody
 from chalicelib.services.workspaces import WRITE_ONLY_CRM
 
@@ -368,8 +369,53 @@ SCHEMAS: dict[str, dict[str, Any]] = {
             "kind": nullable(STR),
             "created_at": nullable(STR),
             "error": STR,
+            "rejected": {"type": "array", "items": obj(["line", "error"], {"line": COUNT, "error": STR})},
+            "rejected_count": COUNT,
+            "imported": COUNT,
+            "unchanged": COUNT,
+            "download_url": STR,
+            "expires_in": COUNT,
+            "format": nullable(STR),
         },
     ),
+    "ImportJob": obj(
+        ["job_id", "status", "total", "processed", "failed", "rejected"],
+        {
+            "job_id": STR,
+            "status": {"enum": ["queued", "running", "done", "failed"]},
+            "total": COUNT,
+            "processed": COUNT,
+            "failed": COUNT,
+            "rejected": {"type": "array", "items": obj(["line", "error"], {"line": COUNT, "error": STR})},
+            "rejected_count": COUNT,
+            "imported": COUNT,
+            "unchanged": COUNT,
+        },
+    ),
+    "Suppression": obj(
+        ["contact_ids", "channel", "direction", "reason", "kind", "source", "at"],
+        {
+            "suppression_id": STR,
+            "contact_ids": {"type": "array", "items": STR},
+            "channel": {"type": "string", "enum": [*CHANNELS, "all"]},
+            "direction": {"enum": ["outbound", "inbound"]},
+            "reason": STR,
+            "kind": {"enum": ["permanent", "temporary"]},
+            "source": {"enum": ["contact", "user", "workflow", "system", "crm"]},
+            "at": STR,
+            "subject": {"enum": ["email", "phone", "contact"]},
+        },
+    ),
+    "SuppressionPage": obj(
+        ["suppressions", "next"],
+        {"suppressions": {"type": "array", "items": ref("Suppression")}, "next": nullable(STR)},
+    ),
+    "CreatedKey": obj(["key_id", "api_key"], {"key_id": STR, "api_key": STR, "prefix": STR}),
+    "ApiKey": obj(
+        ["key_id", "prefix", "created_at", "last_used_at"],
+        {"key_id": STR, "prefix": STR, "created_at": STR, "last_used_at": nullable(STR)},
+    ),
+    "ApiKeyList": obj(["keys"], {"keys": {"type": "array", "items": ref("ApiKey")}}),
     "ReplyResult": obj(
         ["unenrolled", "opted_out"],
         {"unenrolled": {"type": "array", "items": STR}, "opted_out": BOOL, "unsubscribe_intent": BOOL},
@@ -388,6 +434,7 @@ REQUEST_MODELS: dict[str, type[BaseModel]] = {
     "EnrollBody": EnrollBody,
     "UnenrollmentBody": UnenrollmentBody,
     "ReplyBody": ReplyBody,
+    "ExportBody": ExportBody,
     "TopicBody": TopicBody,
     "SubscriptionBody": SubscriptionBody,
     "WorkspaceSettings": WorkspaceSettings,
@@ -415,6 +462,15 @@ NO_BODY = (None, None)
 # Statuses every authenticated route may answer besides its own.
 INTERNAL_ERRORS = {400: ERR, 401: ERR, 403: ERR, 422: ERR, 503: ERR}
 PUBLIC_HTML_ERRORS = {400: (HTML, None), 404: (HTML, None), 503: (HTML, None)}
+
+SUPPRESSION_FILTERS: dict[str, dict[str, Any]] = {
+    "channel": {"type": "string", "enum": [*CHANNELS, "all"]},
+    "reason": {"type": "string", "maxLength": 500},
+    "source": {"enum": ["contact", "user", "workflow", "system", "crm"]},
+    "kind": {"enum": ["permanent", "temporary"]},
+    "since": {"type": "string", "description": "ISO 8601; entries recorded at or after"},
+    "until": {"type": "string", "description": "ISO 8601; entries recorded at or before"},
+}
 
 OPERATIONS: dict[tuple[str, str], Operation] = {
     ("/health", "GET"): Operation("Readiness", "meta", "public", {200: OK_JSON("Health")}),
@@ -651,6 +707,54 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
         body="UnenrollmentBody",
     ),
     ("/v1/jobs/{job_id}", "GET"): Operation("A job's progress", "jobs", "api_key", {200: OK_JSON("Job"), 404: ERR}),
+    ("/v1/suppressions/import", "POST"): Operation(
+        "Import existing suppressions as a job (R18)",
+        "suppressions",
+        "api_key",
+        {202: OK_JSON("JobAccepted"), 413: ERR},
+        body="SuppressionImport",
+        body_media=("text/csv", "application/x-ndjson", "text/plain"),
+        description="Columns/fields: email or phone, channel, reason, kind, source, at (ISO 8601, the original "
+        "time). A malformed file is 400 naming the line; bad rows are listed by line in the job's rejected. "
+        "Bodies up to 10 MB (413 beyond).",
+    ),
+    ("/v1/suppressions", "GET"): Operation(
+        "Active suppressions, oldest first, paged with a cursor",
+        "suppressions",
+        "api_key",
+        {200: OK_JSON("SuppressionPage")},
+        query={
+            **SUPPRESSION_FILTERS,
+            "cursor": {"type": "string"},
+            "limit": {"type": "integer", "minimum": 1, "maximum": 500},
+        },
+    ),
+    ("/v1/exports", "POST"): Operation(
+        "Export suppressions or audit entries to a file (job; the done job has download_url)",
+        "suppressions",
+        "api_key",
+        {202: OK_JSON("JobAccepted")},
+        body="ExportBody",
+    ),
+    ("/v1/keys", "POST"): Operation(
+        "Issue another API key of this workspace (shown once)",
+        "keys",
+        "api_key",
+        {201: OK_JSON("CreatedKey")},
+        body_required=False,
+    ),
+    ("/v1/keys", "GET"): Operation(
+        "This workspace's API keys (prefix, created, last used; never the key)",
+        "keys",
+        "api_key",
+        {200: OK_JSON("ApiKeyList")},
+    ),
+    ("/v1/keys/{key_id}", "DELETE"): Operation(
+        "Revoke an API key (refused within 1 s everywhere); the last key -> 409 last_key",
+        "keys",
+        "api_key",
+        {204: NO_BODY, 404: ERR, 409: ERR},
+    ),
     ("/v1/topics", "GET"): Operation("The workspace's topics (R16)", "topics", "api_key", {200: OK_JSON("TopicList")}),
     ("/v1/topics/{topic_id}", "PUT"): Operation(
         "Create or replace a topic",
@@ -713,6 +817,10 @@ def _component_schemas() -> dict[str, dict[str, Any]]:
         schemas[name] = schema
     schemas.update(copy.deepcopy(SCHEMAS))
     schemas.update(_settings_view_schemas())
+    schemas["SuppressionImport"] = {
+        "type": "string",
+        "description": "CSV with a header row (email or phone, channel, reason, kind, source, at), or NDJSON",
+    }
     schemas["CsvImport"] = {"type": "string", "description": "CSV with a header row naming a column email or domain"}
     return dict(sorted(schemas.items()))
 
@@ -785,6 +893,7 @@ _DESCRIPTIONS = {
     403: "Forbidden (wrong key kind or bad signature)",
     404: "Not found",
     409: "Conflict",
+    413: "Body too large (split the file)",
     415: "Unsupported media type",
     422: "Invalid input (fields name the problem)",
     503: "Temporarily unavailable; retry (nothing was stored)",

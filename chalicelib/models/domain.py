@@ -13,6 +13,7 @@ Channel = Literal["email", "sms", "call", "whatsapp", "facebook", "gbp"]
 CHANNELS: tuple[Channel, ...] = ("email", "sms", "call", "whatsapp", "facebook", "gbp")
 Direction = Literal["outbound", "inbound"]
 Source = Literal["contact", "user", "workflow", "system", "crm"]
+SOURCES_ALL: tuple[str, ...] = ("contact", "user", "workflow", "system", "crm")
 Kind = Literal["permanent", "temporary"]
 Mode = Literal["automated", "manual"]
 Purpose = Literal["marketing", "transactional"]

@@ -38,7 +38,7 @@ def get_services() -> Services:
         audit=AuditStore(config),
         events=EventPublisher(config),
         config_cache=ConfigCache(workspaces, config.config_cache_seconds),
-        api_keys=ApiKeyCache(workspaces),
+        api_keys=ApiKeyCache(workspaces, ttl=min(1.0, config.config_cache_seconds)),
     )
 
 

@@ -35,7 +35,7 @@ from chalicelib.observability import record_dnd_change
 from chalicelib.services.context import Services, iso, utcnow
 from chalicelib.services.recipients import Target, address_pk, contact_address_pks
 from chalicelib.store import keys
-from chalicelib.store.dnd import AuditRecord, DuplicateEvent, Subject, subject_from_item
+from chalicelib.store.dnd import AuditRecord, DuplicateEvent, Subject, marker_item, subject_from_item
 from chalicelib.store.outbox import OutboxStore
 
 logger = logging.getLogger(__name__)
@@ -76,6 +76,9 @@ class DndChange:
     # The one sequence a person chose to leave ("this sequence only", R5): the caller unenrolls
     # from it, and after-change hooks must not widen that to every sequence.
     sequence_scope: str | None = None
+    # When the opt-out was first recorded elsewhere (imports, R18): the entry and its audit keep
+    # this time, and the audit entry says it was imported (and when). None: now.
+    at: str | None = None
     # Set by an unsubscribe link (R3, R5): if its contact has been erased since the link was minted,
     # the contact's tombstone plus these address keys (carried by the link as keyed hashes) stand in
     # for it, so the opt-out still lands and still suppresses the addresses.
@@ -163,11 +166,15 @@ def _audit_entry(
         entry["contact_id"] = change.target.contact_id
     if change.event_id:
         entry["event_id"] = change.event_id
+    if change.at:
+        entry["imported"] = True
+        entry["imported_at"] = iso(utcnow())
     return entry
 
 
 def _plan(change: DndChange, subjects: dict[str, Subject], at: str) -> tuple[list[Subject], list[AuditRecord]]:
     """New subject states and audit records for the change, or DndClearRefused."""
+    at = change.at or at
     changed: dict[str, Subject] = {}
     audit: list[AuditRecord] = []
     channels: tuple[str | None, ...] = (None,) if change.direction == "inbound" else change.channels
@@ -251,6 +258,199 @@ def apply_dnd_change(services: Services, change: DndChange) -> DndResult:
     raise ConcurrentUpdate("the record kept changing; retry")
 
 
+# At most this many items in one TransactWriteItems request (DynamoDB's limit).
+MAX_TRANSACTION_ITEMS = 100
+FOLLOW_UP_THREADS = 8
+_Group = tuple[list[int], list[dict[str, Any]], list[dict[str, Any]]]  # change indexes, actions, outbox payloads
+
+
+def apply_dnd_changes(services: Services, changes: list[DndChange]) -> list[str]:
+    """Enable DND for many address targets at once (imports, R18) through the same rules, records
+    and transaction shape as ``apply_dnd_change``, batched: one read of the markers and one of the
+    address items for the whole batch, then transactions of up to 100 items, each holding whole
+    changes (subject update, index items, audit entries, exactly-once markers) and one outbox item
+    for the follow-ups of all of them. A change is either fully written or not at all. A transaction
+    that is refused (a concurrent change, a marker written meanwhile) falls back to
+    ``apply_dnd_change`` for each of its changes.
+
+    Returns per change: ``applied`` | ``unchanged`` | ``duplicate`` | ``rejected: <why>``."""
+    outcomes = ["" for _ in changes]
+    for change in changes:
+        if change.action != "enable" or not change.event_id or not change.target.address_key:
+            raise ValueError("apply_dnd_changes takes enables of address targets with an event id")
+    markers = [f"evt#{c.workspace_id}#{c.event_id}" for c in changes]
+    done = services.dnd.processed_markers(markers)
+    seen: set[str] = set()
+    pending: list[int] = []
+    for index, marker in enumerate(markers):
+        if marker in done or marker in seen:
+            outcomes[index] = "duplicate"
+        else:
+            seen.add(marker)
+            pending.append(index)
+    items = services.dnd.get_address_items([changes[i].target.address_key or "" for i in pending])
+    # Plan per address, in file order: later rows see the entries earlier rows added.
+    by_address: dict[str, list[int]] = {}
+    for index in pending:
+        by_address.setdefault(changes[index].target.address_key or "", []).append(index)
+    groups: list[_Group] = []
+    for pk, indexes in by_address.items():
+        group = _plan_address(services, pk, indexes, changes, items.get(pk), markers, outcomes)
+        if group is not None:
+            groups.append(group)
+    outbox_store = OutboxStore(services.config)
+    committed: list[dict[str, Any]] = []
+    for batch in _transactions(groups):
+        indexes = [i for group in batch for i in group[0]]
+        actions = [a for group in batch for a in group[1]]
+        payloads = [p for group in batch for p in group[2]]
+        outbox = outbox_store.item(
+            changes[indexes[0]].workspace_id,
+            uuid.uuid4().hex,
+            int(time.time()) + OUTBOX_GRACE_SECONDS,
+            {"kind": "batch", "changes": payloads, "created_at": iso(utcnow())},
+        )
+        actions.append(outbox_store.put_action(outbox))
+        if len(actions) <= MAX_TRANSACTION_ITEMS and services.dnd.transact(actions) is None:
+            committed.append(outbox)
+            for index in indexes:
+                outcomes[index] = "applied"
+            continue
+        for index in indexes:  # refused, or one address with too many rows: one change at a time
+            try:
+                result = apply_dnd_change(services, changes[index])
+            except InvalidInput as exc:
+                outcomes[index] = f"rejected: {exc.message}"
+                continue
+            outcomes[index] = "duplicate" if result.duplicate else "applied" if result.audit else "unchanged"
+    _complete_batches(services, committed)
+    return outcomes
+
+
+def _plan_address(
+    services: Services,
+    pk: str,
+    indexes: list[int],
+    changes: list[DndChange],
+    item: dict[str, Any] | None,
+    markers: list[str],
+    outcomes: list[str],
+) -> _Group | None:
+    """The writes of every change of one address, planned one after the other (None: nothing to write)."""
+    first = changes[indexes[0]]
+    kind = first.target.address_kind or "email"
+    original = subject_from_item(services.config.dnd_table, pk, pk, first.workspace_id, item)
+    current = original
+    audit: list[AuditRecord] = []
+    payloads: list[dict[str, Any]] = []
+    applied: list[int] = []
+    now = iso(utcnow())
+    for index in indexes:
+        change = changes[index]
+        try:
+            changed, records = _plan(change, {kind: current}, now)
+        except InvalidInput as exc:
+            outcomes[index] = f"rejected: {exc.message}"
+            continue
+        if not records:
+            outcomes[index] = "unchanged"
+            continue
+        if changed:
+            current = changed[0]
+        audit.extend(records)
+        payloads.append(_outbox_payload("change", change, {kind: current}, [r.entry for r in records], [current.state]))
+        applied.append(index)
+    if not applied:
+        return None
+    actions = services.dnd.change_actions([current] if current is not original else [], audit)
+    actions.extend(
+        {
+            "Put": {
+                "TableName": services.config.idempotency_table,
+                "Item": marker_item(markers[index]),
+                "ConditionExpression": "attribute_not_exists(id)",
+            }
+        }
+        for index in applied
+    )
+    return applied, actions, payloads
+
+
+def _transactions(groups: list[_Group]) -> list[list[_Group]]:
+    """Whole address groups packed into transactions of at most MAX_TRANSACTION_ITEMS items (one
+    kept for the outbox item)."""
+    packed: list[list[_Group]] = []
+    size = 0
+    for group in groups:
+        if not packed or size + len(group[1]) > MAX_TRANSACTION_ITEMS - 1:
+            packed.append([])
+            size = 0
+        packed[-1].append(group)
+        size += len(group[1])
+    return packed
+
+
+def _complete_batches(services: Services, outboxes: list[dict[str, Any]]) -> None:
+    """Follow-ups of committed batches; the completed outbox items are deleted in batches. Never
+    raises: what fails stays for the sweeper."""
+    finished = []
+    for outbox in outboxes:
+        for payload in outbox["changes"]:
+            record_dnd_change(payload["entries"])
+        if run_follow_ups(services, outbox):
+            finished.append(outbox["pk"])
+    try:
+        OutboxStore(services.config).delete_many(finished)
+    except Exception:  # the sweeper re-runs them (idempotently) and deletes them then
+        logger.exception("deleting completed dnd outbox items failed")
+
+
+def _run_batch_follow_ups(services: Services, outbox: dict[str, Any]) -> bool:
+    """The follow-ups of a batch outbox item: the contacts of every change (a few lookups at a
+    time), every event in PublishBatch calls of 10, then the hooks per change."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    ws = outbox["ws"]
+    payloads = list(outbox.get("changes") or [])
+
+    def contacts(payload: dict[str, Any]) -> list[str]:
+        return _affected_contacts(services, payload.get("contact_id"), payload.get("address_pks") or {})
+
+    try:
+        with ThreadPoolExecutor(max_workers=FOLLOW_UP_THREADS) as pool:
+            contact_ids = list(pool.map(contacts, payloads))
+    except Exception:
+        logger.exception("finding the contacts of dnd changes failed")
+        return False
+    ok = True
+    events = [
+        event
+        for n, (payload, ids) in enumerate(zip(payloads, contact_ids, strict=True))
+        for event in _events(ws, f"{outbox['outbox_id']}-{n}", payload.get("entries") or [], ids)
+    ]
+    try:
+        services.events.publish(events)
+    except Exception:  # the change is stored; a lost notification must not fail the import
+        logger.exception("publishing dnd events failed")
+        ok = False
+    for payload, ids in zip(payloads, contact_ids, strict=True):
+        result = DndResult(
+            changed=True,
+            duplicate=False,
+            states=[DndState.model_validate(s) for s in payload.get("states") or []],
+            contact=None,
+            audit=list(payload.get("entries") or []),
+            contact_ids=ids,
+        )
+        for hook in AFTER_CHANGE_HOOKS:
+            try:
+                hook(services, ws, result)
+            except Exception:  # a follow-up must never undo or fail a stored opt-out
+                logger.exception("dnd after-change hook failed")
+                ok = False
+    return ok
+
+
 def _outbox_item(
     services: Services,
     kind: str,
@@ -260,7 +460,16 @@ def _outbox_item(
     states: list[DndState],
 ) -> dict[str, Any]:
     """What the follow-ups need, stored with the change: ids and hashed address keys, no address."""
-    payload = {
+    payload = _outbox_payload(kind, change, subjects, entries, states)
+    return OutboxStore(services.config).item(
+        change.workspace_id, uuid.uuid4().hex, int(time.time()) + OUTBOX_GRACE_SECONDS, payload
+    )
+
+
+def _outbox_payload(
+    kind: str, change: DndChange, subjects: dict[str, Subject], entries: list[dict[str, Any]], states: list[DndState]
+) -> dict[str, Any]:
+    return {
         "kind": kind,  # change: events + hooks; flag: events only (a flag changes no DND)
         "entries": [{k: e[k] for k in _FOLLOW_UP_FIELDS if e.get(k) is not None} for e in entries],
         "states": [_anonymous_state(state) for state in states],
@@ -269,9 +478,6 @@ def _outbox_item(
         "sequence_scope": change.sequence_scope,
         "created_at": entries[0]["at"] if entries else iso(utcnow()),
     }
-    return OutboxStore(services.config).item(
-        change.workspace_id, uuid.uuid4().hex, int(time.time()) + OUTBOX_GRACE_SECONDS, payload
-    )
 
 
 def _anonymous_state(state: DndState) -> dict[str, Any]:
@@ -303,6 +509,8 @@ def run_follow_ups(services: Services, outbox: dict[str, Any], result: DndResult
     """Publish the dnd.changed events and run every after-change hook for one outbox item.
     True when all succeeded; each failure is logged and the rest still run. Idempotent: the events
     carry stable ``event_id``s, the unenroll hook is conditional, a CRM write-back writes current state."""
+    if outbox.get("kind") == "batch":
+        return _run_batch_follow_ups(services, outbox)
     ws = outbox["ws"]
     if result is None:
         result = DndResult(
@@ -346,7 +554,13 @@ def _affected_contacts(services: Services, contact_id: str | None, address_pks: 
 def _publish(
     services: Services, workspace_id: str, outbox_id: str, entries: list[dict[str, Any]], contact_ids: list[str]
 ) -> None:
-    events = [
+    services.events.publish(_events(workspace_id, outbox_id, entries, contact_ids))
+
+
+def _events(
+    workspace_id: str, outbox_id: str, entries: list[dict[str, Any]], contact_ids: list[str]
+) -> list[dict[str, Any]]:
+    return [
         {
             "type": "dnd.changed",
             "version": 1,
@@ -366,7 +580,6 @@ def _publish(
         }
         for index, entry in enumerate(entries)
     ]
-    services.events.publish(events)
 
 
 def record_flag(

@@ -166,9 +166,10 @@ def job_view(services: Services, workspace_id: str, job_id: str) -> dict[str, An
     if job is None:
         raise NotFound("job not found", fields={"job_id": "no such job"})
     total, processed, failed = int(job.get("total", 0)), int(job.get("processed", 0)), int(job.get("failed", 0))
+    rejected = int(job.get("rejected_count", 0))  # import rows refused by line (R18)
     if job.get("error"):
         status = "failed"
-    elif job.get("planned") and processed + failed >= total:
+    elif job.get("planned") and processed + failed + rejected >= total:
         status = "failed" if failed else "done"
     elif job.get("started"):
         status = "running"
@@ -186,6 +187,10 @@ def job_view(services: Services, workspace_id: str, job_id: str) -> dict[str, An
     }
     if job.get("error"):
         view["error"] = job["error"]
+    if job.get("kind") in ("suppression_import", "export"):
+        from chalicelib.services.suppressions import job_extras
+
+        view.update(job_extras(services, workspace_id, job))
     return view
 
 

@@ -9,11 +9,12 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from chalicelib.errors import Forbidden, InvalidInput, Unauthorized
+from chalicelib.errors import Forbidden, InvalidInput, NotFound, Unauthorized
 from chalicelib.logic.destinations import DestinationRefused, check_url
 from chalicelib.logic.normalize import is_valid_id
 from chalicelib.models.domain import HUBSPOT_API_BASE_URL, CrmSettings, WorkspaceSettings
 from chalicelib.services.context import Services, iso, utcnow
+from chalicelib.store.workspaces import KEY_PREFIX_LENGTH
 
 WRITE_ONLY_SETTINGS = ("twilio_auth_token",)
 # Identities are registered/released in the same DynamoDB transaction as the settings (<= 100
@@ -225,3 +226,35 @@ def _patch_settings(services: Services, workspace_id: str, patch: dict[str, Any]
     services.workspaces.save_settings(workspace_id, updated, current, token)
     services.config_cache.invalidate(workspace_id)
     return settings_view(updated)
+
+
+# --- API keys (R18) ------------------------------------------------------------------------------
+
+
+def create_api_key(services: Services, workspace_id: str) -> dict[str, str]:
+    """Issue another key of the workspace; the key itself is shown once, only its hash is stored."""
+    api_key = new_api_key()
+    key_id = services.workspaces.add_api_key(workspace_id, api_key, iso(utcnow()))
+    return {"key_id": key_id, "api_key": api_key, "prefix": api_key[:KEY_PREFIX_LENGTH]}
+
+
+def list_api_keys(services: Services, workspace_id: str) -> dict[str, Any]:
+    items = sorted(services.workspaces.list_api_keys(workspace_id), key=lambda i: (i["created_at"], i["key_id"]))
+    return {
+        "keys": [
+            {
+                "key_id": item["key_id"],
+                "prefix": item["prefix"],
+                "created_at": item["created_at"],
+                "last_used_at": item.get("last_used_at"),
+            }
+            for item in items
+        ]
+    }
+
+
+def revoke_api_key(services: Services, workspace_id: str, key_id: str) -> None:
+    if not is_valid_id(key_id):
+        raise NotFound("key not found", fields={"key_id": "no such key"})
+    key_pk = services.workspaces.revoke_api_key(workspace_id, key_id)
+    services.api_keys.forget(key_pk)  # this instance at once; the others within the cache's 1 s

@@ -20,10 +20,15 @@ _BOTO_CONFIG = BotoConfig(
 _clients: dict[str, Any] = {}
 
 
+# Presigned S3 URLs with Signature Version 4 (X-Amz-Expires: the URL's own validity).
+_S3_CONFIG = _BOTO_CONFIG.merge(BotoConfig(signature_version="s3v4"))
+
+
 def client(service: str) -> Any:
     existing = _clients.get(service)
     if existing is None:
-        existing = boto3.session.Session().client(service, config=_BOTO_CONFIG)
+        config = _S3_CONFIG if service == "s3" else _BOTO_CONFIG
+        existing = boto3.session.Session().client(service, config=config)
         _clients[service] = existing
     return existing
 

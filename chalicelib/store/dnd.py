@@ -105,42 +105,7 @@ class DndStore:
         changed since it was read (the caller re-reads and re-plans), StoreUnavailable
         for anything else (the caller answers non-2xx so the sender retries).
         """
-        items: list[dict[str, Any]] = []
-        for subject in subjects:
-            values = {
-                ":d": to_value(subject.state.model_dump(mode="json")),
-                ":nv": to_value(subject.version + 1),
-                ":ws": to_value(subject.workspace_id),
-            }
-            if subject.version:
-                condition = "version = :v"
-                values[":v"] = to_value(subject.version)
-            else:
-                condition = "attribute_not_exists(version)"
-            if subject.table == self.config.contacts_table:
-                condition = f"attribute_exists(pk) AND ({condition})"
-            items.append(
-                {
-                    "Update": {
-                        "TableName": subject.table,
-                        "Key": to_item({"pk": subject.pk}),
-                        "UpdateExpression": "SET dnd = :d, version = :nv, ws = :ws",
-                        "ConditionExpression": condition,
-                        "ExpressionAttributeValues": values,
-                    }
-                }
-            )
-        for index, record in enumerate(audit):
-            items.append(
-                {
-                    "Put": {
-                        "TableName": self.config.audit_table,
-                        "Item": to_item(
-                            {"pk": record.audit_pk, "sk": f"{record.at}#{time.time_ns():x}{index:02d}", **record.entry}
-                        ),
-                    }
-                }
-            )
+        items = self.change_actions(subjects, audit)
         items.extend(extra_updates or [])
         marker_index = None
         if marker_id is not None:
@@ -169,6 +134,121 @@ class DndStore:
             if "ConditionalCheckFailed" in reasons or "TransactionConflict" in reasons or not reasons:
                 raise ConcurrentUpdate("the record changed while being updated; retry") from None
             raise StoreUnavailable("could not store the change; retry") from exc
+
+    def change_actions(self, subjects: list[Subject], audit: list[AuditRecord]) -> list[dict[str, Any]]:
+        """The transaction entries of a change: each subject's conditional update and its suppression
+        index items (chalicelib/store/suppressions.py), then the audit entries."""
+        from chalicelib.models.domain import DndState
+        from chalicelib.store.suppressions import index_actions, shard_of
+
+        items: list[dict[str, Any]] = []
+        for subject in subjects:
+            if subject.table == self.config.dnd_table and not subject.extra and not subject.version:
+                # A new address item: a conditional Put writes the same item (cheaper to evaluate
+                # than an update of a nested map); if it appeared meanwhile the caller re-plans.
+                items.append(
+                    {
+                        "Put": {
+                            "TableName": subject.table,
+                            "Item": to_item(
+                                {
+                                    "pk": subject.pk,
+                                    "dnd": subject.state.model_dump(mode="json"),
+                                    "version": 1,
+                                    "ws": subject.workspace_id,
+                                }
+                            ),
+                            "ConditionExpression": "attribute_not_exists(pk)",
+                        }
+                    }
+                )
+                items.extend(
+                    index_actions(
+                        self.config.suppressions_table,
+                        subject.workspace_id,
+                        subject.pk,
+                        None,
+                        DndState(),
+                        subject.state,
+                    )
+                )
+                continue
+            values = {
+                ":d": to_value(subject.state.model_dump(mode="json")),
+                ":nv": to_value(subject.version + 1),
+                ":ws": to_value(subject.workspace_id),
+            }
+            if subject.version:
+                condition = "version = :v"
+                values[":v"] = to_value(subject.version)
+            else:
+                condition = "attribute_not_exists(version)"
+            if subject.table == self.config.contacts_table:
+                condition = f"attribute_exists(pk) AND ({condition})"
+            items.append(
+                {
+                    "Update": {
+                        "TableName": subject.table,
+                        "Key": to_item({"pk": subject.pk}),
+                        "UpdateExpression": "SET dnd = :d, version = :nv, ws = :ws",
+                        "ConditionExpression": condition,
+                        "ExpressionAttributeValues": values,
+                    }
+                }
+            )
+            previous = DndState.model_validate(subject.extra.get("dnd") or {})
+            items.extend(
+                index_actions(
+                    self.config.suppressions_table,
+                    subject.workspace_id,
+                    subject.pk,
+                    subject.extra.get("contact_id"),
+                    previous,
+                    subject.state,
+                )
+            )
+        for index, record in enumerate(audit):
+            sk = f"{record.at}#{time.time_ns():x}{index:02d}"
+            workspace_id = record.audit_pk.split("#", 1)[0]
+            items.append(
+                {
+                    "Put": {
+                        "TableName": self.config.audit_table,
+                        "Item": to_item(
+                            {
+                                "pk": record.audit_pk,
+                                "sk": sk,
+                                "audit_shard": shard_of(workspace_id, record.audit_pk + sk),
+                                **record.entry,
+                            }
+                        ),
+                    }
+                }
+            )
+        return items
+
+    def transact(self, items: list[dict[str, Any]]) -> list[str | None] | None:
+        """Write ``items`` in one transaction: None when it landed, else the cancellation reasons
+        (one per item; empty when DynamoDB gave none). Other failures raise StoreUnavailable."""
+        try:
+            self._ddb.transact_write_items(TransactItems=items)
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] != "TransactionCanceledException":
+                raise StoreUnavailable("could not store the change; retry") from exc
+            return [r.get("Code") for r in exc.response.get("CancellationReasons", [])]
+        return None
+
+    def processed_markers(self, marker_ids: list[str]) -> set[str]:
+        """Which of the exactly-once markers exist (consistent reads, 100 a request)."""
+        from chalicelib.store.batch import batch_get
+
+        table = self.config.idempotency_table
+        found: set[str] = set()
+        unique = list(dict.fromkeys(marker_ids))
+        for start in range(0, len(unique), 100):
+            got = batch_get({table: [to_item({"id": m}) for m in unique[start : start + 100]]})
+            found.update(item["id"] for item in got.get(table, []))
+        return found
 
     def mark_processed(self, marker_id: str) -> bool:
         """Record a marker on its own (events that change no DND). False if already there."""

@@ -35,7 +35,15 @@ class JobStore:
     def _key(self, workspace_id: str, job_id: str) -> dict[str, Any]:
         return to_item({"pk": keys.job_pk(workspace_id, job_id)})
 
-    def create(self, workspace_id: str, job_id: str, kind: str, spec: dict[str, Any], at: str) -> None:
+    def create(
+        self,
+        workspace_id: str,
+        job_id: str,
+        kind: str,
+        spec: dict[str, Any],
+        at: str,
+        fields: dict[str, Any] | None = None,
+    ) -> None:
         self._ddb.put_item(
             TableName=self.table,
             Item=to_item(
@@ -51,6 +59,7 @@ class JobStore:
                     "failed": 0,
                     "planned": False,
                     "expiration": int(time.time()) + JOB_TTL_SECONDS,
+                    **(fields or {}),
                 }
             ),
             ConditionExpression="attribute_not_exists(pk)",
@@ -67,6 +76,18 @@ class JobStore:
             UpdateExpression="SET #e = :e",
             ExpressionAttributeNames={"#e": "error"},
             ExpressionAttributeValues={":e": to_value(error)},
+        )
+
+    def set_fields(self, workspace_id: str, job_id: str, fields: dict[str, Any]) -> None:
+        names = {f"#f{n}": name for n, name in enumerate(fields)}
+        values = {f":f{n}": to_value(value) for n, value in enumerate(fields.values())}
+        self._ddb.update_item(
+            TableName=self.table,
+            Key=self._key(workspace_id, job_id),
+            UpdateExpression="SET " + ", ".join(f"#f{n} = :f{n}" for n in range(len(fields))),
+            ConditionExpression="attribute_exists(pk)",
+            ExpressionAttributeNames=names,
+            ExpressionAttributeValues=values,
         )
 
     def get_marker(self, workspace_id: str, job_id: str, step: str) -> dict[str, Any] | None:

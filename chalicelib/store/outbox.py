@@ -70,6 +70,17 @@ class OutboxStore:
     def delete(self, pk: str) -> None:
         self._ddb.delete_item(TableName=self.table, Key=to_item({"pk": pk}))
 
+    def delete_many(self, pks: list[str]) -> None:
+        """Delete completed items, 25 a request (BatchWriteItem), retrying unprocessed ones."""
+        for start in range(0, len(pks), 25):
+            request: dict[str, Any] = {
+                self.table: [{"DeleteRequest": {"Key": to_item({"pk": pk})}} for pk in pks[start : start + 25]]
+            }
+            for _attempt in range(5):
+                request = self._ddb.batch_write_item(RequestItems=request).get("UnprocessedItems") or {}
+                if not request:
+                    break
+
     def get(self, pk: str) -> dict[str, Any] | None:
         found = self._ddb.get_item(TableName=self.table, Key=to_item({"pk": pk}), ConsistentRead=True)
         return from_item(found.get("Item"))

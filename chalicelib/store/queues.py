@@ -11,6 +11,7 @@ from chalicelib.errors import StoreUnavailable
 from chalicelib.store.aws import client
 
 SEND_BATCH = 10  # SendMessageBatch / DeleteMessageBatch limit
+SEND_BATCH_BYTES = 250_000  # SendMessageBatch: at most 256 KiB of bodies a call
 DEFAULT_MAX_RECEIVES = 3  # if the redrive policy cannot be read: the lowest in infra/template.yaml
 _MAX_RECEIVES: dict[str, int] = {}
 
@@ -31,11 +32,8 @@ class WorkQueue:
         """Send every body (SendMessageBatch, 10 a call); StoreUnavailable if any is refused twice."""
         if bodies:
             self._require_url()
-        for start in range(0, len(bodies), SEND_BATCH):
-            entries = [
-                {"Id": str(n), "MessageBody": json.dumps(body, separators=(",", ":"))}
-                for n, body in enumerate(bodies[start : start + SEND_BATCH])
-            ]
+        for group in _send_groups([json.dumps(body, separators=(",", ":")) for body in bodies]):
+            entries = [{"Id": str(n), "MessageBody": text} for n, text in enumerate(group)]
             for _attempt in range(3):
                 failed = self._sqs.send_message_batch(QueueUrl=self.url, Entries=entries).get("Failed") or []
                 if not failed:
@@ -69,6 +67,27 @@ class WorkQueue:
                 cached = DEFAULT_MAX_RECEIVES
             _MAX_RECEIVES[self.url] = cached
         return cached
+
+
+def _send_groups(texts: list[str]) -> list[list[str]]:
+    """Bodies in SendMessageBatch calls: <= 10 a call and <= 250 KB together."""
+    groups: list[list[str]] = []
+    size = 0
+    for text in texts:
+        length = len(text.encode())
+        if not groups or len(groups[-1]) >= SEND_BATCH or size + length > SEND_BATCH_BYTES:
+            groups.append([])
+            size = 0
+        groups[-1].append(text)
+        size += length
+    return groups
+
+
+class SuppressionJobsQueue(WorkQueue):
+    name = "suppression jobs queue"
+
+    def __init__(self, config: Config) -> None:
+        super().__init__(config.suppression_jobs_queue_url, "OPTOUT_SUPPRESSION_JOBS_QUEUE_URL")
 
 
 class UnenrollQueue(WorkQueue):

@@ -2,10 +2,16 @@
 
 Table layout (WorkspacesTable): pk=<ws> with sk=settings | secrets | seq#<id> | aud#<id> | top#<id>;
 pk=key#<sha256(api key)> sk=key -> workspace; pk=ses#<identity> sk=ses -> workspace.
+API keys (R18): the key item (pk=key#<sha256>) is what authentication reads; each key also has a
+listing item pk=<ws> sk=apikey#<key_id> (prefix, created_at, last_used_at, the key's hash), and the
+settings item counts the workspace's keys (``key_count``) so that revoking the last one is refused
+atomically.
 """
 
 from __future__ import annotations
 
+import logging
+import secrets
 import threading
 import time
 from dataclasses import dataclass, field
@@ -21,6 +27,14 @@ from chalicelib.store.aws import client
 from chalicelib.store.batch import query_items
 from chalicelib.store.exclusions import ExclusionStore
 from chalicelib.store.items import from_item, to_item, to_value
+
+logger = logging.getLogger(__name__)
+API_KEY_SK = "apikey#"
+KEY_PREFIX_LENGTH = 8  # "oo_" + 5 characters: enough to tell keys apart, far too little to guess one
+
+
+def new_key_id() -> str:
+    return "key_" + secrets.token_hex(8)
 
 
 @dataclass
@@ -51,26 +65,25 @@ class WorkspaceStore:
         settings: WorkspaceSettings,
         twilio_auth_token: str | None,
         now: str,
+        key_id: str = "",
     ) -> None:
         items: list[dict[str, Any]] = [
             {
                 "Put": {
                     "TableName": self.table,
                     "Item": to_item(
-                        {"pk": workspace_id, "sk": "settings", "settings": settings.model_dump(), "created_at": now}
+                        {
+                            "pk": workspace_id,
+                            "sk": "settings",
+                            "settings": settings.model_dump(),
+                            "created_at": now,
+                            "key_count": 1,
+                        }
                     ),
                     "ConditionExpression": "attribute_not_exists(pk)",
                 }
             },
-            {
-                "Put": {
-                    "TableName": self.table,
-                    "Item": to_item(
-                        {"pk": keys.api_key_pk(api_key), "sk": "key", "workspace_id": workspace_id, "created_at": now}
-                    ),
-                    "ConditionExpression": "attribute_not_exists(pk)",
-                }
-            },
+            *self._key_puts(workspace_id, api_key, key_id or new_key_id(), now),
         ]
         if twilio_auth_token:
             items.append(self._secrets_put(workspace_id, twilio_auth_token))
@@ -88,14 +101,152 @@ class WorkspaceStore:
                 raise self._identity_conflict(taken, "settings.ses_identities") from None
             raise Conflict(f"workspace {workspace_id} already exists", code="workspace_exists") from None
 
-    def add_api_key(self, workspace_id: str, api_key: str, now: str) -> None:
-        self._ddb.put_item(
-            TableName=self.table,
-            Item=to_item(
-                {"pk": keys.api_key_pk(api_key), "sk": "key", "workspace_id": workspace_id, "created_at": now}
-            ),
-            ConditionExpression="attribute_not_exists(pk)",
+    def add_api_key(self, workspace_id: str, api_key: str, now: str, key_id: str = "") -> str:
+        """Issue one more key of an existing workspace (counted on its settings item)."""
+        key_id = key_id or new_key_id()
+        try:
+            self._ddb.transact_write_items(
+                TransactItems=[
+                    *self._key_puts(workspace_id, api_key, key_id, now),
+                    {
+                        "Update": {
+                            "TableName": self.table,
+                            "Key": to_item({"pk": workspace_id, "sk": "settings"}),
+                            "UpdateExpression": "ADD key_count :one",
+                            "ConditionExpression": "attribute_exists(pk)",
+                            "ExpressionAttributeValues": {":one": to_value(1)},
+                        }
+                    },
+                ]
+            )
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] == "TransactionCanceledException":
+                raise Conflict("could not issue the key; retry", code="key_conflict") from None
+            raise
+        return key_id
+
+    def _key_puts(self, workspace_id: str, api_key: str, key_id: str, now: str) -> list[dict[str, Any]]:
+        digest = keys.api_key_pk(api_key)
+        return [
+            {
+                "Put": {
+                    "TableName": self.table,
+                    "Item": to_item(
+                        {"pk": digest, "sk": "key", "workspace_id": workspace_id, "key_id": key_id, "created_at": now}
+                    ),
+                    "ConditionExpression": "attribute_not_exists(pk)",
+                }
+            },
+            {
+                "Put": {
+                    "TableName": self.table,
+                    "Item": to_item(
+                        {
+                            "pk": workspace_id,
+                            "sk": API_KEY_SK + key_id,
+                            "key_id": key_id,
+                            "key_pk": digest,
+                            "prefix": api_key[:KEY_PREFIX_LENGTH],
+                            "created_at": now,
+                        }
+                    ),
+                    "ConditionExpression": "attribute_not_exists(pk)",
+                }
+            },
+        ]
+
+    def list_api_keys(self, workspace_id: str) -> list[dict[str, Any]]:
+        return list(
+            query_items(
+                self._ddb,
+                TableName=self.table,
+                KeyConditionExpression="pk = :pk AND begins_with(sk, :k)",
+                ExpressionAttributeValues={":pk": to_value(workspace_id), ":k": to_value(API_KEY_SK)},
+                ConsistentRead=True,
+            )
         )
+
+    def revoke_api_key(self, workspace_id: str, key_id: str) -> str:
+        """Delete a key and its listing item, unless it is the workspace's last key (409 last_key).
+        Returns the revoked key's hash key. One transaction, conditional on the key count."""
+        found = self._ddb.get_item(
+            TableName=self.table, Key=to_item({"pk": workspace_id, "sk": API_KEY_SK + key_id}), ConsistentRead=True
+        )
+        listing = from_item(found.get("Item"))
+        if not listing:
+            raise NotFound("key not found", fields={"key_id": "no such key"})
+        settings = from_item(
+            self._ddb.get_item(
+                TableName=self.table,
+                Key=to_item({"pk": workspace_id, "sk": "settings"}),
+                ConsistentRead=True,
+                ProjectionExpression="key_count",
+            ).get("Item")
+        )
+        if settings is None or "key_count" not in settings:
+            # A workspace from before key counting: count its listed keys once.
+            count_update = {
+                "UpdateExpression": "SET key_count = :left",
+                "ConditionExpression": "attribute_exists(pk) AND attribute_not_exists(key_count) AND :left > :zero",
+                "ExpressionAttributeValues": {
+                    ":left": to_value(len(self.list_api_keys(workspace_id)) - 1),
+                    ":zero": to_value(0),
+                },
+            }
+        else:
+            count_update = {
+                "UpdateExpression": "SET key_count = key_count - :one",
+                "ConditionExpression": "key_count > :one",
+                "ExpressionAttributeValues": {":one": to_value(1)},
+            }
+        try:
+            self._ddb.transact_write_items(
+                TransactItems=[
+                    {
+                        "Delete": {
+                            "TableName": self.table,
+                            "Key": to_item({"pk": workspace_id, "sk": API_KEY_SK + key_id}),
+                            "ConditionExpression": "attribute_exists(pk)",
+                        }
+                    },
+                    {"Delete": {"TableName": self.table, "Key": to_item({"pk": listing["key_pk"], "sk": "key"})}},
+                    {
+                        "Update": {
+                            "TableName": self.table,
+                            "Key": to_item({"pk": workspace_id, "sk": "settings"}),
+                            **count_update,
+                        }
+                    },
+                ]
+            )
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] != "TransactionCanceledException":
+                raise
+            reasons = [r.get("Code") for r in exc.response.get("CancellationReasons", [])]
+            if reasons and reasons[0] == "ConditionalCheckFailed":
+                raise NotFound("key not found", fields={"key_id": "no such key"}) from None
+            if len(reasons) > 2 and reasons[2] == "ConditionalCheckFailed":
+                raise Conflict(
+                    "the last API key of a workspace cannot be revoked; create another first",
+                    code="last_key",
+                    fields={"key_id": "the workspace's last key"},
+                ) from None
+            raise Conflict("the keys changed meanwhile; retry", code="key_conflict") from None
+        return str(listing["key_pk"])
+
+    def touch_api_key(self, workspace_id: str, key_id: str, now: str) -> None:
+        """Record when a key was last used (its listing item; gone if revoked meanwhile)."""
+        try:
+            self._ddb.update_item(
+                TableName=self.table,
+                Key=to_item({"pk": workspace_id, "sk": API_KEY_SK + key_id}),
+                UpdateExpression="SET last_used_at = :now",
+                ConditionExpression="attribute_exists(pk)",
+                ExpressionAttributeValues={":now": to_value(now)},
+            )
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                raise
 
     def exists(self, workspace_id: str) -> bool:
         found = self._ddb.get_item(
@@ -104,9 +255,16 @@ class WorkspaceStore:
         return "Item" in found
 
     def workspace_for_key(self, api_key: str) -> str | None:
-        found = self._ddb.get_item(TableName=self.table, Key=to_item({"pk": keys.api_key_pk(api_key), "sk": "key"}))
+        found = self.key_record(api_key)
+        return found[0] if found else None
+
+    def key_record(self, api_key: str) -> tuple[str, str | None] | None:
+        """(workspace_id, key_id) of a live key; consistent, so a revoked key is gone at once."""
+        found = self._ddb.get_item(
+            TableName=self.table, Key=to_item({"pk": keys.api_key_pk(api_key), "sk": "key"}), ConsistentRead=True
+        )
         item = from_item(found.get("Item"))
-        return item["workspace_id"] if item else None
+        return (item["workspace_id"], item.get("key_id")) if item else None
 
     def workspace_for_ses_identity(self, identity: str) -> str | None:
         found = self._ddb.get_item(
@@ -331,22 +489,45 @@ class ConfigCache:
 
 
 class ApiKeyCache:
-    """Key -> workspace lookups. Keys are immutable once issued, so a positive answer is
-    kept for ``ttl`` seconds; unknown keys are always looked up again."""
+    """Key -> workspace lookups, kept per instance at most ``ttl`` seconds (R18: a revoked key is
+    refused within one second on every instance; the instance that revokes it forgets it at once).
+    Unknown keys are always looked up again. A key's ``last_used_at`` is written at most once per
+    ``touch_every`` seconds per key per instance, never per request, and a failure to write it
+    never fails the request."""
 
-    def __init__(self, store: WorkspaceStore, ttl: float = 60.0) -> None:
+    def __init__(self, store: WorkspaceStore, ttl: float = 1.0, touch_every: float = 60.0) -> None:
         self._store = store
         self._ttl = ttl
+        self._touch_every = touch_every
         self._entries: dict[str, tuple[str, float]] = {}
+        self._touched: dict[str, float] = {}
 
     def workspace_for(self, api_key: str) -> str | None:
         hit = self._entries.get(api_key)
         now = time.monotonic()
         if hit is not None and now - hit[1] < self._ttl:
             return hit[0]
-        workspace_id = self._store.workspace_for_key(api_key)
-        if workspace_id is not None:
-            if len(self._entries) > 10_000:
-                self._entries.clear()
-            self._entries[api_key] = (workspace_id, now)
+        record = self._store.key_record(api_key)
+        if record is None:
+            self._entries.pop(api_key, None)
+            return None
+        workspace_id, key_id = record
+        if len(self._entries) > 10_000:
+            self._entries.clear()
+            self._touched.clear()
+        self._entries[api_key] = (workspace_id, now)
+        if key_id and now - self._touched.get(api_key, -self._touch_every) >= self._touch_every:
+            self._touched[api_key] = now
+            try:
+                from datetime import UTC, datetime
+
+                stamp = datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+                self._store.touch_api_key(workspace_id, key_id, stamp)
+            except Exception:  # noqa: BLE001 - last-used is informative; authentication stands
+                logger.warning("could not record a key's last use", extra={"workspace_id": workspace_id})
         return workspace_id
+
+    def forget(self, key_pk: str) -> None:
+        """Drop a revoked key (known by its hash) from this instance at once."""
+        for api_key in [k for k in self._entries if keys.api_key_pk(k) == key_pk]:
+            self._entries.pop(api_key, None)

@@ -107,16 +107,53 @@ def cache_moto_request_lookups() -> None:
         moto.core.responses.method_names_from_class = cached_names
 
 
+def cheap_sqs_sends() -> None:
+    """moto's SendMessage without counting the queue's messages (idempotent).
+
+    moto reads ``queue.attributes`` on every send only for ``ContentBasedDeduplication``; that
+    property also computes ``ApproximateNumberOfMessages*`` by walking every message, so each send
+    was O(queue length) and a queue nobody drains (the local ``dnd-events`` tap, which receives
+    every DND event) made sends quadratic: 100,000 imported suppressions would have taken hours.
+    While a send runs, the property answers just the deduplication setting, as AWS would."""
+    from moto.sqs import models
+
+    if getattr(models.SQSBackend.send_message, "_optout_cheap", False):
+        return
+    original_send = models.SQSBackend.send_message
+    original_attributes = models.Queue.attributes
+    sending = threading.local()
+
+    def attributes(self: Any) -> dict[str, Any]:
+        if getattr(sending, "active", False):
+            if not self.fifo_queue:
+                return {}
+            return {"ContentBasedDeduplication": getattr(self, "content_based_deduplication", "false")}
+        return original_attributes.fget(self)  # type: ignore[no-any-return,attr-defined]
+
+    def send_message(self: Any, *args: Any, **kwargs: Any) -> Any:
+        sending.active = True
+        try:
+            return original_send(self, *args, **kwargs)
+        finally:
+            sending.active = False
+
+    send_message._optout_cheap = True  # type: ignore[attr-defined]
+    models.Queue.attributes = property(attributes)  # type: ignore[assignment,method-assign]
+    models.SQSBackend.send_message = send_message  # type: ignore[method-assign]
+
+
 def prepare_moto() -> None:
     """moto as the embedded endpoint runs it: the alarm warning quiet, DynamoDB requests serialized,
-    its per-request lookups cached, and TransactWriteItems without whole-table copies
-    (infra/moto_transactions.py: moto copied every touched table per transaction, O(table))."""
+    its per-request lookups cached, TransactWriteItems without whole-table copies
+    (infra/moto_transactions.py: moto copied every touched table per transaction, O(table)), and
+    SendMessage without walking the queue (``cheap_sqs_sends``)."""
     from infra import moto_transactions
 
     quiet_moto_alarm_warning()
     serialize_dynamodb_requests()
     cache_moto_request_lookups()
     moto_transactions.install()
+    cheap_sqs_sends()
 
 
 def make_server(host: str, port: int) -> Any:

@@ -47,6 +47,7 @@ LOCAL_ACCOUNT_ID = "123456789012"  # moto's default account
 class Source(NamedTuple):
     handler: str  # attribute of the ``app`` module
     shape: str  # "sns": the queue is an SNS tap; "sqs": the queue is the event source itself
+    batch_size: int = 10  # at most the dispatcher's; as app.py's @app.on_sqs_message(batch_size=...)
 
 
 # The one mapping: variable naming the polled queue -> the app handler Lambda would invoke.
@@ -54,6 +55,7 @@ SOURCES: dict[str, Source] = {
     SES_TAP_ENV: Source("on_ses_notification", "sns"),
     "OPTOUT_UNENROLL_QUEUE_URL": Source("on_unenroll_batch", "sqs"),
     "OPTOUT_CRM_QUEUE_URL": Source("on_crm_writeback", "sqs"),
+    "OPTOUT_SUPPRESSION_JOBS_QUEUE_URL": Source("on_suppression_job", "sqs", batch_size=1),
 }
 # Scheduled handlers (an EventBridge rule in AWS): app handler -> period in seconds.
 SCHEDULES: dict[str, float] = {"on_outbox_sweep": 60.0}
@@ -357,7 +359,7 @@ class Dispatcher:
     def _receive(self, sqs: Any, watch: _Watch) -> list[dict[str, Any]]:
         response = sqs.receive_message(
             QueueUrl=watch.queue_url,
-            MaxNumberOfMessages=self._batch_size,
+            MaxNumberOfMessages=min(self._batch_size, watch.source.batch_size),
             WaitTimeSeconds=self._wait_seconds,
             VisibilityTimeout=self._visibility_timeout,
             AttributeNames=["All"],

@@ -39,6 +39,7 @@ class Seeded:
     exclusion_id: str
     job_id: str
     secrets: tuple[str, ...]
+    key_id: str = ""
 
 
 def drain_unenroll_queue(aws_env: dict[str, str]) -> None:
@@ -59,6 +60,22 @@ def drain_unenroll_queue(aws_env: dict[str, str]) -> None:
         sqs.delete_message_batch(
             QueueUrl=url, Entries=[{"Id": str(n), "ReceiptHandle": m["ReceiptHandle"]} for n, m in enumerate(messages)]
         )
+
+
+def drain_suppression_jobs(aws_env: dict[str, str]) -> None:
+    """Run the suppression import/export worker in-process on whatever is queued."""
+    from chalicelib.store.aws import client
+    from infra.local.dispatcher import sqs_record
+
+    sqs = client("sqs")
+    url = aws_env["OPTOUT_SUPPRESSION_JOBS_QUEUE_URL"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    for _ in range(200):
+        messages = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=1, AttributeNames=["All"]).get("Messages", [])
+        if not messages:
+            return
+        app_module.on_suppression_job({"Records": [sqs_record(messages[0], arn, "us-east-1")]}, None)
+        sqs.delete_message(QueueUrl=url, ReceiptHandle=messages[0]["ReceiptHandle"])
 
 
 def ok(status: int, body: Any) -> None:
@@ -109,6 +126,8 @@ def seed(a: Api) -> Seeded:
     ok(*a.post("/v1/sequences/s-a/enrollments", {"contact_id": "c3"}))
     status, job = a.post("/v1/unenrollments", {"sequence_id": "s-a", "contact_ids": ["c3"]})
     ok(status, job)
+    status, key = a.post("/v1/keys")
+    ok(status, key)
     ok(*a.put("/v1/topics/news-a", {"name": "A-topic-name", "channels": ["email"]}))
     ok(
         *a.post(
@@ -130,7 +149,10 @@ def seed(a: Api) -> Seeded:
             "acorp.example.com",
             rule["exclusion_id"],
             job["job_id"],
+            key["api_key"],
+            key["key_id"],
         ),
+        key["key_id"],
     )
 
 
@@ -149,6 +171,9 @@ def snapshot(a: Api, seeded: Seeded) -> dict[str, Any]:
         "check": a.post("/v1/send-check", {"contact_id": "c1", "channel": "email"}),
         "check_sms": a.post("/v1/send-check", {"phone": A_PHONE, "channel": "sms"}),
         "enroll_check": a.post("/v1/send-check", {"contact_id": "c2", "channel": "email", "sequence_id": "s-a"}),
+        # last_used_at moves with A's own use (once a minute): the keys themselves must not change
+        "keys": sorted((k["key_id"], k["prefix"], k["created_at"]) for k in a.get("/v1/keys")[1]["keys"]),
+        "suppressions": a.get("/v1/suppressions"),
         "topics": a.get("/v1/topics"),
         "topic_check": a.post("/v1/send-check", {"email": A_EMAIL, "channel": "email", "topic_id": "news-a"}),
     }
@@ -221,6 +246,15 @@ SWEEP: dict[tuple[str, str], tuple[Request, set[int]]] = {
     ),
     ("/v1/unenrollments", "POST"): (lambda s: ("/v1/unenrollments", {"sequence_id": "s-a", "status": "active"}), {202}),
     ("/v1/jobs/{job_id}", "GET"): (lambda s: (f"/v1/jobs/{s.job_id}", None), {404}),
+    ("/v1/keys", "GET"): (lambda s: ("/v1/keys", None), {200}),
+    ("/v1/keys", "POST"): (lambda s: ("/v1/keys", None), {201}),
+    ("/v1/keys/{key_id}", "DELETE"): (lambda s: (f"/v1/keys/{s.key_id}", None), {404}),
+    ("/v1/suppressions", "GET"): (lambda s: ("/v1/suppressions?channel=email", None), {200}),
+    ("/v1/suppressions/import", "POST"): (
+        lambda s: ("/v1/suppressions/import", "email,reason\n" + A_EMAIL + ",b_reason\n"),
+        {202},
+    ),
+    ("/v1/exports", "POST"): (lambda s: ("/v1/exports", {"kind": "audit", "format": "ndjson"}), {202}),
     ("/v1/topics", "GET"): (lambda s: ("/v1/topics", None), {200}),
     ("/v1/topics/{topic_id}", "GET"): (lambda s: ("/v1/topics/news-a", None), {404}),
     ("/v1/topics/{topic_id}", "PUT"): (lambda s: ("/v1/topics/news-a", {"name": "B", "channels": ["sms"]}), {200}),
@@ -283,6 +317,7 @@ def test_r14_other_workspace_can_neither_read_nor_change(workspace_a, other_api:
     else:
         status, answer = other_api.call(method, url, body)
     drain_unenroll_queue(aws_env)  # whatever B queued has run
+    drain_suppression_jobs(aws_env)
     # Then B gets the expected (documented) answer, with nothing of A in it (beyond what B itself sent)
     assert status in expected, (method, url, status, answer)
     assert_documented(path, method, status, answer)

@@ -53,6 +53,7 @@ def ddb_calls(api: Api, monkeypatch: pytest.MonkeyPatch) -> Iterator[DynamoCalls
     # Pin the warm cache for the test's duration: a slow machine must not turn it cold between
     # the warming call and the measured one (the cold cost is measured on its own below).
     monkeypatch.setattr(services.config_cache, "_max_age", 3600.0)
+    monkeypatch.setattr(services.api_keys, "_ttl", 3600.0)  # likewise the key cache (1 s, R18)
     counter = DynamoCalls()
     events = client("dynamodb").meta.events
     events.register("before-call.dynamodb.*", counter, unique_id="budget-counter")

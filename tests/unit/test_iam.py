@@ -24,7 +24,7 @@ from botocore import xform_name
 
 ROOT = Path(__file__).resolve().parents[2]
 CHALICE_DIR = ROOT / ".chalice"
-SCANNED_SERVICES = ("dynamodb", "sqs", "sns", "ssm")
+SCANNED_SERVICES = ("dynamodb", "sqs", "sns", "ssm", "s3")
 STAGES = ("dev", "prod")
 
 # Operations whose IAM action is not their own name.
@@ -132,6 +132,9 @@ def scan_sources(sources: dict[str, str]) -> Usage:
             )
             services = {bound} if bound else {s for s in created[path] if method in operations(s)}
             if method in ("get_paginator", "get_waiter") and node.args and isinstance(node.args[0], ast.Constant):
+                method = str(node.args[0].value)
+            # A presigned URL is authorised by the signer's grant of the operation it names.
+            if method == "generate_presigned_url" and node.args and isinstance(node.args[0], ast.Constant):
                 method = str(node.args[0].value)
             for service in services:
                 operation = operations(service).get(method)
@@ -314,12 +317,13 @@ def template_names() -> dict[str, set[str]]:
         "!", lambda loader, suffix, node: loader.construct_scalar(node) if isinstance(node, yaml.ScalarNode) else None
     )
     template = yaml.load((ROOT / "infra" / "template.yaml").read_text(encoding="utf-8"), Loader=_Loader)  # noqa: S506
-    names: dict[str, set[str]] = {"table": set(), "queue": set(), "topic": set()}
+    names: dict[str, set[str]] = {"table": set(), "queue": set(), "topic": set(), "bucket": set()}
     for resource in template["Resources"].values():
         kind = {
             "AWS::DynamoDB::Table": ("table", "TableName"),
             "AWS::SQS::Queue": ("queue", "QueueName"),
             "AWS::SNS::Topic": ("topic", "TopicName"),
+            "AWS::S3::Bucket": ("bucket", "BucketName"),
         }.get(resource["Type"])
         if kind:
             names[kind[0]].add(resource["Properties"][kind[1]].removeprefix("optout-${Stage}-"))
@@ -428,6 +432,8 @@ def test_resources_are_the_stages_own(stage: str):
         + [f"arn:aws:dynamodb:*:*:table/optout-{stage}-{t}/index/*" for t in names["table"]]
         + [f"arn:aws:sqs:*:*:optout-{stage}-{q}" for q in names["queue"]]
         + [f"arn:aws:sns:*:*:optout-{stage}-{t}" for t in names["topic"]]
+        # Bucket names end in the account id (globally unique); its objects only.
+        + [f"arn:aws:s3:::optout-{stage}-{b.replace('${AWS::AccountId}', '*')}/*" for b in names["bucket"]]
         + [f"arn:aws:ssm:*:*:parameter/optout/{stage}", f"arn:aws:ssm:*:*:parameter/optout/{stage}/*"]
         + [
             f"arn:aws:logs:*:*:log-group:/aws/lambda/optout-{stage}",

@@ -31,7 +31,24 @@ from infra import bytecode
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 STAGES = ("dev", "prod")
-QUEUE_VISIBILITY_TIMEOUT = 120  # infra/template.yaml UnenrollQueue / CrmQueue
+
+
+def queue_visibility_timeouts() -> dict[str, int]:
+    """Queue name suffix (after optout-${Stage}-) -> its VisibilityTimeout in infra/template.yaml."""
+    import yaml
+
+    class _Loader(yaml.SafeLoader):
+        pass
+
+    _Loader.add_multi_constructor(
+        "!", lambda loader, suffix, node: loader.construct_scalar(node) if isinstance(node, yaml.ScalarNode) else None
+    )
+    template = yaml.load((ROOT / "infra" / "template.yaml").read_text(encoding="utf-8"), Loader=_Loader)  # noqa: S506
+    return {
+        r["Properties"]["QueueName"].removeprefix("optout-${Stage}-"): int(r["Properties"].get("VisibilityTimeout", 30))
+        for r in template["Resources"].values()
+        if r["Type"] == "AWS::SQS::Queue"
+    }
 
 
 def offline_env(stage: str) -> dict[str, str]:
@@ -116,9 +133,12 @@ def test_functions_use_the_policy_file_trace_and_fit_the_queue_timeouts(packaged
         assert properties["Tracing"] == "Active", name
         assert properties["Environment"]["Variables"]["OPTOUT_STAGE"] == stage
         assert properties["Environment"]["Variables"]["OPTOUT_SECRETS_SSM_PREFIX"] == f"/optout/{stage}"
-        if any(e["Type"] == "SQS" for e in (properties.get("Events") or {}).values()):
+        for event in (properties.get("Events") or {}).values():
+            if event["Type"] != "SQS":
+                continue
             # Lambda refuses an SQS event source whose function outlives the queue's visibility timeout.
-            assert properties["Timeout"] <= QUEUE_VISIBILITY_TIMEOUT, name
+            queue = json.dumps(event["Properties"]["Queue"]).split(f"optout-{stage}-", 1)[1].split('"', 1)[0]
+            assert properties["Timeout"] <= queue_visibility_timeouts()[queue], name
 
 
 # -- compiled bytecode (infra/bytecode.py, run by make package) ---------------------------------------
