@@ -16,7 +16,7 @@ endef
 export READ_PINS
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test unit lint publish-event bench package deploy clean openapi fuzz browser-test
+.PHONY: help install run test unit lint publish-event post-webhook bench package deploy clean openapi fuzz browser-test
 
 help:
 	@echo "make run            start the local stack (API, embedded AWS endpoint, dispatcher)"
@@ -28,6 +28,7 @@ help:
 	@echo "make browser-test   the unsubscribe page in Debian's chromium via Playwright"
 	@echo "make bench          benchmarks as ratios to the raw DynamoDB/SQS floor (bench/results.json)"
 	@echo "make publish-event EVENT=events/<file>.json   publish to the local SES topic"
+	@echo "make post-webhook PROVIDER=sendgrid|mailgun|postmark EVENT=events/<file>.json   sign + post to the local stack"
 	@echo "make package [STAGE=dev]    chalice package into build/package/<stage> + cfn-lint (no AWS account needed)"
 	@echo "make deploy STAGE=dev|prod  deploy the data stack, then the Chalice app (needs AWS credentials)"
 	@echo "make install        create .venv and install the pinned dependencies"
@@ -87,6 +88,11 @@ lint: install
 publish-event: install
 	@test -n "$(EVENT)" || { echo "usage: make publish-event EVENT=events/<file>.json" >&2; exit 2; }
 	$(BIN)/python -m infra.local.publish "$(EVENT)"
+
+# Signed as the provider signs, with the development secrets the local stack sets on workspace default.
+post-webhook: install
+	@test -n "$(PROVIDER)" -a -n "$(EVENT)" || { echo "usage: make post-webhook PROVIDER=sendgrid|mailgun|postmark EVENT=events/<file>.json" >&2; exit 2; }
+	$(BIN)/python -m infra.local.webhooks "$(PROVIDER)" "$(EVENT)" $(if $(WORKSPACE),--workspace "$(WORKSPACE)")
 
 # Ratios to the physical floor (README, Performance): prints a table, writes bench/results.json.
 # Starts its own local stack on spare ports; ~5 minutes on 2 cores. BENCH_ARGS=--quick for a smoke run.

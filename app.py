@@ -6,6 +6,7 @@ from chalicelib import observability
 from chalicelib.api import admin, contacts, dnd, send_check, settings, twilio, unsubscribe
 from chalicelib.api import crm as crm_api  # also registers the CRM write-back after-change hook
 from chalicelib.api import docs as docs_api  # GET /openapi.json
+from chalicelib.api import email_webhooks as email_webhooks_api
 from chalicelib.api import exclusions as exclusions_api
 from chalicelib.api import jobs as jobs_api
 from chalicelib.api import keys as keys_api
@@ -27,6 +28,7 @@ for blueprint in (admin.bp, settings.bp, contacts.bp, dnd.bp, send_check.bp):
 app.register_blueprint(crm_api.bp)
 app.register_blueprint(unsubscribe.bp)
 app.register_blueprint(twilio.bp)
+app.register_blueprint(email_webhooks_api.bp)
 app.register_blueprint(docs_api.bp)
 app.register_blueprint(keys_api.bp)
 app.register_blueprint(suppressions_api.bp)

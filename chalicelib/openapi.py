@@ -32,7 +32,7 @@ from chalicelib.services.send_check import MAX_BATCH, CheckBody
 from chalicelib.services.subscriptions import SubscriptionBody
 from chalicelib.services.suppressions import ExportBody
 from chalicelib.services.topics import TopicBody
-from chalicelib.services.workspaces import WRITE_ONLY_CRM
+from chalicelib.services.workspaces import WRITE_ONLY_CRM, WRITE_ONLY_PROVIDER_SECRETS
 
 OPENAPI_VERSION = "3.1.0"
 REF = "#/components/schemas/{model}"
@@ -74,6 +74,10 @@ SCHEMAS: dict[str, dict[str, Any]] = {
         {"error": STR, "message": STR, "fields": {"type": "object", "additionalProperties": STR}},
     ),
     "Health": obj(["status"], {"status": {"const": "ok"}}),
+    "EmailWebhookResult": obj(
+        ["received", "applied", "duplicates", "counted", "skipped"],
+        {"received": COUNT, "applied": COUNT, "duplicates": COUNT, "counted": COUNT, "skipped": COUNT},
+    ),
     "GatewayError": obj(["Code", "Message"], {"Code": STR, "Message": STR}),
     "CreateWorkspaceBody": obj(
         ["workspace_id"],
@@ -109,7 +113,7 @@ SCHEMAS: dict[str, dict[str, Any]] = {
     },
     "AdminWorkspace": obj(["workspace_id", "settings"], {"workspace_id": STR, "settings": ref("Settings")}),
     "SettingsPatch": {
-        "description": "Any subset of the settings; twilio_auth_token is write-only.",
+        "description": "Any subset of the settings; twilio_auth_token and the email provider secrets are write-only.",
         "type": "object",
         "properties": {
             **{k: v for k, v in WorkspaceSettings.model_json_schema(ref_template=REF)["properties"].items()},
@@ -117,7 +121,7 @@ SCHEMAS: dict[str, dict[str, Any]] = {
         },
     },
     "Settings": {
-        # The settings as answered: WorkspaceSettings with the CRM secrets replaced by <name>_set flags.
+        # The settings as answered: WorkspaceSettings with the secrets replaced by <name>_set flags.
         **{
             k: v
             for k, v in WorkspaceSettings.model_json_schema(ref_template=REF, mode="serialization").items()
@@ -589,6 +593,35 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
         headers={WORKSPACE_HEADER: {"type": "string"}, SIGNATURE_HEADER: {"type": "string"}},
         description="The provider's own JSON payload, signed with the workspace's CRM webhook secret.",
     ),
+    ("/v1/webhooks/sendgrid/{workspace_id}", "POST"): Operation(
+        "SendGrid Event Webhook: bounces, drops, spam reports, unsubscribes (R19)",
+        "webhooks",
+        "public",
+        {200: OK_JSON("EmailWebhookResult"), 400: ERR, 403: ERR, 422: ERR, 503: ERR},
+        body=None,
+        headers={
+            "X-Twilio-Email-Event-Webhook-Signature": {"type": "string"},
+            "X-Twilio-Email-Event-Webhook-Timestamp": {"type": "string"},
+        },
+        description="A JSON array of SendGrid events, ECDSA-signed with the key in sendgrid_webhook_public_key.",
+    ),
+    ("/v1/webhooks/mailgun/{workspace_id}", "POST"): Operation(
+        "Mailgun webhook: failed, complained, unsubscribed (R19)",
+        "webhooks",
+        "public",
+        {200: OK_JSON("EmailWebhookResult"), 400: ERR, 403: ERR, 422: ERR, 503: ERR},
+        body=None,
+        description="Mailgun's {signature, event-data}, HMAC-signed with mailgun_signing_key.",
+    ),
+    ("/v1/webhooks/postmark/{workspace_id}", "POST"): Operation(
+        "Postmark webhook: Bounce, SpamComplaint, SubscriptionChange (R19)",
+        "webhooks",
+        "public",
+        {200: OK_JSON("EmailWebhookResult"), 400: ERR, 403: ERR, 422: ERR, 503: ERR},
+        body=None,
+        headers={"Authorization": {"type": "string"}},
+        description="One Postmark webhook record; HTTP Basic auth, password postmark_webhook_secret.",
+    ),
     ("/v1/webhooks/crm/{provider}/{workspace_id}", "POST"): Operation(
         "CRM email opt-out field changes, signed the CRM's own way (R13, issue 11)",
         "webhooks",
@@ -789,6 +822,9 @@ PATH_PARAMETER_SCHEMAS: dict[str, dict[str, Any]] = {
 def _settings_view_schemas() -> dict[str, dict[str, Any]]:
     settings = copy.deepcopy(SCHEMAS["Settings"])
     settings["properties"]["crm"] = {"anyOf": [ref("CrmSettingsView"), {"type": "null"}]}
+    for name in WRITE_ONLY_PROVIDER_SECRETS:
+        settings["properties"].pop(name, None)
+        settings["properties"][name + "_set"] = {"type": "boolean"}
     settings["required"] = sorted(settings["properties"])
     crm = copy.deepcopy(CrmSettings.model_json_schema(ref_template=REF, mode="serialization"))
     for name in WRITE_ONLY_CRM:
@@ -867,6 +903,10 @@ def _operation(path: str, method: str, op: Operation) -> dict[str, Any]:
     elif path.startswith("/v1/webhooks/crm/"):
         body_schema = {"type": "object"} if path.count("/") == 4 else {"type": ["array", "object"]}
         operation["requestBody"] = {"required": True, "content": {JSON: {"schema": body_schema}}}
+    elif path.startswith("/v1/webhooks/sendgrid/"):
+        operation["requestBody"] = {"required": True, "content": {JSON: {"schema": {"type": "array"}}}}
+    elif path.startswith(("/v1/webhooks/mailgun/", "/v1/webhooks/postmark/")):
+        operation["requestBody"] = {"required": True, "content": {JSON: {"schema": {"type": "object"}}}}
     return operation
 
 

@@ -175,6 +175,20 @@ class WorkspaceSettings(BaseModel):
     ses_identities: list[str] = Field(default_factory=list, max_length=100)
     crm: CrmSettings | None = None
     page: PageSettings | None = None
+    # Email provider webhooks (R19), write-only (GET /v1/settings shows <name>_set instead).
+    sendgrid_webhook_public_key: str | None = Field(default=None, max_length=4096)
+    mailgun_signing_key: str | None = Field(default=None, min_length=1, max_length=256)
+    postmark_webhook_secret: str | None = Field(default=None, min_length=16, max_length=256)
+
+    @field_validator("sendgrid_webhook_public_key")
+    @classmethod
+    def _sendgrid_key(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        from chalicelib.email_providers.sendgrid import load_public_key  # lazily: cryptography
+
+        load_public_key(value)  # ValueError naming what is wrong
+        return "".join(value.split())
 
     @field_validator("default_phone_region")
     @classmethod

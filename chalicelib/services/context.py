@@ -8,9 +8,11 @@ from functools import lru_cache
 
 from chalicelib.config import Config, get_config
 from chalicelib.store.audit import AuditStore
+from chalicelib.store.bounces import BounceStore
 from chalicelib.store.contacts import ContactStore
 from chalicelib.store.dnd import DndStore
 from chalicelib.store.events import EventPublisher
+from chalicelib.store.webhook_tokens import WebhookTokenStore
 from chalicelib.store.workspaces import ApiKeyCache, ConfigCache, WorkspaceStore
 
 
@@ -24,6 +26,8 @@ class Services:
     events: EventPublisher
     config_cache: ConfigCache
     api_keys: ApiKeyCache
+    bounces: BounceStore
+    webhook_tokens: WebhookTokenStore
 
 
 @lru_cache(maxsize=1)
@@ -39,6 +43,8 @@ def get_services() -> Services:
         events=EventPublisher(config),
         config_cache=ConfigCache(workspaces, config.config_cache_seconds),
         api_keys=ApiKeyCache(workspaces, ttl=min(1.0, config.config_cache_seconds)),
+        bounces=BounceStore(config),
+        webhook_tokens=WebhookTokenStore(config),
     )
 
 

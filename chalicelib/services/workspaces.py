@@ -129,6 +129,10 @@ def create_workspace(
 WRITE_ONLY_CRM = ("access_token", "webhook_secret")
 
 
+# Email provider webhook secrets (R19): write-only too; a PATCH that omits one keeps it, null removes it.
+WRITE_ONLY_PROVIDER_SECRETS = ("sendgrid_webhook_public_key", "mailgun_signing_key", "postmark_webhook_secret")
+
+
 def _crm_destination(crm: CrmSettings | dict[str, Any]) -> tuple[Any, Any]:
     """Where write-backs go: provider and base URL (HubSpot's default when none is set)."""
     values = crm.model_dump() if isinstance(crm, CrmSettings) else crm
@@ -140,6 +144,8 @@ def _crm_destination(crm: CrmSettings | dict[str, Any]) -> tuple[Any, Any]:
 
 def settings_view(settings: WorkspaceSettings) -> dict[str, Any]:
     view = settings.model_dump(mode="json")
+    for name in WRITE_ONLY_PROVIDER_SECRETS:
+        view[name + "_set"] = bool(view.pop(name, None))
     if view.get("crm"):
         for name in WRITE_ONLY_CRM:
             view["crm"][name + "_set"] = bool(view["crm"].pop(name, None))
@@ -198,6 +204,8 @@ def _patch_settings(services: Services, workspace_id: str, patch: dict[str, Any]
         for name in WRITE_ONLY_CRM:
             if name not in crm:
                 crm[name] = None if token_needed and name == "access_token" else getattr(current.crm, name)
+    for name in WRITE_ONLY_PROVIDER_SECRETS:
+        patch.pop(name + "_set", None)  # the GET view's markers may be sent back as they came
     token_error = {
         "crm.access_token": "a new token (or null to drop the stored one) when crm.instance_url or crm.provider changes"
     }

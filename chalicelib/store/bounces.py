@@ -1,7 +1,9 @@
-"""Soft-bounce counters (R8): transient bounces per address within a sliding window.
+"""Soft-bounce counters (R8, R19): transient bounces per address within a sliding window, whichever
+provider reported them (SES, SendGrid, Mailgun, Postmark count toward one limit).
 
 One item per address in the DND table, ``<address pk>#soft`` (so it starts with the workspace
-id and holds no readable address), with a map of recent bounces ``{<message key>: <epoch>}``.
+id and holds no readable address), with a map of recent bounces ``{<delivery key>: <epoch>}`` (a
+digest of the provider's event id).
 The count and the exactly-once marker are the same map, written by one conditional put on the
 item's version: a redelivered bounce finds its key already there and is not counted twice.
 """
@@ -27,8 +29,8 @@ def soft_bounce_pk(address_pk: str) -> str:
     return address_pk + SOFT_BOUNCE_SUFFIX
 
 
-def message_key(message_id: str) -> str:
-    return hashlib.sha256(message_id.encode()).hexdigest()[:32]
+def message_key(delivery_key: str) -> str:
+    return hashlib.sha256(delivery_key.encode()).hexdigest()[:32]
 
 
 @dataclass(frozen=True)
@@ -43,10 +45,10 @@ class BounceStore:
         self._ddb = client("dynamodb")
 
     def record_soft_bounce(
-        self, workspace_id: str, address_pk: str, message_id: str, now: int, window_seconds: int
+        self, workspace_id: str, address_pk: str, delivery_key: str, now: int, window_seconds: int
     ) -> SoftBounceCount:
         pk = soft_bounce_pk(address_pk)
-        key = message_key(message_id)
+        key = message_key(delivery_key)
         for _attempt in range(MAX_ATTEMPTS):
             try:
                 found = self._ddb.get_item(

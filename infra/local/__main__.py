@@ -102,6 +102,7 @@ def _banner(settings: LocalSettings, stack_env: dict[str, str]) -> str:
             f"  DND events topic:    {stack_env['OPTOUT_DND_TOPIC']}",
             f"  DND events tap:      {stack_env[DND_EVENTS_TAP_ENV]}",
             "  publish an SES notification: make publish-event EVENT=events/<file>.json",
+            "  post a provider webhook:     make post-webhook PROVIDER=sendgrid EVENT=events/sendgrid-events.json",
             "Ctrl-C to stop.",
             "",
         ]
@@ -226,6 +227,9 @@ def main() -> int:
         from chalicelib.bootstrap import ensure_workspace
 
         ensure_workspace("default", api_key=settings.dev_api_key)
+        from infra.local.webhooks import configure_workspace
+
+        configure_workspace("default")  # development webhook secrets: `make post-webhook` signs with them
 
         from infra.local.dispatcher import Dispatcher
 

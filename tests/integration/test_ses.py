@@ -290,12 +290,12 @@ def test_r8_malformed_message_logs_carry_no_address(ses_handler, capsys):
 
 def test_r8_a_failure_to_store_raises_so_sns_retries(ses_handler, api, monkeypatch):
     from chalicelib.errors import StoreUnavailable
-    from chalicelib.services import ses
+    from chalicelib.services import email_feedback  # SES records through the provider-neutral path
 
     def broken(*args: Any, **kwargs: Any) -> Any:
         raise StoreUnavailable("down")
 
-    monkeypatch.setattr(ses, "apply_dnd_change", broken)
+    monkeypatch.setattr(email_feedback, "apply_dnd_change", broken)
     with pytest.raises(StoreUnavailable):
         deliver(ses_handler, for_workspace("ses-complaint-classic.json", api.workspace_id))
     monkeypatch.undo()
