@@ -260,6 +260,11 @@ SCHEMAS: dict[str, dict[str, Any]] = {
             "email": {"type": "string", "maxLength": 320},
             "channel": {**CHANNEL, "default": "email"},
             "sequence_id": {"type": "string", "pattern": ID_PATTERN},
+            "topic_id": {
+                "type": "string",
+                "pattern": ID_PATTERN,
+                "description": "a topic link (R16): one-click leaves that topic; its page is the preference center",
+            },
         },
     ),
     "UnsubscribeLink": obj(
@@ -278,6 +283,10 @@ SCHEMAS: dict[str, dict[str, Any]] = {
             "List-Unsubscribe": {"type": "string", "description": "'One-Click' for an RFC 8058 one-click post"},
             "scope": {"enum": ["sequence", "all"]},
             "keep": {"type": "array", "items": CHANNEL},
+            "form": {"const": "preferences", "description": "the preference center's form (topic links)"},
+            "shown": {"type": "array", "items": STR, "description": "'<channel>/<topic_id>' of every box shown"},
+            "sub": {"type": "array", "items": STR, "description": "'<channel>/<topic_id>' of every box ticked"},
+            "everything": {"const": "yes", "description": "unsubscribe from everything"},
         },
     },
     "TwilioForm": {
