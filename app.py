@@ -8,6 +8,7 @@ from chalicelib.api import crm as crm_api  # also registers the CRM write-back a
 from chalicelib.api import docs as docs_api  # GET /openapi.json
 from chalicelib.api import email_webhooks as email_webhooks_api
 from chalicelib.api import exclusions as exclusions_api
+from chalicelib.api import flags as flags_api
 from chalicelib.api import jobs as jobs_api
 from chalicelib.api import keys as keys_api
 from chalicelib.api import replies as replies_api
@@ -32,7 +33,7 @@ app.register_blueprint(email_webhooks_api.bp)
 app.register_blueprint(docs_api.bp)
 app.register_blueprint(keys_api.bp)
 app.register_blueprint(suppressions_api.bp)
-for blueprint in (exclusions_api.bp, sequences_api.bp, jobs_api.bp, replies_api.bp, topics_api.bp):
+for blueprint in (exclusions_api.bp, sequences_api.bp, jobs_api.bp, replies_api.bp, topics_api.bp, flags_api.bp):
     app.register_blueprint(blueprint)
 
 
@@ -82,3 +83,7 @@ def on_outbox_sweep(event):
     from chalicelib.services.outbox import sweep_outbox
 
     sweep_outbox(get_services(), remaining_ms=event.context.get_remaining_time_in_millis)
+    # R15: open flags past their 10-business-day deadline, as a metric the FlagsPastDue alarm watches.
+    from chalicelib.services.flags import report_overdue_flags
+
+    report_overdue_flags(get_services())

@@ -121,6 +121,14 @@ def record_send_check(results: Iterable[dict[str, Any]]) -> None:
         count("SendCheckVerdicts", verdict=verdict)
 
 
+_gauges: dict[str, float] = {}
+
+
+def gauge(name: str, value: float) -> None:
+    """A level (not a count) measured this invocation, written even when 0 so an alarm sees data."""
+    _gauges[name] = value
+
+
 def record_dnd_change(audit_entries: Iterable[dict[str, Any]]) -> None:
     """Opt-outs (DND set) and opt-out clears, by source and channel, for a committed change."""
     for entry in audit_entries:
@@ -145,8 +153,9 @@ def flush_metrics() -> None:
     """Write this invocation's metrics as EMF (stdout -> CloudWatch Logs -> CloudWatch Metrics)."""
     from aws_lambda_powertools.metrics import MetricUnit, single_metric
 
-    pending = list(_counts.items())
+    pending = list(_counts.items()) + [((name, ()), value) for name, value in _gauges.items()]
     _counts.clear()
+    _gauges.clear()
     for (name, dimensions), value in pending:
         with single_metric(
             name=name,

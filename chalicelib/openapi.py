@@ -26,6 +26,7 @@ from chalicelib.services.contacts import ContactBody
 from chalicelib.services.dnd import DndBody
 from chalicelib.services.enrollments import AudienceBody, EnrollBody, SequenceBody
 from chalicelib.services.exclusions import RuleBody, RulePatch
+from chalicelib.services.flags import ResolveFlagBody
 from chalicelib.services.jobs import UnenrollmentBody
 from chalicelib.services.replies import ReplyBody
 from chalicelib.services.send_check import MAX_BATCH, CheckBody
@@ -202,8 +203,29 @@ SCHEMAS: dict[str, dict[str, Any]] = {
             "source": STR,
             "actor": nullable(STR),
             "evidence": nullable(STR),
+            "via": STR,
+            "flag_id": STR,
         },
     ),
+    "Flag": obj(
+        ["flag_id", "contact_ids", "channel", "reason", "at", "due_by", "status"],
+        {
+            "flag_id": STR,
+            "contact_ids": {"type": "array", "items": STR},
+            "channel": STR,
+            "channels": {"type": "array", "items": STR},
+            "reason": STR,
+            "origin": STR,
+            "at": STR,
+            "due_by": STR,
+            "status": {"enum": ["open", "resolved"]},
+            "resolution": {"enum": ["opt_out", "dismiss"]},
+            "resolved_at": STR,
+            "resolved_by": STR,
+            "resolution_reason": STR,
+        },
+    ),
+    "FlagPage": obj(["flags", "next"], {"flags": {"type": "array", "items": ref("Flag")}, "next": nullable(STR)}),
     "Audit": obj(["entries"], {"entries": {"type": "array", "items": ref("AuditEntry")}}),
     "Block": obj(
         ["type"],
@@ -244,6 +266,11 @@ SCHEMAS: dict[str, dict[str, Any]] = {
             "email": {"type": "string", "maxLength": 320},
             "channel": {**CHANNEL, "default": "email"},
             "sequence_id": {"type": "string", "pattern": ID_PATTERN},
+            "topic_id": {
+                "type": "string",
+                "pattern": ID_PATTERN,
+                "description": "a topic link (R16): one-click leaves that topic; its page is the preference center",
+            },
         },
     ),
     "UnsubscribeLink": obj(
@@ -262,6 +289,10 @@ SCHEMAS: dict[str, dict[str, Any]] = {
             "List-Unsubscribe": {"type": "string", "description": "'One-Click' for an RFC 8058 one-click post"},
             "scope": {"enum": ["sequence", "all"]},
             "keep": {"type": "array", "items": CHANNEL},
+            "form": {"const": "preferences", "description": "the preference center's form (topic links)"},
+            "shown": {"type": "array", "items": STR, "description": "'<channel>/<topic_id>' of every box shown"},
+            "sub": {"type": "array", "items": STR, "description": "'<channel>/<topic_id>' of every box ticked"},
+            "everything": {"const": "yes", "description": "unsubscribe from everything"},
         },
     },
     "TwilioForm": {
@@ -419,7 +450,13 @@ SCHEMAS: dict[str, dict[str, Any]] = {
     "ApiKeyList": obj(["keys"], {"keys": {"type": "array", "items": ref("ApiKey")}}),
     "ReplyResult": obj(
         ["unenrolled", "opted_out"],
-        {"unenrolled": {"type": "array", "items": STR}, "opted_out": BOOL, "unsubscribe_intent": BOOL},
+        {
+            "unenrolled": {"type": "array", "items": STR},
+            "opted_out": BOOL,
+            "unsubscribe_intent": BOOL,
+            "ignored": {"enum": ["auto_reply"]},
+            "flag_id": STR,
+        },
     ),
 }
 
@@ -435,6 +472,7 @@ REQUEST_MODELS: dict[str, type[BaseModel]] = {
     "EnrollBody": EnrollBody,
     "UnenrollmentBody": UnenrollmentBody,
     "ReplyBody": ReplyBody,
+    "ResolveFlagBody": ResolveFlagBody,
     "ExportBody": ExportBody,
     "TopicBody": TopicBody,
     "SubscriptionBody": SubscriptionBody,
@@ -737,6 +775,26 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
         body="UnenrollmentBody",
     ),
     ("/v1/jobs/{job_id}", "GET"): Operation("A job's progress", "jobs", "api_key", {200: OK_JSON("Job"), 404: ERR}),
+    ("/v1/flags", "GET"): Operation(
+        "Flags a person must resolve (R15), oldest first",
+        "flags",
+        "api_key",
+        {200: OK_JSON("FlagPage")},
+        query={
+            "status": {"type": "string", "enum": ["open", "resolved"]},
+            "cursor": {"type": "string"},
+            "limit": {"type": "string", "pattern": "^[0-9]{1,3}$"},
+        },
+        description="Paged by `next` -> `cursor`. Every flag has due_by = 10 US business days after it arrived.",
+    ),
+    ("/v1/flags/{flag_id}", "POST"): Operation(
+        "Resolve a flag once: opt_out (permanent DND, source contact) or dismiss",
+        "flags",
+        "api_key",
+        {200: OK_JSON("Flag"), 404: ERR, 409: ERR},
+        body="ResolveFlagBody",
+        description="Resolving twice is 409 flag_resolved.",
+    ),
     ("/v1/suppressions/import", "POST"): Operation(
         "Import existing suppressions as a job (R18)",
         "suppressions",

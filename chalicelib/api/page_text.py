@@ -44,6 +44,7 @@ EN: dict[str, str] = {
     "prefs.saved_title": "Your choices are saved",
     "prefs.saved": "Saved. Your choices are shown below.",
     "prefs.unchanged": "Nothing needed to change.",
+    "prefs.left_topic": "You are unsubscribed from {topic}. Your other choices are below.",
     "prefs.no_topics": "There is nothing to choose from yet.",
     "invalid.title": "Link not valid",
     "invalid.body": "This unsubscribe link may be incomplete. Please use the unsubscribe link in a recent "
@@ -94,6 +95,7 @@ FR: dict[str, str] = {
     "prefs.saved_title": "Vos choix sont enregistrés",
     "prefs.saved": "C'est enregistré. Vos choix sont affichés ci-dessous.",
     "prefs.unchanged": "Rien n'avait besoin de changer.",
+    "prefs.left_topic": "Vous êtes désabonné de : {topic}. Vos autres choix sont ci-dessous.",
     "prefs.no_topics": "Il n'y a encore rien à choisir.",
     "invalid.title": "Lien non valide",
     "invalid.body": "Ce lien de désabonnement est peut-être incomplet. Utilisez le lien de désabonnement d'un "
@@ -144,6 +146,7 @@ ES: dict[str, str] = {
     "prefs.saved_title": "Sus preferencias se han guardado",
     "prefs.saved": "Guardado. Sus preferencias se muestran abajo.",
     "prefs.unchanged": "No hacía falta cambiar nada.",
+    "prefs.left_topic": "Se ha dado de baja de: {topic}. Sus demás preferencias están abajo.",
     "prefs.no_topics": "Todavía no hay nada que elegir.",
     "invalid.title": "Enlace no válido",
     "invalid.body": "Puede que este enlace para darse de baja esté incompleto. Use el enlace para darse de baja "

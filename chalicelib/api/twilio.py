@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
-from urllib.parse import urlencode
 
 from chalice import Blueprint, Response
 
@@ -22,15 +21,19 @@ TWIML_HEADERS: dict[str, str | list[str]] = {"Content-Type": "text/xml; charset=
 
 
 def _twilio_request(workspace_id: str, leaf: str) -> TwilioRequest:
-    """Twilio signs the URL it was configured with: OPTOUT_PUBLIC_URL + this route's path (+ query).
-    Built from the route, not the incoming Host/stage, so proxies and stage prefixes cannot skew it."""
+    """Twilio signs the URL it was configured with: OPTOUT_PUBLIC_URL + this route's path + the
+    query string as received (issue 11.7: in its order, with repeated names, in the spellings it
+    can have -- see candidate_urls). Built from the route, not the incoming Host/stage, so proxies
+    and stage prefixes cannot skew it."""
+    from chalicelib.logic.twilio_signature import candidate_urls
     from chalicelib.services.sms import TwilioRequest
 
     request = bp.current_request
-    url = f"{services().config.public_url.rstrip('/')}/v1/webhooks/twilio/{workspace_id}/{leaf}"
-    if request.query_params:
-        url += "?" + urlencode(dict(request.query_params))
-    return TwilioRequest(workspace_id, url, form_pairs(request), header(request, "X-Twilio-Signature") or None)
+    params = request.query_params
+    query = [(name, value) for name in (params or {}) for value in (params.getlist(name) if params else [])]
+    path = f"/v1/webhooks/twilio/{workspace_id}/{leaf}"
+    urls = tuple(candidate_urls(services().config.public_url, path, query))
+    return TwilioRequest(workspace_id, urls, form_pairs(request), header(request, "X-Twilio-Signature") or None)
 
 
 def _twiml(body: str) -> Response:

@@ -70,7 +70,7 @@ def handle_create_unsubscribe_link():
 def handle_get_unsubscribe_page(token):
     from chalicelib.services.unsubscribe import describe_link
 
-    return _html(pages.confirmation_form(describe_link(services(), token), _language()))
+    return _html(pages.link_page(describe_link(services(), token), _language()))
 
 
 @bp.route("/u/{token}", methods=["POST"], content_types=FORM_TYPES)
@@ -83,4 +83,4 @@ def handle_post_unsubscribe(token):
     except MalformedBody:
         describe_link(services(), token)  # a bad link answers the same 404 whatever the body
         raise
-    return _html(pages.confirmation_done(apply_unsubscribe(services(), token, form), _language()))
+    return _html(pages.outcome_page(apply_unsubscribe(services(), token, form), _language()))

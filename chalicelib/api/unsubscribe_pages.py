@@ -16,10 +16,11 @@ from urllib.parse import quote
 
 from chalicelib.api.page_text import DEFAULT_LANGUAGE, LANGUAGES
 from chalicelib.logic.language import negotiate
+from chalicelib.logic.preferences import PREFERENCES_FORM
 
 if TYPE_CHECKING:  # the page code needs only their shape
     from chalicelib.models.domain import PageSettings
-    from chalicelib.services.unsubscribe import LinkView, UnsubscribeOutcome
+    from chalicelib.services.unsubscribe import LinkView, PreferenceView, UnsubscribeOutcome
 
 SUPPORTED_LANGUAGES = tuple(LANGUAGES)
 
@@ -178,6 +179,72 @@ def confirmation_done(outcome: UnsubscribeOutcome, lang: str) -> str:
     parts.append(f"<p>{escape(say('done.sequence' if outcome.scope == 'sequence' else 'done.all'))}</p>")
     parts.append(f"<p>{escape(say('done.close'))}</p>")
     return _page(say, say("done.title"), "\n".join(parts))
+
+
+def link_page(view: LinkView | PreferenceView, lang: str) -> str:
+    """GET: a topic link's preference center, else the unsubscribe confirmation form."""
+    from chalicelib.services.unsubscribe import PreferenceView
+
+    return preference_center(view, lang) if isinstance(view, PreferenceView) else confirmation_form(view, lang)
+
+
+def outcome_page(outcome: UnsubscribeOutcome | PreferenceView, lang: str) -> str:
+    """POST: the preference center as saved, else what the unsubscribe did."""
+    from chalicelib.services.unsubscribe import PreferenceView
+
+    if isinstance(outcome, PreferenceView):
+        return preference_center(outcome, lang)
+    return confirmation_done(outcome, lang)
+
+
+def preference_center(view: PreferenceView, lang: str) -> str:
+    """Every topic x channel as a labelled checkbox showing the current state (a fieldset and
+    legend per topic), "unsubscribe from everything", one submit button. No script: the form
+    posts the ticked boxes plus the list of boxes shown, so only what the person saw can change."""
+    say = Words(lang, view.brand)
+    title = say("prefs.saved_title") if view.saved and not view.left_topic else say("prefs.title")
+    parts = [f"<h1>{escape(title)}</h1>"]
+    if view.saved:
+        said = []
+        if view.left_topic:
+            said.append(say("prefs.left_topic", topic=view.left_topic))
+        elif view.changed:
+            said.append(say("prefs.saved"))
+        else:
+            said.append(say("prefs.unchanged"))
+        if view.stopped_channels:
+            said.append(say("done.stopped", channels=", ".join(say.channel(c) for c in view.stopped_channels)))
+        parts.append(f'<p role="status">{escape(" ".join(said))}</p>')
+    parts.append(f"<p>{escape(say('prefs.intro'))}</p>")
+    parts += ['<form method="post">', f'<input type="hidden" name="form" value="{PREFERENCES_FORM}">']
+    if not view.topics:
+        parts.append(f"<p>{escape(say('prefs.no_topics'))}</p>")
+    for index, topic in enumerate(view.topics):
+        described = f' aria-describedby="topic-{index}-description"' if topic.description else ""
+        parts += ["<fieldset>", f"<legend>{escape(topic.name)}</legend>"]
+        if topic.description:
+            parts.append(f'<p id="topic-{index}-description">{escape(topic.description)}</p>')
+        for channel, value, subscribed in topic.boxes:
+            box_id = f"topic-{index}-{channel}"
+            parts.append(
+                f'<div><input type="hidden" name="shown" value="{escape(value)}">'
+                f'<input type="checkbox" id="{box_id}" name="sub" value="{escape(value)}"'
+                f"{' checked' if subscribed else ''}{described}>"
+                f' <label for="{box_id}">{escape(say.channel(channel))}</label></div>'
+            )
+        parts.append("</fieldset>")
+    parts += [
+        "<fieldset>",
+        f"<legend>{escape(say('prefs.everything_legend'))}</legend>",
+        '<div><input type="checkbox" id="everything" name="everything" value="yes"'
+        ' aria-describedby="everything-hint">'
+        f' <label for="everything">{escape(say("prefs.everything"))}</label></div>',
+        f'<p id="everything-hint">{escape(say("prefs.everything_hint"))}</p>',
+        "</fieldset>",
+        f'<p><button type="submit">{escape(say("prefs.save"))}</button></p>',
+        "</form>",
+    ]
+    return _page(say, title, "\n".join(parts))
 
 
 def _neutral(lang: str, name: str) -> str:

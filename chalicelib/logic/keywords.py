@@ -1,46 +1,55 @@
-"""SMS keyword matching (R6): what an inbound text asks for. Pure.
+"""SMS keyword matching (R6, R15): what an inbound text asks for. Pure.
 
-A keyword counts only as the whole message: trimmed, case-insensitive, with surrounding
-whitespace, punctuation and symbols (``"Stop."``, ``" STOP!! "``, ``"'stop' 🛑"``) ignored
-(CTIA / Twilio rules). Anything longer is not a keyword, but may still read like a
-revocation of consent ("please stop texting me"), which a human must review (FCC: consent may
-be revoked by any reasonable means).
+A keyword counts only as the whole message: trimmed, case- and accent-insensitive, with
+surrounding whitespace, punctuation and symbols (``"Stop."``, ``" STOP!! "``, ``"'stop' 🛑"``)
+ignored, inner runs of spaces/hyphens collapsed (``"Opt-Out"`` is ``"OPT OUT"``) -- CTIA / Twilio
+rules, plus ARRET (French, mandatory on Canadian short codes) and the Spanish words. A workspace
+adds its own words per class (``sms_keywords``); Twilio's ``OptOutType`` (Advanced Opt-Out) decides
+the class when present. Anything longer is not a keyword; free text that revokes consent is the
+business of ``chalicelib.logic.revocation``.
 """
 
 from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from typing import Literal
 
 KeywordClass = Literal["opt_out", "opt_in", "help"]
+Language = Literal["en", "fr", "es"]
+KEYWORD_CLASSES: tuple[KeywordClass, ...] = ("opt_out", "opt_in", "help")
 
-OPT_OUT_KEYWORDS = frozenset({"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "REVOKE", "OPTOUT", "OPT OUT"})
-OPT_IN_KEYWORDS = frozenset({"START", "YES", "UNSTOP"})
-HELP_KEYWORDS = frozenset({"HELP", "INFO"})
+# Built-in words, in normalized form (upper case, accents removed, single spaces), by language.
+BUILT_IN: dict[KeywordClass, dict[str, Language]] = {
+    "opt_out": {
+        **dict.fromkeys(
+            ["STOP", "STOPALL", "STOP ALL", "UNSUBSCRIBE", "UNSUB", "CANCEL", "END", "QUIT", "REVOKE"], "en"
+        ),
+        **dict.fromkeys(["OPTOUT", "OPT OUT", "REMOVE"], "en"),
+        "ARRET": "fr",
+        **dict.fromkeys(["ALTO", "BAJA", "PARAR"], "es"),
+    },
+    "opt_in": dict.fromkeys(["START", "YES", "UNSTOP"], "en"),
+    "help": {"HELP": "en", "INFO": "en", "AIDE": "fr", "AYUDA": "es"},
+}
+OPT_OUT_KEYWORDS = frozenset(BUILT_IN["opt_out"])
+OPT_IN_KEYWORDS = frozenset(BUILT_IN["opt_in"])
+HELP_KEYWORDS = frozenset(BUILT_IN["help"])
 
-_MAX_KEYWORD_MESSAGE = 64  # longer texts are never a bare keyword; skip the normalization work
-_INNER_DASH = re.compile(r"(?<=\w)[-_\u2010-\u2015](?=\w)")  # "Opt-Out" reads as "OPT OUT"
+# Twilio Advanced Opt-Out's OptOutType parameter -> class (it decides when present).
+OPT_OUT_TYPES: dict[str, KeywordClass] = {"STOP": "opt_out", "START": "opt_in", "HELP": "help"}
 
-# Phrases that read like "stop contacting me" without being a keyword. Matched on the
-# normalized (lower-case, single-spaced, apostrophe-free) text.
-_CONTACT_WORDS = r"(text\w*|txt\w*|messag\w*|msg\w*|sms|contact\w*|call\w*|email\w*|spam\w*|bother\w*|harass\w*)"
-_REVOCATION_PATTERNS = tuple(
-    re.compile(pattern)
-    for pattern in (
-        rf"\b(stop|quit|cease)\b.{{0,40}}\b{_CONTACT_WORDS}",
-        rf"\b(dont|do not|never)( ever)? {_CONTACT_WORDS}",
-        rf"\b(dont|do not) want\b.{{0,30}}\b{_CONTACT_WORDS}",
-        rf"\bno (more|longer)\b.{{0,20}}\b{_CONTACT_WORDS}",
-        r"\b(remove|delete)\b.{0,20}\b(me|my (number|phone|info\w*|details|data))\b",
-        r"\btake me off\b",
-        r"\b(unsubscribe|unsub)\b",
-        r"\bopt(ing)?[ -]?(me )?out\b",
-        r"\b(leave me alone|wrong (number|person)|not interested stop)\b",
-        r"\bstop\b\W*$",
-        r"^\W*stop\b",
-    )
-)
+MAX_KEYWORD = 64  # a keyword (built in or a workspace's) is at most this long once normalized
+_MAX_BODY = 1600  # Twilio's longest message; anything longer is cut before normalizing (bounded work)
+_SEPARATORS = re.compile(r"[\s\-_\u2010-\u2015\u2212]+")  # "Opt-Out", "opt  out" read as "OPT OUT"
+
+
+@dataclass(frozen=True)
+class KeywordMatch:
+    keyword_class: KeywordClass
+    language: Language = "en"
 
 
 def _strip_edges(text: str) -> str:
@@ -57,30 +66,60 @@ def _strip_edges(text: str) -> str:
     return text[start:end]
 
 
+def _without_accents(text: str) -> str:
+    decomposed = unicodedata.normalize("NFKD", text)
+    return "".join(char for char in decomposed if not unicodedata.combining(char))
+
+
 def normalize_message(body: str) -> str:
-    """Upper-case, edges stripped, inner whitespace collapsed to single spaces."""
-    text = _strip_edges(unicodedata.normalize("NFKC", body or ""))
-    return " ".join(_INNER_DASH.sub(" ", text).split()).upper()
+    """Upper-case, accents removed, edges stripped, inner spaces/hyphens collapsed to one space.
+    The edges are stripped before any length limit applies: ``"STOP" + 70 spaces`` is STOP."""
+    text = _strip_edges(unicodedata.normalize("NFKC", (body or "")[:_MAX_BODY]))
+    return " ".join(_SEPARATORS.sub(" ", _without_accents(text)).split()).upper()
+
+
+def normalize_keyword(word: str) -> str:
+    """A workspace keyword in the form messages are compared in."""
+    return normalize_message(word)
+
+
+def match_keyword(
+    body: str,
+    custom: Mapping[str, Iterable[str]] | None = None,
+    opt_out_type: str | None = None,
+) -> KeywordMatch | None:
+    """The class (and language) of a whole-message keyword, or None.
+
+    ``custom`` is the workspace's ``sms_keywords`` (already normalized and checked for clashes
+    with the built-in classes). ``opt_out_type`` is Twilio's OptOutType: when it names a class,
+    that class wins (the language still comes from the word, when it is a known one).
+    """
+    word = normalize_message(body) if isinstance(body, str) else ""
+    found: KeywordMatch | None = None
+    if word and len(word) <= MAX_KEYWORD:
+        for keyword_class in KEYWORD_CLASSES:
+            language = BUILT_IN[keyword_class].get(word)
+            if language is None and custom and word in set(custom.get(keyword_class) or ()):
+                language = "en"
+            if language is not None:
+                found = KeywordMatch(keyword_class, language)
+                break
+    forced = OPT_OUT_TYPES.get((opt_out_type or "").strip().upper())
+    if forced is not None:
+        return KeywordMatch(forced, found.language if found else "en")
+    return found
 
 
 def classify(body: str) -> KeywordClass | None:
-    """The keyword class of a whole message, or None when it is not a bare keyword."""
-    if not isinstance(body, str) or len(body) > _MAX_KEYWORD_MESSAGE:
-        return None
-    word = normalize_message(body)
-    if word in OPT_OUT_KEYWORDS:
-        return "opt_out"
-    if word in OPT_IN_KEYWORDS:
-        return "opt_in"
-    if word in HELP_KEYWORDS:
-        return "help"
-    return None
+    """The built-in keyword class of a whole message, or None when it is not a bare keyword."""
+    found = match_keyword(body)
+    return found.keyword_class if found else None
 
 
 def looks_like_revocation(body: str) -> bool:
-    """True for free text that probably withdraws consent; a human reviews these (never auto-DND)."""
+    """True for free text that withdraws consent or may (a revocation phrase or a flag)."""
+    from chalicelib.logic.revocation import classify_revocation
+
     if not isinstance(body, str) or classify(body) is not None:
         return False
-    text = unicodedata.normalize("NFKC", body).lower().replace("'", "").replace("\u2019", "")
-    text = " ".join(text.split())[:1000]
-    return any(pattern.search(text) for pattern in _REVOCATION_PATTERNS)
+    return classify_revocation(body) is not None

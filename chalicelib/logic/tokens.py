@@ -7,7 +7,7 @@ the first key, and a token verifies with whichever listed key its ``kid`` names,
 be rotated in front of the old one without breaking links already in inboxes.
 
 The claims name the workspace, the recipient (a contact id, or the keyed hash of an address
--- never a readable address), the channel, the optional sequence and the issue time. A contact's
+-- never a readable address), the channel, the optional sequence and topic, and the issue time. A contact's
 link also carries the keyed hashes of the contact's addresses at minting, so it still suppresses
 them after the contact is erased (R3, R5).
 
@@ -54,6 +54,7 @@ class UnsubscribeClaims:
     email_digest: str | None = None
     phone_digest: str | None = None
     expires_at: int | None = None  # only in tokens minted before R15; signed, parsed, never enforced
+    topic_id: str | None = None  # a topic link (R16): one-click leaves that topic; the page is a preference center
 
     def to_json(self) -> dict[str, Any]:
         claims: dict[str, Any] = {
@@ -74,6 +75,8 @@ class UnsubscribeClaims:
             claims["he"] = self.email_digest
         if self.phone_digest is not None:
             claims["hp"] = self.phone_digest
+        if self.topic_id is not None:
+            claims["t"] = self.topic_id
         return claims
 
 
@@ -151,6 +154,7 @@ def _claims_from_json(raw: Any) -> UnsubscribeClaims:
             email_digest=raw.get("he"),
             phone_digest=raw.get("hp"),
             expires_at=raw.get("exp"),
+            topic_id=raw.get("t"),
         )
     except KeyError:
         raise InvalidToken("bad payload") from None
@@ -188,6 +192,8 @@ def _validate(claims: UnsubscribeClaims) -> None:
         not isinstance(claims.sequence_id, str) or not _ID_RE.match(claims.sequence_id)
     ):
         raise ValueError("sequence_id")
+    if claims.topic_id is not None and (not isinstance(claims.topic_id, str) or not _ID_RE.match(claims.topic_id)):
+        raise ValueError("topic_id")
     for digest in (claims.email_digest, claims.phone_digest):
         if digest is not None and (not has_contact or not isinstance(digest, str) or not _DIGEST_RE.match(digest)):
             raise ValueError("contact address digests")

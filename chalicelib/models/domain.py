@@ -5,9 +5,10 @@ from __future__ import annotations
 import re
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from chalicelib.errors import InvalidAddress
+from chalicelib.logic.keywords import BUILT_IN, KEYWORD_CLASSES, MAX_KEYWORD, normalize_keyword
 from chalicelib.logic.normalize import normalize_email
 
 Channel = Literal["email", "sms", "call", "whatsapp", "facebook", "gbp"]
@@ -20,6 +21,7 @@ Mode = Literal["automated", "manual"]
 Purpose = Literal["marketing", "transactional"]
 SubscriptionStatus = Literal["subscribed", "unsubscribed"]
 AddressKind = Literal["email", "phone"]
+StopChannel = Literal["sms", "call", "whatsapp"]  # what an SMS STOP may cover (R15)
 
 # Which address an outbound channel is suppressed by (R3). Channels not listed are
 # suppressed on the contact itself. Inbound DND (calls and SMS together) follows the phone.
@@ -134,6 +136,51 @@ class QuietHoursSettings(BaseModel):
         return value
 
 
+DEFAULT_STOP_TEXT = "You are unsubscribed and will receive no more messages. Reply START to resubscribe."
+DEFAULT_START_TEXT = "You are resubscribed. Reply STOP to unsubscribe, HELP for help."
+
+
+class SmsKeywords(BaseModel):
+    """A workspace's own keywords per class (R15), on top of the built-in ones. Stored normalized
+    (upper case, accents removed, single spaces); a word of another class -- built in or not -- is 422."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    opt_out: list[str] = Field(default_factory=list, max_length=50)
+    opt_in: list[str] = Field(default_factory=list, max_length=50)
+    help: list[str] = Field(default_factory=list, max_length=50)
+
+    @field_validator("opt_out", "opt_in", "help")
+    @classmethod
+    def _words(cls, value: list[str]) -> list[str]:
+        words = []
+        for word in value:
+            normalized = normalize_keyword(word)
+            if not normalized or len(normalized) > MAX_KEYWORD:
+                raise ValueError(f"keywords are 1-{MAX_KEYWORD} letters or digits (got {word!r})")
+            words.append(normalized)
+        return list(dict.fromkeys(words))
+
+    @model_validator(mode="after")
+    def _no_clash(self) -> SmsKeywords:
+        for keyword_class in KEYWORD_CLASSES:
+            for word in getattr(self, keyword_class):
+                for other in KEYWORD_CLASSES:
+                    if other != keyword_class and (word in BUILT_IN[other] or word in getattr(self, other)):
+                        raise ValueError(f"{word!r} is already a {other} keyword")
+        return self
+
+
+class SmsTexts(BaseModel):
+    """Keyword replies in one language; a missing one falls back to the workspace's default text."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    stop: str | None = Field(default=None, min_length=1, max_length=320)
+    start: str | None = Field(default=None, min_length=1, max_length=320)
+    help: str | None = Field(default=None, min_length=1, max_length=640)
+
+
 def _https_url(value: str | None) -> str | None:
     """An absolute https URL a browser may load or follow (the server never fetches it)."""
     if value is None:
@@ -214,6 +261,15 @@ class WorkspaceSettings(BaseModel):
     sms_help_text: str = Field(
         default="Reply STOP to unsubscribe. Msg&data rates may apply.", min_length=1, max_length=640
     )
+    # --- SMS consent (R15) ---
+    sms_keywords: SmsKeywords = Field(default_factory=lambda: SmsKeywords())
+    sms_stop_channels: list[StopChannel] = Field(default_factory=lambda: list[StopChannel](["sms"]))
+    sms_revocation_phrases: Literal["opt_out", "flag"] = "opt_out"
+    keyword_replies: Literal["optout", "provider"] = "optout"
+    sms_stop_text: str = Field(default=DEFAULT_STOP_TEXT, min_length=1, max_length=320)
+    sms_start_text: str = Field(default=DEFAULT_START_TEXT, min_length=1, max_length=320)
+    # Replies in the keyword's language (ARRET/AIDE: fr; ALTO/BAJA/PARAR/AYUDA: es), where set.
+    sms_texts_by_language: dict[Literal["fr", "es"], SmsTexts] = Field(default_factory=dict)
     default_phone_region: str = Field(default="US", pattern=r"^[A-Za-z]{2}$")
     ses_identities: list[str] = Field(default_factory=list, max_length=100)
     crm: CrmSettings | None = None
@@ -238,6 +294,14 @@ class WorkspaceSettings(BaseModel):
     @classmethod
     def _upper(cls, value: str) -> str:
         return value.upper()
+
+    @field_validator("sms_stop_channels")
+    @classmethod
+    def _stop_channels(cls, value: list[str]) -> list[str]:
+        """A STOP always covers SMS; call and WhatsApp may be added (R15)."""
+        if "sms" not in value:
+            raise ValueError('must include "sms" (a STOP always covers SMS)')
+        return list(dict.fromkeys(value))
 
     @field_validator("ses_identities")
     @classmethod

@@ -76,6 +76,9 @@ class DndChange:
     # The one sequence a person chose to leave ("this sequence only", R5): the caller unenrolls
     # from it, and after-change hooks must not widen that to every sequence.
     sequence_scope: str | None = None
+    # More TransactWriteItems entries that must land with the change or not at all (e.g. the
+    # conditional resolution of the flag a person resolved as an opt-out).
+    extra_items: tuple[dict[str, Any], ...] = ()
     # When the opt-out was first recorded elsewhere (imports, R18): the entry and its audit keep
     # this time, and the audit entry says it was imported (and when). None: now.
     at: str | None = None
@@ -231,12 +234,13 @@ def apply_dnd_change(services: Services, change: DndChange) -> DndResult:
         final = {name: by_pk.get(s.pk, s) for name, s in subjects.items()}
         states = [s.state for s in final.values()]
         outbox = _outbox_item(services, "change", change, subjects, [r.entry for r in audit], states) if audit else None
+        extra = [OutboxStore(services.config).put_action(outbox)] if outbox else []
         try:
             services.dnd.commit(
                 changed,
                 audit,
                 marker_id=marker if (changed or audit) else None,
-                extra_updates=[OutboxStore(services.config).put_action(outbox)] if outbox else None,
+                extra_updates=extra + list(change.extra_items),
             )
         except DuplicateEvent:
             # Already applied: its follow-ups are done, or pending in its outbox item (the sweeper's).
@@ -591,29 +595,61 @@ def record_flag(
     source: Source,
     event_id: str | None,
     note: str | None = None,
-) -> bool:
-    """An audit entry with action 'flagged' (no DND change) plus its event, exactly once."""
+    channels: tuple[str, ...] | None = None,
+    origin: str | None = None,
+) -> str | None:
+    """A flag a person must resolve (R15): an audit entry with action 'flagged' (no DND change),
+    the flag item (due in 10 business days; ``GET /v1/flags``) and its event, in one transaction,
+    exactly once. The flag keeps the keyed address hash, never the address. Returns the flag id,
+    or None for a redelivery."""
+    from chalicelib.logic.business_days import revocation_due_by
+    from chalicelib.store.flags import FlagStore
+
     change = DndChange(
         workspace_id, target, "outbound", (channel,), "flag", source, reason, note=note, event_id=event_id
     )
     contact, subjects = _load_subjects(services, change)
     home = _home_subject(subjects, "outbound", channel) or next(iter(subjects.values()))
-    at = iso(utcnow())
+    now = utcnow()
+    at = iso(now)
     entry = _audit_entry(change, channel, "flagged", reason, "none", at)
     marker = f"evt#{workspace_id}#{event_id}" if event_id else None
     states = [s.state for s in subjects.values()]
     outbox = _outbox_item(services, "flag", change, subjects, [entry], states)
+    address_kind = CHANNEL_ADDRESS.get(channel)
+    address = subjects.get(address_kind) if address_kind else None
+    contact_ids = [contact["contact_id"]] if contact else []
+    if not contact_ids and address is not None and address_kind:
+        contact_ids = services.contacts.contact_ids_with_address(address.pk, address_kind)
+    flag = {
+        "flag_id": uuid.uuid4().hex,
+        "ws": workspace_id,
+        "status": "open",
+        "at": at,
+        "due_by": iso(revocation_due_by(now)),
+        "channel": channel,
+        "channels": list(channels or (channel,)),
+        "reason": reason,
+        "origin": origin or channel,
+        "contact_ids": contact_ids,
+        "contact_id": target.contact_id,
+        "address_key": address.pk if address is not None else None,
+        "address_kind": address_kind if address is not None else None,
+    }
     try:
         services.dnd.commit(
             [],
-            [AuditRecord(home.audit_pk, at, entry)],
+            [AuditRecord(home.audit_pk, at, {**entry, "flag_id": flag["flag_id"]})],
             marker_id=marker,
-            extra_updates=[OutboxStore(services.config).put_action(outbox)],
+            extra_updates=[
+                OutboxStore(services.config).put_action(outbox),
+                FlagStore(services.config).put_action(flag),
+            ],
         )
     except DuplicateEvent:
-        return False
+        return None
     _complete(services, outbox, DndResult(False, False, states, contact, [entry]))
-    return True
+    return str(flag["flag_id"])
 
 
 # --- the internal API's view of DND: POST /v1/dnd and GET /v1/audit ------------------------

@@ -9,17 +9,20 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from chalicelib.errors import InvalidInput, NotFound
-from chalicelib.logic.reply_intent import asks_to_unsubscribe
+from chalicelib.logic.auto_reply import is_auto_reply
+from chalicelib.logic.reply_intent import asks_to_unsubscribe, own_words
+from chalicelib.logic.revocation import classify_revocation
 from chalicelib.models.domain import REASON_REPLY_UNSUBSCRIBE
 from chalicelib.services import context
 from chalicelib.services.context import Services, iso
-from chalicelib.services.dnd import DndChange, apply_dnd_change
+from chalicelib.services.dnd import DndChange, apply_dnd_change, record_flag
 from chalicelib.services.enrollments import require_id, sequence_for
 from chalicelib.services.recipients import Target
 from chalicelib.services.workspaces import pydantic_fields
 from chalicelib.store.enrollments import ACTIVE, EnrollmentStore
 
 REASON_REPLIED = "replied"
+REASON_REPLY_FLAG = "reply_revocation_candidate"
 
 
 class ReplyBody(BaseModel):
@@ -29,6 +32,9 @@ class ReplyBody(BaseModel):
     sequence_id: str
     body: str = Field(default="", max_length=200_000)
     message_id: str | None = Field(default=None, min_length=1, max_length=512)
+    # R15: the reply's headers and subject, to tell an automatic reply from the person's own.
+    headers: dict[str, str | list[str]] | None = Field(default=None, max_length=200)
+    subject: str | None = Field(default=None, max_length=2000)
 
 
 def record_reply(services: Services, workspace_id: str, body: dict[str, Any]) -> dict[str, Any]:
@@ -42,6 +48,9 @@ def record_reply(services: Services, workspace_id: str, body: dict[str, Any]) ->
     if contact is None:
         raise NotFound("contact not found", fields={"contact_id": "no such contact"})
     sequence = sequence_for(services, workspace_id, reply.sequence_id)
+    if is_auto_reply(reply.headers, reply.subject):
+        # An out-of-office or other automatic answer is not the person replying: nothing changes.
+        return {"unenrolled": [], "opted_out": False, "ignored": "auto_reply"}
     store = EnrollmentStore(services.config)
 
     candidates: dict[str, dict[str, Any]] = {}
@@ -61,11 +70,26 @@ def record_reply(services: Services, workspace_id: str, body: dict[str, Any]) ->
 
     intent = asks_to_unsubscribe(reply.body)
     opted_out = False
-    if intent and services.config_cache.get(workspace_id).settings.reply_unsubscribe_opts_out:
-        natural_id = (
-            reply.message_id
-            or hashlib.sha256(f"{reply.contact_id}\n{reply.sequence_id}\n{reply.body}".encode()).hexdigest()[:32]
+    flag_id: str | None = None
+    natural_id = (
+        reply.message_id
+        or hashlib.sha256(f"{reply.contact_id}\n{reply.sequence_id}\n{reply.body}".encode()).hexdigest()[:32]
+    )
+    opts_out = services.config_cache.get(workspace_id).settings.reply_unsubscribe_opts_out
+    if (intent and not opts_out) or (not intent and classify_revocation(own_words(reply.body)) is not None):
+        # R15: a request the workspace leaves to a person, or words that may revoke consent
+        # ("not interested", "stop texting me"): a flag due in 10 business days.
+        flag_id = record_flag(
+            services,
+            workspace_id,
+            Target(contact_id=reply.contact_id),
+            "email",
+            REASON_REPLY_FLAG,
+            "contact",
+            event_id=f"reply-flag#{natural_id}",
+            origin="reply",
         )
+    if intent and opts_out:
         apply_dnd_change(
             services,
             DndChange(
@@ -82,4 +106,7 @@ def record_reply(services: Services, workspace_id: str, body: dict[str, Any]) ->
             ),
         )
         opted_out = True
-    return {"unenrolled": sorted(unenrolled), "opted_out": opted_out, "unsubscribe_intent": intent}
+    answer: dict[str, Any] = {"unenrolled": sorted(unenrolled), "opted_out": opted_out, "unsubscribe_intent": intent}
+    if flag_id:
+        answer["flag_id"] = flag_id
+    return answer

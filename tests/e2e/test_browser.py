@@ -161,3 +161,121 @@ def test_r5_the_form_works_with_the_keyboard_alone(local_stack: LocalStack, page
     # Then the confirmation shows and only that sequence lost them
     assert page.get_by_role("heading", name="You are unsubscribed").is_visible()
     assert_unsubscribed_from_first_only(local_stack, contact_id, first, second)
+
+
+# --- R16: the preference center of a topic link ---------------------------------------------------
+
+
+def preference_link(stack: LocalStack) -> tuple[str, str, str]:
+    """Two topics of workspace default (per-run ids), a contact, and its newsletter link."""
+    suffix = uuid.uuid4().hex[:8]
+    news, offers, contact_id = f"news-{suffix}", f"offers-{suffix}", f"pc-{suffix}"
+    api(stack, "PUT", f"/v1/topics/{news}", {"name": f"Newsletter {suffix}", "channels": ["email", "sms"]})
+    api(stack, "PUT", f"/v1/topics/{offers}", {"name": f"Offers {suffix}", "channels": ["email"]})
+    api(stack, "PUT", f"/v1/contacts/{contact_id}", {"email": f"pc-{suffix}@example.com", "phone": "+14155552671"})
+    link = api(stack, "POST", "/v1/unsubscribe-links", {"contact_id": contact_id, "topic_id": news})
+    return contact_id, news, link["url"]
+
+
+def topic_allowed(stack: LocalStack, contact_id: str, topic_id: str, channel: str) -> bool:
+    body = {"contact_id": contact_id, "channel": channel, "topic_id": topic_id}
+    return api(stack, "POST", "/v1/send-check", body)["allowed"]
+
+
+def test_r16_preference_center_labels_tab_order_and_saved_state(local_stack: LocalStack, page: Any):
+    # Given a contact's newsletter link (the workspace may hold topics of other tests too)
+    contact_id, news, url = preference_link(local_stack)
+    # When the person opens it
+    assert page.goto(url).status == 200
+    assert page.locator("html").get_attribute("lang") == "en"
+    assert page.get_by_role("heading", name="Your subscriptions").is_visible()
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "preference-center.png"), full_page=True)
+    # Then every checkbox has its own label, every group a legend, and the newsletter group comes first
+    unlabeled = page.evaluate("""() => [...document.querySelectorAll('input[type=checkbox]')]
+        .filter(el => !(el.labels && el.labels.length === 1)).map(el => el.outerHTML)""")
+    assert unlabeled == []
+    assert page.evaluate("() => [...document.querySelectorAll('fieldset')].every(f => f.querySelector('legend'))")
+    newsletter = page.get_by_role("group", name=f"Newsletter {news.split('-')[1]}")
+    assert newsletter.get_by_label("Email").is_checked() and newsletter.get_by_label("Text messages (SMS)").is_checked()
+    assert page.locator("fieldset legend").first.inner_text().startswith("Newsletter")
+    # And Tab visits every checkbox in page order, then "unsubscribe from everything", then Save
+    expected = page.evaluate("""() => [...document.querySelectorAll('input[type=checkbox], button')]
+        .map(el => el.id || el.type)""")
+    visited = []
+    for _ in range(len(expected)):
+        page.keyboard.press("Tab")
+        visited.append(page.evaluate("() => document.activeElement.id || document.activeElement.type"))
+    assert visited == expected
+    assert visited[-2:] == ["everything", "submit"]
+    # When, with the keyboard alone, they untick "Newsletter by SMS" and save
+    newsletter.get_by_label("Text messages (SMS)").focus()
+    page.keyboard.press("Space")
+    assert not newsletter.get_by_label("Text messages (SMS)").is_checked()
+    page.locator("button[type=submit]").focus()
+    with page.expect_navigation():
+        page.keyboard.press("Enter")
+    # Then the saved page reads the new state back and says so
+    assert page.get_by_role("status").is_visible()
+    saved = page.get_by_role("group", name=f"Newsletter {news.split('-')[1]}")
+    assert saved.get_by_label("Email").is_checked() and not saved.get_by_label("Text messages (SMS)").is_checked()
+    page.screenshot(path=str(ARTIFACTS / "preference-center-saved.png"), full_page=True)
+    # And opening the link again shows the same, and the send-check agrees
+    page.goto(url)
+    again = page.get_by_role("group", name=f"Newsletter {news.split('-')[1]}")
+    assert not again.get_by_label("Text messages (SMS)").is_checked() and again.get_by_label("Email").is_checked()
+    assert not topic_allowed(local_stack, contact_id, news, "sms")
+    assert topic_allowed(local_stack, contact_id, news, "email")
+    # When they tick it again (their own re-opt-in) and save with a click
+    page.get_by_role("group", name=f"Newsletter {news.split('-')[1]}").get_by_label("Text messages (SMS)").check()
+    page.get_by_role("button", name="Save my choices").click()
+    page.wait_for_load_state()
+    # Then they are subscribed again, and the audit says the contact did it
+    assert topic_allowed(local_stack, contact_id, news, "sms")
+    entries = api(local_stack, "GET", f"/v1/audit?contact_id={contact_id}")["entries"]
+    assert [(e["action"], e["source"], e["topic_id"]) for e in entries if e["channel"] == "sms"] == [
+        ("enabled", "contact", news),
+        ("disabled", "contact", news),
+    ]
+
+
+def test_r16_branded_preference_center_in_french(local_stack: LocalStack, page: Any):
+    # Given a branded workspace (its own, so the default workspace's pages stay neutral for the other tests)
+    suffix = uuid.uuid4().hex[:8]
+    admin = local_stack.request(
+        "POST", "/v1/admin/workspaces", {"workspace_id": f"brand-{suffix}"}, key=local_stack.admin_key
+    )
+    assert admin.status == 201, admin.body
+    key = admin.json()["api_key"]
+
+    def call(method: str, path: str, body: Any = None) -> Any:
+        response = local_stack.request(method, path, body, key=key)
+        assert response.status == 200, (path, response.status, response.body)
+        return response.json()
+
+    brand = {
+        "brand_name": "Acme",
+        "accent_color": "#7a1f5c",
+        "privacy_url": "https://acme.example/privacy",
+        "support_email": "help@acme.example",
+    }
+    call("PATCH", "/v1/settings", {"page": brand})
+    call("PUT", "/v1/topics/news", {"name": "Lettre d'information", "channels": ["email"]})
+    call("PUT", "/v1/contacts/c1", {"email": "fr@example.com"})
+    url = call("POST", "/v1/unsubscribe-links", {"contact_id": "c1", "topic_id": "news"})["url"]
+    context = page.context.browser.new_context(locale="fr-FR", extra_http_headers={"Accept-Language": "fr-FR,fr;q=0.9"})
+    french = context.new_page()
+    try:
+        assert french.goto(url).status == 200
+        # Then the page speaks French and carries the brand
+        assert french.locator("html").get_attribute("lang") == "fr"
+        assert french.get_by_role("heading", name="Vos abonnements").is_visible()
+        assert (
+            french.get_by_role("link", name="Politique de confidentialité").get_attribute("href")
+            == brand["privacy_url"]
+        )
+        assert "Acme" in french.locator("main").inner_text()
+        assert french.get_by_label("Me désabonner de tout").is_visible()
+        french.screenshot(path=str(ARTIFACTS / "preference-center-fr.png"), full_page=True)
+    finally:
+        context.close()

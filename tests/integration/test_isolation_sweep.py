@@ -39,6 +39,7 @@ class Seeded:
     exclusion_id: str
     job_id: str
     secrets: tuple[str, ...]
+    flag_id: str = ""
     key_id: str = ""
 
 
@@ -126,6 +127,9 @@ def seed(a: Api) -> Seeded:
     ok(*a.post("/v1/sequences/s-a/enrollments", {"contact_id": "c3"}))
     status, job = a.post("/v1/unenrollments", {"sequence_id": "s-a", "contact_ids": ["c3"]})
     ok(status, job)
+    # R15: an open flag (a reply that may revoke consent) for a person of A to resolve
+    status, replied = a.post("/v1/replies", {"contact_id": "c3", "sequence_id": "s-a", "body": "Not interested."})
+    ok(status, replied)
     status, key = a.post("/v1/keys")
     ok(status, key)
     ok(*a.put("/v1/topics/news-a", {"name": "A-topic-name", "channels": ["email"]}))
@@ -149,9 +153,11 @@ def seed(a: Api) -> Seeded:
             "acorp.example.com",
             rule["exclusion_id"],
             job["job_id"],
+            replied["flag_id"],
             key["api_key"],
             key["key_id"],
         ),
+        replied["flag_id"],
         key["key_id"],
     )
 
@@ -168,6 +174,7 @@ def snapshot(a: Api, seeded: Seeded) -> dict[str, Any]:
         "rule": a.get(f"/v1/exclusions/{seeded.exclusion_id}"),
         "rules": a.get("/v1/exclusions"),
         "job": a.get(f"/v1/jobs/{seeded.job_id}"),
+        "flags": a.get("/v1/flags"),
         "check": a.post("/v1/send-check", {"contact_id": "c1", "channel": "email"}),
         "check_sms": a.post("/v1/send-check", {"phone": A_PHONE, "channel": "sms"}),
         "enroll_check": a.post("/v1/send-check", {"contact_id": "c2", "channel": "email", "sequence_id": "s-a"}),
@@ -268,6 +275,11 @@ SWEEP: dict[tuple[str, str], tuple[Request, set[int]]] = {
     ),
     ("/v1/replies", "POST"): (
         lambda s: ("/v1/replies", {"contact_id": "c2", "sequence_id": "s-a", "body": "unsubscribe me"}),
+        {404},
+    ),
+    ("/v1/flags", "GET"): (lambda s: ("/v1/flags?status=open", None), {200}),
+    ("/v1/flags/{flag_id}", "POST"): (
+        lambda s: (f"/v1/flags/{s.flag_id}", {"resolution": "opt_out", "actor": "b-rep"}),
         {404},
     ),
 }

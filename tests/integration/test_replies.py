@@ -89,8 +89,10 @@ def test_r9_setting_off_leaves_the_unsubscribe_reply_to_a_human(api):
     contact(api, "ann")
     enroll(api, "s1", "ann")
     answer = reply(api, "ann", "s1", "unsubscribe")
+    flag_id = answer.pop("flag_id")  # R15: "left to a human" is a flag the human sees at GET /v1/flags
     assert answer == {"unenrolled": ["ann"], "opted_out": False, "unsubscribe_intent": True}
     assert email_dnd(api, "ann") is None
+    assert [f["flag_id"] for f in api.get("/v1/flags")[1]["flags"]] == [flag_id]
 
 
 def test_r9_quoted_unsubscribe_footer_is_not_an_opt_out(api):
