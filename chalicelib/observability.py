@@ -21,7 +21,6 @@ from __future__ import annotations
 import logging
 import re
 import uuid
-import warnings
 from collections import Counter
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -114,6 +113,8 @@ class _Metrics(Metrics):
     """Powertools Metrics whose per-invocation flush never fails the invocation it ends."""
 
     def flush_metrics(self, raise_on_empty_metrics: bool = False) -> None:
+        if not self.metric_set and not raise_on_empty_metrics:
+            return  # most invocations count nothing of their own: not worth Powertools' warning each
         try:
             super().flush_metrics(raise_on_empty_metrics=raise_on_empty_metrics)
         except Exception:  # a metrics failure must not turn a stored opt-out into an error
@@ -121,8 +122,6 @@ class _Metrics(Metrics):
 
 
 metrics = _Metrics(namespace=runtime().metrics_namespace, service=SERVICE)
-# Most invocations count nothing of their own; that is not worth a warning per request.
-warnings.filterwarnings("ignore", message="No application metrics to publish", category=UserWarning)
 
 
 # ----------------------------------------------------------------------------------------------
