@@ -28,6 +28,7 @@ from typing import Any
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.logging.formatter import LambdaPowertoolsFormatter
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
+from aws_lambda_powertools.metrics.provider.cloudwatch_emf.cloudwatch import AmazonCloudWatchEMFProvider
 
 from chalicelib.config import runtime
 
@@ -109,8 +110,8 @@ logger = Logger(service=SERVICE, logger_formatter=_MaskingFormatter())
 # ``optout.<module>``): their lines go through its handler, so they carry its correlation id and keys.
 
 
-class _Metrics(Metrics):
-    """Powertools Metrics whose per-invocation flush never fails the invocation it ends."""
+class _EmfProvider(AmazonCloudWatchEMFProvider):
+    """Powertools' EMF provider whose per-invocation flush never fails the invocation it ends."""
 
     def flush_metrics(self, raise_on_empty_metrics: bool = False) -> None:
         if not self.metric_set and not raise_on_empty_metrics:
@@ -121,7 +122,7 @@ class _Metrics(Metrics):
             logger.warning("metrics flush failed", exc_info=True)
 
 
-metrics = _Metrics(namespace=runtime().metrics_namespace, service=SERVICE)
+metrics = Metrics(provider=_EmfProvider(namespace=runtime().metrics_namespace, service=SERVICE))
 
 
 # ----------------------------------------------------------------------------------------------
@@ -161,7 +162,7 @@ def record_send_check(results: Iterable[dict[str, Any]]) -> None:
 def gauge(name: str, value: float) -> None:
     """A level (not a count) measured this invocation, written even when 0 so an alarm sees data; the
     last value of the invocation is the one written."""
-    metrics.metric_set.pop(name, None)
+    metrics.provider.metric_set.pop(name, None)
     metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
 
 
