@@ -24,11 +24,13 @@ from chalicelib.models.domain import (
     CHANNELS,
     REASON_MANUAL,
     AddressKind,
+    ChannelOrAll,
     Direction,
     DndEntry,
     DndState,
     Kind,
     Source,
+    address_channels,
 )
 from chalicelib.observability import record_dnd_change
 from chalicelib.services.context import Services, iso
@@ -661,7 +663,7 @@ class DndBody(BaseModel):
     contact_id: str | None = None
     email: str | None = None
     phone: str | None = None
-    channel: Literal["email", "sms", "call", "whatsapp", "facebook", "gbp", "all"]
+    channel: ChannelOrAll
     direction: Literal["outbound", "inbound"] = "outbound"
     action: Literal["enable", "disable"]
     source: Literal["user", "workflow", "crm", "contact"]
@@ -722,8 +724,8 @@ def request_dnd_change(services: Services, workspace_id: str, body: dict[str, An
     channels = CHANNELS if parsed.channel == "all" else (parsed.channel,)
     if parsed.channel == "all" and not target.contact_id:
         # A raw address carries only its own channels (email; or sms/call/whatsapp for a phone).
-        kind = "email" if target.email else "phone"
-        channels = tuple(c for c in CHANNELS if CHANNEL_ADDRESS.get(c) == kind)
+        kind: AddressKind = "email" if target.email else "phone"
+        channels = address_channels(kind)
     if parsed.action == "enable":
         default_reason = {"crm": "crm_opt_out", "contact": REASON_CONTACT_REQUEST}.get(parsed.source, REASON_MANUAL)
         change = DndChange(

@@ -26,7 +26,6 @@ from chalicelib.errors import ConcurrentUpdate, DndClearRefused, InvalidInput
 from chalicelib.logic.dnd_rules import reasons_to_clear, strongest
 from chalicelib.logic.topics import topic_entries, topics_view
 from chalicelib.models.domain import (
-    CHANNEL_ADDRESS,
     REASON_TOPIC_UNSUBSCRIBED,
     Channel,
     DndEntry,
@@ -34,6 +33,7 @@ from chalicelib.models.domain import (
     Source,
     SubscriptionStatus,
     Topic,
+    address_channels,
 )
 from chalicelib.observability import record_dnd_change
 from chalicelib.services.context import Services, iso
@@ -70,7 +70,7 @@ def target_channels(target: Target) -> tuple[str, ...] | None:
     if target.contact_id:
         return None
     kind = target.address_kind if target.address_key else "email" if target.email else "phone"
-    return tuple(c for c, k in CHANNEL_ADDRESS.items() if k == kind)
+    return address_channels(kind)
 
 
 def _validate(topics: dict[str, Topic], target: Target, changes: TopicChanges) -> None:

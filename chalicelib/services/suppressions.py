@@ -39,6 +39,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from chalicelib.errors import InvalidInput, MalformedBody, OptoutError, StoreUnavailable
 from chalicelib.logic.suppression_import import ImportRow, MalformedImport, check_structure, parse_import
+from chalicelib.models.domain import ChannelOrAll, Kind, Source
 from chalicelib.observability import logger
 from chalicelib.services.context import Services, iso
 from chalicelib.services.recipients import Target, address_pk
@@ -253,10 +254,10 @@ def job_extras(services: Services, workspace_id: str, job: dict[str, Any]) -> di
 class SuppressionFilters(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    channel: Literal["email", "sms", "call", "whatsapp", "facebook", "gbp", "all"] | None = None
+    channel: ChannelOrAll | None = None
     reason: str | None = Field(default=None, min_length=1, max_length=500)
-    source: Literal["contact", "user", "workflow", "system", "crm"] | None = None
-    kind: Literal["permanent", "temporary"] | None = None
+    source: Source | None = None
+    kind: Kind | None = None
     since: str | None = None
     until: str | None = None
 
@@ -370,10 +371,10 @@ class ExportBody(BaseModel):
 
     kind: Literal["suppressions", "audit"]
     format: Literal["csv", "ndjson"] = "csv"
-    channel: Literal["email", "sms", "call", "whatsapp", "facebook", "gbp", "all"] | None = None
+    channel: ChannelOrAll | None = None
     reason: str | None = Field(default=None, min_length=1, max_length=500)
-    source: Literal["contact", "user", "workflow", "system", "crm"] | None = None
-    entry_kind: Literal["permanent", "temporary"] | None = None
+    source: Source | None = None
+    entry_kind: Kind | None = None
     since: str | None = None
     until: str | None = None
     filters: SuppressionFilters | None = None
