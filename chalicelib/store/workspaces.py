@@ -14,7 +14,8 @@ import secrets
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools import Logger
 from botocore.exceptions import ClientError
@@ -28,6 +29,9 @@ from chalicelib.store.aws import client
 from chalicelib.store.batch import query_items
 from chalicelib.store.exclusions import ExclusionStore
 from chalicelib.store.items import from_item, to_item, to_value
+
+if TYPE_CHECKING:
+    from chalicelib.logic.exclusions import CompiledRule
 
 logger = Logger(service=SERVICE, child=True)  # a child of the service logger: correlation ids
 API_KEY_SK = "apikey#"
@@ -50,6 +54,13 @@ class WorkspaceConfig:
     loaded_at: float = 0.0
     # Every topic ever defined, deleted ones as tombstones (``Topic.deleted``), by topic_id.
     topics: dict[str, Topic] = field(default_factory=dict)
+
+    @cached_property
+    def compiled_rules(self) -> list[CompiledRule]:
+        """The rules compiled once per loaded config (ConfigCache keeps a config <= 1 s)."""
+        from chalicelib.logic.exclusions import compile_rules
+
+        return compile_rules(self.rules)
 
 
 class WorkspaceStore:
