@@ -121,14 +121,20 @@ def test_budget_raw_address_check_costs_1(api: Api, ddb_calls: DynamoCalls):
     assert ddb_calls.operations == Counter({"BatchGetItem": 1})
 
 
-def test_budget_batch_of_100_distinct_contacts_costs_at_most_4(api: Api, ddb_calls: DynamoCalls):
-    # Given 100 contacts, each with an email and a phone, all actively enrolled; some suppressed
+def seed_100_enrolled_contacts(api: Api) -> list[str]:
+    """100 contacts with email and phone, all enrolled in SEQUENCE, every tenth with email DND."""
     ids = [f"c{i}" for i in range(100)]
     for i, cid in enumerate(ids):
         assert api.put(f"/v1/contacts/{cid}", {"email": f"p{i}@example.com", "phone": phone(i)})[0] == 200
     enroll(api.workspace_id, ids)
     for cid in ids[::10]:
         api.post("/v1/dnd", {"contact_id": cid, "channel": "email", "action": "enable", "source": "user"})
+    return ids
+
+
+def test_budget_batch_of_100_distinct_contacts_costs_at_most_4(api: Api, ddb_calls: DynamoCalls):
+    # Given 100 contacts, each with an email and a phone, all actively enrolled; some suppressed
+    ids = seed_100_enrolled_contacts(api)
     checks = [{"contact_id": cid, "channel": "email", "sequence_id": SEQUENCE} for cid in ids]
     api.post("/v1/send-check", checks[1])  # warm the per-instance key and config caches
     # When the whole batch is checked
@@ -283,17 +289,6 @@ class RoundGate(RoundRecorder):
             self.barrier.wait()
 
 
-def seed_100_enrolled_contacts(api: Api) -> list[str]:
-    """100 contacts with email and phone, all enrolled in SEQUENCE, every tenth with email DND."""
-    ids = [f"c{i}" for i in range(100)]
-    for i, cid in enumerate(ids):
-        assert api.put(f"/v1/contacts/{cid}", {"email": f"p{i}@example.com", "phone": phone(i)})[0] == 200
-    enroll(api.workspace_id, ids)
-    for cid in ids[::10]:
-        api.post("/v1/dnd", {"contact_id": cid, "channel": "email", "action": "enable", "source": "user"})
-    return ids
-
-
 def gated_batch(api: Api, ddb_calls: DynamoCalls, checks: list[dict[str, Any]], gate: RoundGate) -> tuple[int, Any]:
     """The batch send-check, its DynamoDB requests counted and passed through ``gate``."""
     with gate.recording():
@@ -301,36 +296,38 @@ def gated_batch(api: Api, ddb_calls: DynamoCalls, checks: list[dict[str, Any]], 
         return api.post("/v1/send-check/batch", {"checks": checks})
 
 
-def test_r16_batch_of_100_issues_its_second_round_concurrently(api: Api, ddb_calls: DynamoCalls):
+@pytest.mark.parametrize(
+    ("with_address", "held", "requests", "rounds"),
+    [
+        # by contact: the second round (200 address items + 100 enrollments) is requests 2-4, concurrent
+        pytest.param(False, range(2, 5), 4, 2, id="by-contact-second-round-concurrent"),
+        # by contact and address: 100 contacts + 100 address items + 100 enrollments, all in flight together
+        pytest.param(True, range(1, 4), 3, 1, id="by-contact-and-address-one-round"),
+    ],
+)
+def test_r16_batch_of_100_rounds_are_concurrent(
+    api: Api, ddb_calls: DynamoCalls, with_address: bool, held: range, requests: int, rounds: int
+):
     # Given 100 contacts with email and phone, all enrolled, some suppressed
     ids = seed_100_enrolled_contacts(api)
-    checks = [{"contact_id": cid, "channel": "email", "sequence_id": SEQUENCE} for cid in ids]
-    api.post("/v1/send-check", checks[1])
-    # When the batch runs, requests 2-4 (the second round: 200 address items + 100 enrollments)
-    # held until all three are in flight
-    gate = RoundGate(hold=range(2, 5), parties=3)
-    status, body = gated_batch(api, ddb_calls, checks, gate)
-    # Then the answers are right, 4 requests in 2 sequential rounds
-    assert status == 200, body
-    assert [r["allowed"] for r in body["results"]] == [i % 10 != 0 for i in range(100)]
-    assert ddb_calls.operations == Counter({"BatchGetItem": 4})
-    assert gate.rounds() == 2
-
-
-def test_r16_batch_of_100_by_contact_and_address_is_one_round(api: Api, ddb_calls: DynamoCalls):
-    ids = seed_100_enrolled_contacts(api)
     checks = [
-        {"contact_id": cid, "email": f"p{i}@example.com", "channel": "email", "sequence_id": SEQUENCE}
+        {
+            "contact_id": cid,
+            "channel": "email",
+            "sequence_id": SEQUENCE,
+            **({"email": f"p{i}@example.com"} if with_address else {}),
+        }
         for i, cid in enumerate(ids)
     ]
     api.post("/v1/send-check", checks[1])
-    # 100 contacts + 100 address items + 100 enrollments: three requests, all in flight together
-    gate = RoundGate(hold=range(1, 4), parties=3)
+    # When the batch runs, its concurrent requests held until all three are in flight
+    gate = RoundGate(hold=held, parties=3)
     status, body = gated_batch(api, ddb_calls, checks, gate)
+    # Then the answers are right, in so many requests and sequential rounds
     assert status == 200, body
     assert [r["allowed"] for r in body["results"]] == [i % 10 != 0 for i in range(100)]
-    assert ddb_calls.operations == Counter({"BatchGetItem": 3})
-    assert gate.rounds() == 1
+    assert ddb_calls.operations == Counter({"BatchGetItem": requests})
+    assert gate.rounds() == rounds
 
 
 def test_r16_topics_and_purpose_add_no_request(api: Api, ddb_calls: DynamoCalls):
