@@ -651,5 +651,154 @@ def measure_unenroll(bench: Bench, count: int, rounds: int) -> dict[str, Any]:
     }
 
 
+# --- suppression import (R18) ---------------------------------------------------------------------
+
+
+class QueueDriver:
+    """Lambda's SQS event source, in-process, for one queue: receive up to ``batch_size`` messages
+    (the handler's registered batch size), call the app's handler with the Lambda-shaped event,
+    delete the batch on return."""
+
+    def __init__(self, bench: Bench, queue_url: str, handler: str, batch_size: int) -> None:
+        import boto3
+
+        from infra.local.dispatcher import sqs_record
+
+        self.bench = bench
+        self.sqs = boto3.client("sqs", region_name="us-east-1")
+        self.url = queue_url
+        self.arn = self.sqs.get_queue_attributes(QueueUrl=self.url, AttributeNames=["QueueArn"])["Attributes"][
+            "QueueArn"
+        ]
+        self.handler = getattr(bench.app_module, handler)
+        self.batch_size = batch_size
+        self.record = sqs_record
+        self.invocations = 0
+
+    def drain(self, limit: int = 100_000) -> None:
+        for _ in range(limit):
+            messages = self.sqs.receive_message(
+                QueueUrl=self.url, MaxNumberOfMessages=self.batch_size, AttributeNames=["All"], VisibilityTimeout=900
+            ).get("Messages", [])
+            if not messages:
+                return
+            event = {"Records": [self.record(m, self.arn, "us-east-1") for m in messages]}
+            self.invocations += 1
+            self.handler(event, None)
+            self.sqs.delete_message_batch(
+                QueueUrl=self.url,
+                Entries=[{"Id": str(n), "ReceiptHandle": m["ReceiptHandle"]} for n, m in enumerate(messages)],
+            )
+        raise RuntimeError(f"{self.url} did not drain")
+
+
+@contextlib.contextmanager
+def captured(service_client: Any, operation: str) -> Iterator[list[dict[str, Any]]]:
+    """The parameters of every ``operation`` call made through a client (a reference each, no copy)."""
+    seen: list[dict[str, Any]] = []
+
+    def keep(params: dict[str, Any], **_: Any) -> None:
+        seen.append(params)
+
+    event = f"before-parameter-build.{service_client.meta.service_model.service_name}.{operation}"
+    service_client.meta.events.register(event, keep, unique_id=f"bench-capture-{operation}")
+    try:
+        yield seen
+    finally:
+        service_client.meta.events.unregister(event, unique_id=f"bench-capture-{operation}")
+
+
+def import_effects(bench: Bench, transactions: list[dict[str, Any]]) -> list[tuple[str, dict[str, Any]]]:
+    """(table, item) of every row's writes in the import's transactions: the address item, its
+    suppression index item, the audit entry, the row's exactly-once marker. Not the outbox items
+    and job markers (optout's machinery), which the floor leaves out."""
+    config = bench.config
+    items = []
+    for request in transactions:
+        for action in request["TransactItems"]:
+            put = action.get("Put")
+            if put is None:
+                continue
+            table, item = put["TableName"], put["Item"]
+            if table == config.dnd_table and "#outbox#" in item["pk"]["S"]:
+                continue
+            if table == config.idempotency_table and not item["id"]["S"].startswith("evt#"):
+                continue
+            items.append((table, item))
+    return items
+
+
+def measure_import(bench: Bench, count: int) -> dict[str, Any]:
+    """``count`` suppressions imported by POST /v1/suppressions/import (one CSV file of distinct
+    addresses, as bench/import_drain.py sends), planned and applied through the suppression-jobs
+    queue (batch size 1, as deployed) until GET /v1/jobs/{id} reads done.
+
+    Floor: the same rows' effects written raw on the same backend, right after: the items the import
+    wrote for its rows (address item, suppression index item, audit entry, exactly-once marker; 4 a
+    row) with BatchWriteItem, 25 a request, and the same dnd.changed events with PublishBatch, 10 a
+    request (R12: one event per change). What the drain adds to that: parsing and validating the
+    file, hashing addresses, SQS, the job and its markers, reading markers and address items first,
+    transactions instead of unconditional writes, the outbox item, finding each address's contacts.
+    ``import_write_floor_seconds``: the writes alone (context)."""
+    import boto3
+
+    from bench.import_drain import csv_bodies
+    from chalicelib.store.aws import client
+
+    (body,) = csv_bodies(count)
+    driver = QueueDriver(bench, bench.config.suppression_jobs_queue_url, "on_suppression_job", 1)
+    headers = {"Content-Type": "text/csv", "Authorization": f"Bearer {bench.key}"}
+    with (
+        quiet_stdout(),
+        time_by_operation() as spent,
+        captured(client("dynamodb"), "TransactWriteItems") as transactions,
+        captured(client("sns"), "PublishBatch") as publishes,
+    ):
+        start = time.perf_counter()
+        response = bench.client.http.request("POST", "/v1/suppressions/import", headers=headers, body=body)
+        assert response.status_code == 202, response.body
+        driver.drain()
+        elapsed = time.perf_counter() - start
+    status, job = bench.call("GET", f"/v1/jobs/{json.loads(response.body)['job_id']}")
+    assert (job["status"], job["processed"], job["imported"], job["failed"]) == ("done", count, count, 0), job
+    breakdown = {
+        op: {"seconds": round(seconds, 3), "calls": calls}
+        for op, (seconds, calls) in sorted(spent.items(), key=lambda kv: -kv[1][0])
+    }
+    breakdown["outside_aws_calls"] = {"seconds": round(elapsed - sum(v[0] for v in spent.values()), 3)}
+
+    items = import_effects(bench, transactions)
+    assert len(items) == 4 * count, len(items)
+    requests: list[dict[str, Any]] = []
+    for first in range(0, len(items), 25):
+        request: dict[str, list[dict[str, Any]]] = {}
+        for table, item in items[first : first + 25]:
+            request.setdefault(table, []).append({"PutRequest": {"Item": item}})
+        requests.append(request)
+    events = [entry for publish in publishes for entry in publish["PublishBatchRequestEntries"]]
+    assert len(events) == count, len(events)
+    sns, topic = boto3.client("sns", region_name="us-east-1"), bench.config.dnd_topic
+    start = time.perf_counter()
+    for request in requests:
+        assert not bench.raw.batch_write_item(RequestItems=request).get("UnprocessedItems")
+    writes = time.perf_counter() - start
+    for first in range(0, len(events), 10):
+        batch = [{**entry, "Id": str(n)} for n, entry in enumerate(events[first : first + 10])]
+        sns.publish_batch(TopicArn=topic, PublishBatchRequestEntries=batch)
+    floor = time.perf_counter() - start
+    return {
+        "import_rows": count,
+        "import_seconds": round(elapsed, 3),
+        "import_rate_per_s": round(count / elapsed, 1),
+        "import_floor_seconds": round(floor, 3),
+        "import_ratio": round(elapsed / floor, 3),
+        "import_write_floor_seconds": round(writes, 3),
+        "import_ratio_write_floor": round(elapsed / writes, 3),
+        "import_floor_requests": {"BatchWriteItem": len(requests), "PublishBatch": -(-len(events) // 10)},
+        "import_invocations": driver.invocations,
+        "import_breakdown": breakdown,
+    }
+
+
 if __name__ == "__main__":
     print(json.dumps(run(), indent=2))
