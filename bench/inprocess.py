@@ -177,6 +177,28 @@ def _us(values: list[float]) -> float:
     return round(statistics.median(values) * 1e6, 1)
 
 
+def counted_and_timed(
+    name: str, requests_key: str, app_call: Callable[[], Any], floor: Callable[[], Any], runs: int
+) -> dict[str, Any]:
+    """The app's DynamoDB requests for one call (after the caller's warm-up), then ``runs``
+    interleaved timings of the app call and its floor: ``<name>_ratio`` of the medians."""
+    with RequestCounter().counting() as counter:
+        app_call()
+        requests = sum(counter.operations.values())
+        operations = dict(counter.operations)
+    with quiet_stdout():
+        samples = interleaved(runs, app=app_call, floor=floor)
+    app_us, floor_us = _us(samples["app"]), _us(samples["floor"])
+    return {
+        f"{name}_ratio": round(app_us / floor_us, 3),
+        f"{name}_app_us": app_us,
+        f"{name}_floor_us": floor_us,
+        f"ddb_requests_{requests_key}": requests,
+        f"ddb_operations_{requests_key}": operations,
+        f"{name}_runs": runs,
+    }
+
+
 def measure_send_check(bench: Bench, runs: int) -> dict[str, Any]:
     """Item 1 and 3 (single): one send-check vs GetItem(contact) + BatchGetItem(addresses, enrollment)."""
     from chalicelib.store.items import from_item
@@ -200,21 +222,7 @@ def measure_send_check(bench: Bench, runs: int) -> dict[str, Any]:
         bench.raw.get_item(TableName=contacts_table, Key=bench.contact_key(contact_id), ConsistentRead=True)
         bench.raw.batch_get_item(RequestItems=second)
 
-    with RequestCounter().counting() as counter:
-        app_check()
-        requests = sum(counter.operations.values())
-        operations = dict(counter.operations)
-    with quiet_stdout():
-        samples = interleaved(runs, app=app_check, floor=floor)
-    app_us, floor_us = _us(samples["app"]), _us(samples["floor"])
-    return {
-        "send_check_ratio": round(app_us / floor_us, 3),
-        "send_check_app_us": app_us,
-        "send_check_floor_us": floor_us,
-        "ddb_requests_single": requests,
-        "ddb_operations_single": operations,
-        "send_check_runs": runs,
-    }
+    return counted_and_timed("send_check", "single", app_check, floor, runs)
 
 
 def measure_batch(bench: Bench, contact_ids: list[str], runs: int) -> dict[str, Any]:
@@ -245,21 +253,7 @@ def measure_batch(bench: Bench, contact_ids: list[str], runs: int) -> dict[str, 
         for request in chunks:
             bench.raw.batch_get_item(RequestItems=request)
 
-    with RequestCounter().counting() as counter:
-        app_batch()
-        requests = sum(counter.operations.values())
-        operations = dict(counter.operations)
-    with quiet_stdout():
-        samples = interleaved(runs, app=app_batch, floor=floor)
-    app_us, floor_us = _us(samples["app"]), _us(samples["floor"])
-    return {
-        "batch_check_ratio": round(app_us / floor_us, 3),
-        "batch_check_app_us": app_us,
-        "batch_check_floor_us": floor_us,
-        "ddb_requests_batch100": requests,
-        "ddb_operations_batch100": operations,
-        "batch_check_runs": runs,
-    }
+    return counted_and_timed("batch_check", "batch100", app_batch, floor, runs)
 
 
 class RoundRecorder:
@@ -410,41 +404,6 @@ def _run(runs_single: int, runs_batch: int, unenroll_count: int, unenroll_rounds
 # --- item 4: bulk unenrollment -------------------------------------------------------------------
 
 
-class UnenrollQueueDriver:
-    """Lambda's SQS event source, in-process: receive up to 10 messages (the handler's batch_size),
-    call ``app.on_unenroll_batch`` with the Lambda-shaped event, delete the batch on return."""
-
-    def __init__(self, bench: Bench) -> None:
-        import boto3
-
-        from infra.local.dispatcher import sqs_record
-
-        self.bench = bench
-        self.sqs = boto3.client("sqs", region_name="us-east-1")
-        self.url = bench.config.unenroll_queue_url
-        self.arn = self.sqs.get_queue_attributes(QueueUrl=self.url, AttributeNames=["QueueArn"])["Attributes"][
-            "QueueArn"
-        ]
-        self.record = sqs_record
-        self.invocations = 0
-
-    def drain(self, limit: int = 10_000) -> None:
-        for _ in range(limit):
-            messages = self.sqs.receive_message(
-                QueueUrl=self.url, MaxNumberOfMessages=10, AttributeNames=["All"], VisibilityTimeout=60
-            ).get("Messages", [])
-            if not messages:
-                return
-            event = {"Records": [self.record(m, self.arn, "us-east-1") for m in messages]}
-            self.invocations += 1
-            self.bench.app_module.on_unenroll_batch(event, None)
-            self.sqs.delete_message_batch(
-                QueueUrl=self.url,
-                Entries=[{"Id": str(n), "ReceiptHandle": m["ReceiptHandle"]} for n, m in enumerate(messages)],
-            )
-        raise RuntimeError("the unenrollment queue did not drain")
-
-
 @contextlib.contextmanager
 def time_by_operation() -> Iterator[dict[str, list[float]]]:
     """Wall time and count of every AWS call made in the block, by operation (all clients of the
@@ -468,6 +427,17 @@ def time_by_operation() -> Iterator[dict[str, list[float]]]:
         yield spent
     finally:
         botocore.client.BaseClient._make_api_call = original  # type: ignore[method-assign]
+
+
+def drain_figures(name: str, unit: str, count: int, drain_s: float, floor_s: float) -> dict[str, Any]:
+    """A drain's headline figures: its size, seconds, rate and ratio to its floor."""
+    return {
+        f"{name}_{unit}": count,
+        f"{name}_seconds": round(drain_s, 3),
+        f"{name}_rate_per_s": round(count / drain_s, 1),
+        f"{name}_floor_seconds": round(floor_s, 3),
+        f"{name}_ratio": round(drain_s / floor_s, 3),
+    }
 
 
 UPDATE_ITEM_SAMPLE = 500
@@ -545,7 +515,7 @@ def measure_unenroll(bench: Bench, count: int, rounds: int) -> dict[str, Any]:
     from chalicelib.store.enrollments import unenrolled_item
     from chalicelib.store.items import to_item
 
-    driver = UnenrollQueueDriver(bench)
+    driver = QueueDriver(bench, bench.config.unenroll_queue_url, "on_unenroll_batch", 10)
     table = bench.config.enrollments_table
     sequence_id = UNENROLL_SEQUENCE
     contact_ids = [f"u{i:06d}" for i in range(count)]
@@ -629,12 +599,8 @@ def measure_unenroll(bench: Bench, count: int, rounds: int) -> dict[str, Any]:
     drain_s, floor_s = statistics.median(drains), statistics.median(floors)
     read_write_s, verify_floor_s = statistics.median(read_write_floors), statistics.median(verify_floors)
     return {
-        "unenroll_enrollments": count,
-        "unenroll_seconds": round(drain_s, 3),
-        "unenroll_rate_per_s": round(count / drain_s, 1),
-        "unenroll_floor_seconds": round(floor_s, 3),
+        **drain_figures("unenroll", "enrollments", count, drain_s, floor_s),
         "unenroll_floor_rate_per_s": round(count / floor_s, 1),
-        "unenroll_ratio": round(drain_s / floor_s, 3),
         "unenroll_read_write_floor_seconds": round(read_write_s, 3),
         "unenroll_floor_ms_per_item": round(floor_s / count * 1e3, 3),
         "unenroll_update_item_ms_per_item": round(update_item_ms, 3),
@@ -787,11 +753,7 @@ def measure_import(bench: Bench, count: int) -> dict[str, Any]:
         sns.publish_batch(TopicArn=topic, PublishBatchRequestEntries=batch)
     floor = time.perf_counter() - start
     return {
-        "import_rows": count,
-        "import_seconds": round(elapsed, 3),
-        "import_rate_per_s": round(count / elapsed, 1),
-        "import_floor_seconds": round(floor, 3),
-        "import_ratio": round(elapsed / floor, 3),
+        **drain_figures("import", "rows", count, elapsed, floor),
         "import_write_floor_seconds": round(writes, 3),
         "import_ratio_write_floor": round(elapsed / writes, 3),
         "import_floor_requests": {"BatchWriteItem": len(requests), "PublishBatch": -(-len(events) // 10)},
