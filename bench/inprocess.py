@@ -370,17 +370,23 @@ def setup_moto() -> Any:
 
 
 def run(
-    runs_single: int = 300, runs_batch: int = 30, unenroll_count: int = 10_000, unenroll_rounds: int = 3
+    runs_single: int = 300,
+    runs_batch: int = 30,
+    unenroll_count: int = 10_000,
+    unenroll_rounds: int = 3,
+    import_count: int = 10_000,
 ) -> dict[str, Any]:
     mock = setup_moto()
     try:
         with quiet_stdout():
-            return _run(runs_single, runs_batch, unenroll_count, unenroll_rounds)
+            return _run(runs_single, runs_batch, unenroll_count, unenroll_rounds, import_count)
     finally:
         mock.stop()
 
 
-def _run(runs_single: int, runs_batch: int, unenroll_count: int, unenroll_rounds: int) -> dict[str, Any]:
+def _run(
+    runs_single: int, runs_batch: int, unenroll_count: int, unenroll_rounds: int, import_count: int
+) -> dict[str, Any]:
     bench = Bench()
     # 100 contacts with email and phone, all enrolled in SEQUENCE; every tenth has email DND, c1 SMS DND.
     ids = bench.seed_contacts(100)
@@ -398,6 +404,8 @@ def _run(runs_single: int, runs_batch: int, unenroll_count: int, unenroll_rounds
     results.update(measure_batch(bench, ids, runs_batch))
     results.update(measure_round_trips(bench, ids))
     results.update(measure_unenroll(bench, unenroll_count, unenroll_rounds))
+    if import_count:
+        results.update(measure_import(bench, import_count))
     return results
 
 
