@@ -3,29 +3,40 @@
 from __future__ import annotations
 
 import re
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
 from chalicelib.errors import InvalidAddress
 from chalicelib.logic.keywords import BUILT_IN, KEYWORD_CLASSES, MAX_KEYWORD, normalize_keyword
 from chalicelib.logic.normalize import normalize_email
 
+# Adding a channel: name it here and, if an address (not only the contact) suppresses it, map it in
+# CHANNEL_ADDRESS below; every list of channels (validation, tokens, imports, openapi) derives from these.
 Channel = Literal["email", "sms", "call", "whatsapp", "facebook", "gbp"]
-CHANNELS: tuple[Channel, ...] = ("email", "sms", "call", "whatsapp", "facebook", "gbp")
+CHANNELS: tuple[Channel, ...] = get_args(Channel)
+ChannelOrAll = Literal[Channel, "all"]  # a request's channel: one, or every channel the target has
 Direction = Literal["outbound", "inbound"]
 Source = Literal["contact", "user", "workflow", "system", "crm"]
-SOURCES_ALL: tuple[str, ...] = ("contact", "user", "workflow", "system", "crm")
+SOURCES_ALL: tuple[Source, ...] = get_args(Source)
 Kind = Literal["permanent", "temporary"]
 Mode = Literal["automated", "manual"]
 Purpose = Literal["marketing", "transactional"]
 SubscriptionStatus = Literal["subscribed", "unsubscribed"]
 AddressKind = Literal["email", "phone"]
+ADDRESS_KINDS: tuple[AddressKind, ...] = get_args(AddressKind)
 StopChannel = Literal["sms", "call", "whatsapp"]  # what an SMS STOP may cover (R15)
 
 # Which address an outbound channel is suppressed by (R3). Channels not listed are
 # suppressed on the contact itself. Inbound DND (calls and SMS together) follows the phone.
 CHANNEL_ADDRESS: dict[str, AddressKind] = {"email": "email", "sms": "phone", "call": "phone", "whatsapp": "phone"}
+
+
+def address_channels(kind: AddressKind | None) -> tuple[Channel, ...]:
+    """The channels an address of this kind is suppressed on (an email: email; a phone: sms, call...)."""
+    return tuple(channel for channel in CHANNELS if CHANNEL_ADDRESS.get(channel) == kind)
+
 
 # Reasons used by the intake paths; user/workflow/crm requests may use their own words.
 REASON_UNSUBSCRIBED = "unsubscribed"
@@ -80,18 +91,39 @@ class DndState(BaseModel):
         return not self.inbound and not any(self.outbound.values()) and not any(self.topics.values())
 
 
-HUBSPOT_API_BASE_URL = "https://api.hubapi.com"  # where HubSpot write-backs go without instance_url
+def _registered_crm_providers() -> list[str]:
+    from chalicelib.crm.registry import CRM_PROVIDERS  # lazily: the CRM clients are not needed to parse settings
+
+    return list(CRM_PROVIDERS)
+
+
+def _crm_provider_schema(schema: dict[str, Any]) -> None:
+    # As a Literal of the registered names would show (same keys, same order).
+    rest = dict(schema)
+    schema.clear()
+    schema.update({"enum": _registered_crm_providers(), **rest})
 
 
 class CrmSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    provider: Literal["salesforce", "hubspot"]
+    # One of chalicelib/crm/registry.py's providers (checked there, not spelled out here).
+    provider: str = Field(json_schema_extra=_crm_provider_schema)
     mode: Literal["read", "write", "read_write"] = "read_write"
     field: str | None = None
     webhook_secret: str | None = None
     instance_url: str | None = None
     access_token: str | None = None
+
+    @field_validator("provider", mode="before")
+    @classmethod
+    def _registered(cls, value: Any) -> Any:
+        names = _registered_crm_providers()
+        if not isinstance(value, str) or value not in names:
+            quoted = [repr(name) for name in names]
+            expected = " or ".join([", ".join(quoted[:-1]), quoted[-1]] if len(quoted) > 1 else quoted)
+            raise PydanticCustomError("literal_error", "Input should be {expected}", {"expected": expected})
+        return value
 
 
 QUIET_HOURS_CHANNELS: tuple[Channel, ...] = ("sms", "call", "whatsapp")

@@ -12,8 +12,8 @@ from pydantic import ValidationError
 from chalicelib.errors import Forbidden, InvalidInput, NotFound, Unauthorized
 from chalicelib.logic.destinations import DestinationRefused, check_url
 from chalicelib.logic.normalize import is_valid_id
-from chalicelib.models.domain import HUBSPOT_API_BASE_URL, CrmSettings, WorkspaceSettings
-from chalicelib.services.context import Services, iso, utcnow
+from chalicelib.models.domain import CrmSettings, WorkspaceSettings
+from chalicelib.services.context import Services, iso
 from chalicelib.store.workspaces import KEY_PREFIX_LENGTH
 
 WRITE_ONLY_SETTINGS = ("twilio_auth_token",)
@@ -121,7 +121,7 @@ def create_workspace(
     parsed = validate_settings(settings or {}, allow_loopback=services.config.loopback_destinations)
     check_identities(parsed.ses_identities, "settings.ses_identities")
     key = api_key or new_api_key()
-    services.workspaces.create(workspace_id, key, parsed, twilio_auth_token, iso(utcnow()))
+    services.workspaces.create(workspace_id, key, parsed, twilio_auth_token, iso(services.clock()))
     return {"workspace_id": workspace_id, "api_key": key}
 
 
@@ -134,11 +134,14 @@ WRITE_ONLY_PROVIDER_SECRETS = ("sendgrid_webhook_public_key", "mailgun_signing_k
 
 
 def _crm_destination(crm: CrmSettings | dict[str, Any]) -> tuple[Any, Any]:
-    """Where write-backs go: provider and base URL (HubSpot's default when none is set)."""
+    """Where write-backs go: provider and base URL (the provider's default when none is set)."""
+    from chalicelib.crm.registry import CRM_PROVIDERS
+
     values = crm.model_dump() if isinstance(crm, CrmSettings) else crm
     provider, url = values.get("provider"), values.get("instance_url")
-    if not url and provider == "hubspot":
-        url = HUBSPOT_API_BASE_URL
+    spec = CRM_PROVIDERS.get(provider) if isinstance(provider, str) else None
+    if not url and spec is not None:
+        url = spec.default_base_url
     return provider, url.rstrip("/") if isinstance(url, str) else url
 
 
@@ -245,7 +248,7 @@ def _patch_settings(services: Services, workspace_id: str, patch: dict[str, Any]
 def create_api_key(services: Services, workspace_id: str) -> dict[str, str]:
     """Issue another key of the workspace; the key itself is shown once, only its hash is stored."""
     api_key = new_api_key()
-    key_id = services.workspaces.add_api_key(workspace_id, api_key, iso(utcnow()))
+    key_id = services.workspaces.add_api_key(workspace_id, api_key, iso(services.clock()))
     return {"key_id": key_id, "api_key": api_key, "prefix": api_key[:KEY_PREFIX_LENGTH]}
 
 
