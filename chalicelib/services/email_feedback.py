@@ -19,20 +19,22 @@ then skipped by their markers.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from email.utils import parseaddr
 
+from aws_lambda_powertools import Logger
+
 from chalicelib.logic.normalize import try_normalize_email
 from chalicelib.models.domain import SubscriptionStatus
 from chalicelib.models.email_feedback import REACTIVATION_CLEARS, EmailFeedback
+from chalicelib.observability import SERVICE
 from chalicelib.services.context import Services
 from chalicelib.services.dnd import DndChange, apply_dnd_change
 from chalicelib.services.recipients import Target, address_pk
 from chalicelib.store import keys
 
-logger = logging.getLogger(__name__)
+logger = Logger(service=SERVICE, child=True)  # a child of the service logger: correlation ids
 
 
 @dataclass
