@@ -21,7 +21,7 @@ from collections.abc import Callable
 from typing import Any
 
 from chalicelib.observability import logger, record_dead_lettered
-from chalicelib.store.queues import WorkQueue
+from chalicelib.ports import WorkQueuePort
 
 
 class BatchFailed(Exception):
@@ -31,7 +31,7 @@ class BatchFailed(Exception):
 def process_partial_batch(
     records: list[dict[str, Any]],
     handle: Callable[[str], Any],
-    queue: WorkQueue,
+    queue: WorkQueuePort,
     metric_name: str,
     on_final_failure: Callable[[str], Any] | None = None,
 ) -> int:

@@ -16,8 +16,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from chalicelib.observability import record_dead_lettered
+from chalicelib.ports import OutboxStorePort
 from chalicelib.services.context import Services, iso
-from chalicelib.store.outbox import SHARDS, OutboxStore, shard_key
+from chalicelib.store.outbox import SHARDS, shard_key
 
 logger = logging.getLogger(__name__)
 
@@ -85,7 +86,7 @@ def sweep_outbox(
 
 def _attempt(
     services: Services,
-    store: OutboxStore,
+    store: OutboxStorePort,
     pending: dict[str, Any],
     now: int,
     report: SweepReport,
