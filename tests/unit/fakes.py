@@ -161,8 +161,14 @@ class FakeDnd:
             self.markers.add(marker_id)
         self.commits += 1
 
-    def change_actions(self, subjects: list[Subject], audit: list[AuditRecord]) -> list[Any]:
-        return [Transaction(lambda: self.commit(subjects, audit))]
+    def change_actions(
+        self, subjects: list[Subject], audit: list[AuditRecord], markers: list[str] | None = None
+    ) -> list[Any]:
+        def apply() -> None:
+            self.commit(subjects, audit)
+            self.markers.update(markers or [])
+
+        return [Transaction(apply)]
 
     def transact(self, items: list[Any]) -> list[str | None] | None:
         for item in items:

@@ -11,7 +11,7 @@ import pytest
 
 from chalicelib.errors import DndClearRefused
 from chalicelib.services.context import Services
-from chalicelib.services.dnd import DndChange, DndResult, apply_dnd_change
+from chalicelib.services.dnd import DndChange, DndResult, apply_dnd_change, apply_dnd_changes
 from chalicelib.services.jobs import PlanStep, UnenrollBatch, apply_batch, job_view, run_plan_step, start_unenroll_job
 from chalicelib.services.recipients import Target, address_pk
 from chalicelib.services.send_check import check_batch, check_one
@@ -116,6 +116,31 @@ def test_r2_a_permanent_entry_needs_a_users_evidence_to_clear():
     assert len(services.dnd.audit) == 1  # type: ignore[attr-defined]
     # A user with the person's opt-in evidence clears it
     assert clear(services, source="user", evidence="signed form 2026-03-01").changed
+
+
+def test_r18_a_batch_of_imported_opt_outs_is_applied_once_per_event_and_followed_up():
+    calls: list[list[str]] = []
+    services = fake_services(follow_ups=(lambda services, ws, result: calls.append(result.contact_ids),))
+    with_contact(services)
+    jane = address_pk(services, WS, "email", "jane@example.com")
+    other = address_pk(services, WS, "email", "other@example.com")
+
+    def imported(pk: str, event_id: str) -> DndChange:
+        target = Target(address_key=pk, address_kind="email")
+        return DndChange(WS, target, "outbound", ("email",), "enable", "user", "imported", event_id=event_id)
+
+    # Given an import naming jane twice (two reasons would be one: same reason) and a repeated row
+    changes = [imported(jane, "row-1"), imported(other, "row-2"), imported(jane, "row-3"), imported(other, "row-2")]
+    # When it is applied
+    outcomes = apply_dnd_changes(services, changes)
+    # Then each address carries the entry, the repeated event is a duplicate, the same entry unchanged
+    assert outcomes == ["applied", "applied", "unchanged", "duplicate"]
+    assert services.dnd.is_processed(f"evt#{WS}#row-1") and services.dnd.is_processed(f"evt#{WS}#row-2")
+    assert [r.entry["action"] for r in services.dnd.audit] == ["enabled", "enabled"]  # type: ignore[attr-defined]
+    # And the follow-ups ran per applied change (jane's contact found by its address), the outbox emptied
+    assert calls == [["c1"], []]
+    outbox: FakeOutbox = services.outbox  # type: ignore[assignment]
+    assert outbox.items == {}
 
 
 # --- send-check (R4, R16) ------------------------------------------------------------------------
