@@ -7,7 +7,7 @@ wires them into a ``Services`` with a fixed clock; a port a test does not wire r
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -19,6 +19,7 @@ from chalicelib.services.context import AfterChangeHook, Services
 from chalicelib.store import keys
 from chalicelib.store.dnd import AuditRecord, DuplicateEvent, Subject
 from chalicelib.store.enrollments import ACTIVE, UNENROLLED
+from chalicelib.store.jobs import new_job
 from chalicelib.store.outbox import outbox_pk, shard_of
 from chalicelib.store.workspaces import WorkspaceConfig
 
@@ -133,14 +134,7 @@ class FakeDnd:
             return self.contacts.items.get((subject.workspace_id, subject.extra["contact_id"]))
         return self.addresses.get(subject.pk)
 
-    def commit(
-        self,
-        subjects: list[Subject],
-        audit: list[AuditRecord],
-        *,
-        marker_id: str | None = None,
-        extra_updates: list[Any] | None = None,
-    ) -> None:
+    def commit(self, subjects, audit, *, marker_id=None, extra_updates=None) -> None:
         if marker_id is not None and marker_id in self.markers:
             raise DuplicateEvent(marker_id)
         for subject in subjects:
@@ -161,9 +155,7 @@ class FakeDnd:
             self.markers.add(marker_id)
         self.commits += 1
 
-    def change_actions(
-        self, subjects: list[Subject], audit: list[AuditRecord], markers: list[str] | None = None
-    ) -> list[Any]:
+    def change_actions(self, subjects, audit, markers=None) -> list[Any]:
         def apply() -> None:
             self.commit(subjects, audit)
             self.markers.update(markers or [])
@@ -258,28 +250,9 @@ class FakeJobs:
         self.jobs: dict[tuple[str, str], dict[str, Any]] = {}
         self.markers: dict[tuple[str, str, str], dict[str, Any]] = {}
 
-    def create(
-        self,
-        workspace_id: str,
-        job_id: str,
-        kind: str,
-        spec: dict[str, Any],
-        at: str,
-        fields: dict[str, Any] | None = None,
-    ) -> None:
+    def create(self, workspace_id, job_id, kind, spec, at, fields=None) -> None:
         assert (workspace_id, job_id) not in self.jobs
-        self.jobs[(workspace_id, job_id)] = {
-            "ws": workspace_id,
-            "job_id": job_id,
-            "kind": kind,
-            "spec": spec,
-            "created_at": at,
-            "total": 0,
-            "processed": 0,
-            "failed": 0,
-            "planned": False,
-            **(fields or {}),
-        }
+        self.jobs[(workspace_id, job_id)] = {**new_job(workspace_id, job_id, kind, spec, at), **(fields or {})}
 
     def get(self, workspace_id: str, job_id: str) -> dict[str, Any] | None:
         job = self.jobs.get((workspace_id, job_id))
@@ -294,16 +267,7 @@ class FakeJobs:
     def get_marker(self, workspace_id: str, job_id: str, step: str) -> dict[str, Any] | None:
         return self.markers.get((workspace_id, job_id, step))
 
-    def commit_step(
-        self,
-        workspace_id: str,
-        job_id: str,
-        step: str,
-        *,
-        record: dict[str, Any] | None = None,
-        add: dict[str, int] | None = None,
-        set_fields: dict[str, Any] | None = None,
-    ) -> bool:
+    def commit_step(self, workspace_id, job_id, step, *, record=None, add=None, set_fields=None) -> bool:
         if (workspace_id, job_id, step) in self.markers:
             return False
         self.markers[(workspace_id, job_id, step)] = dict(record or {})
@@ -338,16 +302,7 @@ class FakeEnrollments:
         return {(seq, cid): dict(self.items[(ws, seq, cid)]) for ws, seq, cid in pairs if (ws, seq, cid) in self.items}
 
     def enroll(
-        self,
-        workspace_id: str,
-        sequence_id: str,
-        contact_id: str,
-        *,
-        previous: dict[str, Any] | None,
-        audience_id: str | None,
-        mode: str,
-        company_domain: str | None,
-        at: str,
+        self, workspace_id, sequence_id, contact_id, *, previous, audience_id, mode, company_domain, at
     ) -> dict[str, Any]:
         self.add(workspace_id, sequence_id, contact_id)
         item = self.items[(workspace_id, sequence_id, contact_id)]
@@ -368,14 +323,7 @@ class FakeEnrollments:
         )
 
     def page(
-        self,
-        workspace_id: str,
-        sequence_id: str,
-        status: str | None,
-        *,
-        limit: int,
-        start_key: dict[str, Any] | None = None,
-        attributes: tuple[str, ...] | None = None,
+        self, workspace_id, sequence_id, status, *, limit, start_key=None, attributes=None
     ) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
         matching = sorted(
             (item for (ws, seq, _), item in self.items.items() if ws == workspace_id and seq == sequence_id),
@@ -434,14 +382,7 @@ class FakeCheckRecords:
         self.contacts, self.dnd, self.enrollments = contacts, dnd, enrollments
         self.rounds = 0
 
-    def load_check_records(
-        self,
-        workspace_id: str,
-        *,
-        contact_ids: Sequence[str] = (),
-        address_pks: Sequence[str] = (),
-        enrollments: Sequence[tuple[str, str]] = (),
-    ) -> CheckRecords:
+    def load_check_records(self, workspace_id, *, contact_ids=(), address_pks=(), enrollments=()) -> CheckRecords:
         self.rounds += 1
         return CheckRecords(
             contacts=self.contacts.get_many(workspace_id, list(contact_ids)),
