@@ -85,34 +85,22 @@ def _record_one(services: Services, workspace_id: str, item: EmailFeedback, summ
     if item.action == "resubscribe":
         return  # a group resubscribe means something only for the topic that maps the group
     event_id = f"{item.provider}:{item.event_id}:{digest[:32]}:{item.reason}"
-    if item.action == "clear":
-        change = DndChange(
-            workspace_id,
-            Target(email=email),
-            "outbound",
-            ("email",),
-            "disable",
-            item.source,
-            item.reason,
-            actor=item.provider,
-            note=item.note,
-            only_reasons=REACTIVATION_CLEARS,
-            event_id=event_id,
-        )
-    else:
-        change = DndChange(
-            workspace_id,
-            Target(email=email),
-            "outbound",
-            ("email",),
-            "enable",
-            item.source,
-            item.reason,
-            kind=item.kind,
-            actor=item.provider,
-            note=item.note,
-            event_id=event_id,
-        )
+    clear = item.action == "clear"
+    change = DndChange(
+        workspace_id,
+        Target(email=email),
+        "outbound",
+        ("email",),
+        "disable" if clear else "enable",
+        item.source,
+        item.reason,
+        kind="temporary" if clear else item.kind,
+        actor=item.provider,
+        note=item.note,
+        # A reactivation clears bounces and provider suppressions only, never an unsubscribe or a complaint.
+        only_reasons=REACTIVATION_CLEARS if clear else None,
+        event_id=event_id,
+    )
     result = apply_dnd_change(services, change)
     summary.applied += 1 if result.changed else 0
     summary.duplicates += 1 if result.duplicate else 0

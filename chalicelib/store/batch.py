@@ -10,6 +10,8 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from botocore.exceptions import ClientError
+
 from chalicelib.errors import StoreUnavailable
 from chalicelib.store.aws import client
 from chalicelib.store.items import from_item
@@ -104,6 +106,18 @@ def until_processed(
         if attempt + 1 < MAX_BATCH_ATTEMPTS:
             time.sleep(min(0.05 * 2 ** (attempt + 1), 1.0))
     raise StoreUnavailable(refused)
+
+
+def transact_write(ddb: Any, items: list[dict[str, Any]]) -> list[str | None] | None:
+    """TransactWriteItems: None when it landed, else the cancellation reasons (one code per item;
+    empty when DynamoDB gave none). Any other failure raises (ClientError)."""
+    try:
+        ddb.transact_write_items(TransactItems=items)
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] != "TransactionCanceledException":
+            raise
+        return [r.get("Code") for r in exc.response.get("CancellationReasons", [])]
+    return None
 
 
 def query_items(ddb: Any, *, raw: bool = False, **kwargs: Any) -> Iterator[dict[str, Any]]:

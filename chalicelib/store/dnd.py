@@ -235,13 +235,12 @@ class DndStore:
     def transact(self, items: list[dict[str, Any]]) -> list[str | None] | None:
         """Write ``items`` in one transaction: None when it landed, else the cancellation reasons
         (one per item; empty when DynamoDB gave none). Other failures raise StoreUnavailable."""
+        from chalicelib.store.batch import transact_write
+
         try:
-            self._ddb.transact_write_items(TransactItems=items)
+            return transact_write(self._ddb, items)
         except ClientError as exc:
-            if exc.response["Error"]["Code"] != "TransactionCanceledException":
-                raise StoreUnavailable("could not store the change; retry") from exc
-            return [r.get("Code") for r in exc.response.get("CancellationReasons", [])]
-        return None
+            raise StoreUnavailable("could not store the change; retry") from exc
 
     def processed_markers(self, marker_ids: list[str]) -> set[str]:
         """Which of the exactly-once markers exist (consistent reads, 100 a request)."""
