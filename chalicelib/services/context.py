@@ -109,7 +109,8 @@ def get_services() -> Services:
     from chalicelib.store.workspaces import ApiKeyCache, ConfigCache, WorkspaceStore
 
     config = get_config()
-    workspaces = WorkspaceStore(config)
+    exclusions = ExclusionStore(config)
+    workspaces = WorkspaceStore(config, exclusions)
     contacts = ContactStore(config)
     return Services(
         config=config,
@@ -122,7 +123,7 @@ def get_services() -> Services:
         config_cache=ConfigCache(workspaces, config.config_cache_seconds),
         webhook_tokens=WebhookTokenStore(config),
         enrollments=EnrollmentStore(config),
-        exclusions=ExclusionStore(config),
+        exclusions=exclusions,
         flags=FlagStore(config),
         jobs=JobStore(config),
         api_keys=ApiKeyCache(workspaces, ttl=min(1.0, config.config_cache_seconds)),

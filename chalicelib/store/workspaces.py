@@ -63,8 +63,10 @@ class WorkspaceConfig:
 
 
 class WorkspaceStore:
-    def __init__(self, config: Config) -> None:
+    def __init__(self, config: Config, exclusions: ExclusionStore | None = None) -> None:
         self.config = config
+        # The workspace config carries the exclusion rules (stored in chunks in their own table).
+        self._exclusions = exclusions or ExclusionStore(config)
         self.table = config.workspaces_table
         self._ddb = client("dynamodb")
 
@@ -427,7 +429,7 @@ class WorkspaceStore:
                 topic = Topic.model_validate(item["topic"])
                 topics[topic.topic_id] = topic
         # Rules with large value lists are stored in chunks, kept in memory by version (store/exclusions.py).
-        rules = ExclusionStore(self.config).load_rules(workspace_id)
+        rules = self._exclusions.load_rules(workspace_id)
         return WorkspaceConfig(workspace_id, settings, sequences, audiences, rules, time.monotonic(), topics)
 
     def _query_all(self, table: str, workspace_id: str) -> list[dict[str, Any]]:
