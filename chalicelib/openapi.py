@@ -18,6 +18,7 @@ from pydantic import BaseModel
 from chalicelib.crm.hubspot import HUBSPOT_SIGNATURE_HEADER, HUBSPOT_TIMESTAMP_HEADER
 from chalicelib.crm.registry import CRM_PROVIDERS
 from chalicelib.crm.webhooks import SIGNATURE_HEADER, WORKSPACE_HEADER
+from chalicelib.email_providers.registry import EMAIL_PROVIDERS
 from chalicelib.models.domain import CHANNELS, CrmSettings, WorkspaceSettings
 from chalicelib.services.contacts import ContactBody
 from chalicelib.services.dnd import DndBody
@@ -634,35 +635,18 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
         headers={WORKSPACE_HEADER: {"type": "string"}, SIGNATURE_HEADER: {"type": "string"}},
         description="The provider's own JSON payload, signed with the workspace's CRM webhook secret.",
     ),
-    ("/v1/webhooks/sendgrid/{workspace_id}", "POST"): Operation(
-        "SendGrid Event Webhook: bounces, drops, spam reports, unsubscribes (R19)",
-        "webhooks",
-        "public",
-        {200: OK_JSON("EmailWebhookResult"), 400: ERR, 403: ERR, 422: ERR, 503: ERR},
-        body=None,
-        headers={
-            "X-Twilio-Email-Event-Webhook-Signature": {"type": "string"},
-            "X-Twilio-Email-Event-Webhook-Timestamp": {"type": "string"},
-        },
-        description="A JSON array of SendGrid events, ECDSA-signed with the key in sendgrid_webhook_public_key.",
-    ),
-    ("/v1/webhooks/mailgun/{workspace_id}", "POST"): Operation(
-        "Mailgun webhook: failed, complained, unsubscribed (R19)",
-        "webhooks",
-        "public",
-        {200: OK_JSON("EmailWebhookResult"), 400: ERR, 403: ERR, 422: ERR, 503: ERR},
-        body=None,
-        description="Mailgun's {signature, event-data}, HMAC-signed with mailgun_signing_key.",
-    ),
-    ("/v1/webhooks/postmark/{workspace_id}", "POST"): Operation(
-        "Postmark webhook: Bounce, SpamComplaint, SubscriptionChange (R19)",
-        "webhooks",
-        "public",
-        {200: OK_JSON("EmailWebhookResult"), 400: ERR, 403: ERR, 422: ERR, 503: ERR},
-        body=None,
-        headers={"Authorization": {"type": "string"}},
-        description="One Postmark webhook record; HTTP Basic auth, password postmark_webhook_secret.",
-    ),
+    **{
+        (f"/v1/webhooks/{provider.name}/{{workspace_id}}", "POST"): Operation(
+            provider.summary,
+            "webhooks",
+            "public",
+            {200: OK_JSON("EmailWebhookResult"), 400: ERR, 403: ERR, 422: ERR, 503: ERR},
+            body=None,
+            headers={name: {"type": "string"} for name in provider.headers},
+            description=provider.description,
+        )
+        for provider in EMAIL_PROVIDERS.values()
+    },
     ("/v1/webhooks/crm/{provider}/{workspace_id}", "POST"): Operation(
         "CRM email opt-out field changes, signed the CRM's own way (R13, issue 11)",
         "webhooks",
@@ -964,10 +948,9 @@ def _operation(path: str, method: str, op: Operation) -> dict[str, Any]:
     elif path.startswith("/v1/webhooks/crm/"):
         body_schema = {"type": "object"} if path.count("/") == 4 else {"type": ["array", "object"]}
         operation["requestBody"] = {"required": True, "content": {JSON: {"schema": body_schema}}}
-    elif path.startswith("/v1/webhooks/sendgrid/"):
-        operation["requestBody"] = {"required": True, "content": {JSON: {"schema": {"type": "array"}}}}
-    elif path.startswith(("/v1/webhooks/mailgun/", "/v1/webhooks/postmark/")):
-        operation["requestBody"] = {"required": True, "content": {JSON: {"schema": {"type": "object"}}}}
+    elif path.startswith("/v1/webhooks/") and path.split("/")[3] in EMAIL_PROVIDERS:
+        schema = {"type": EMAIL_PROVIDERS[path.split("/")[3]].body_type}
+        operation["requestBody"] = {"required": True, "content": {JSON: {"schema": schema}}}
     return operation
 
 

@@ -1,14 +1,14 @@
-"""Email providers' webhooks (R19): SendGrid, Mailgun, Postmark. 403 for anything not the provider's."""
+"""Email providers' webhooks (R19): ``POST /v1/webhooks/{name}/{workspace_id}`` for every provider in
+``chalicelib/email_providers/registry.py``. 403 for anything not the provider's."""
 
 from __future__ import annotations
 
 from chalice import Blueprint
 
 from chalicelib.api.http import handles_errors, json_response, services
+from chalicelib.email_providers.registry import EMAIL_PROVIDERS
 
 bp = Blueprint(__name__)
-
-PROVIDERS = ("sendgrid", "mailgun", "postmark")
 
 
 def _handle(name: str, workspace_id: str):  # type: ignore[no-untyped-def]
@@ -23,19 +23,12 @@ def _handle(name: str, workspace_id: str):  # type: ignore[no-untyped-def]
     return json_response(handle_email_webhook(services(), name, webhook))
 
 
-@bp.route("/v1/webhooks/sendgrid/{workspace_id}", methods=["POST"])
-@handles_errors
-def handle_sendgrid_events(workspace_id):
-    return _handle("sendgrid", workspace_id)
+def _add_route(name: str) -> None:
+    @bp.route(f"/v1/webhooks/{name}/{{workspace_id}}", methods=["POST"], name=f"handle_{name}_webhook")
+    @handles_errors
+    def handle_email_provider_webhook(workspace_id):
+        return _handle(name, workspace_id)
 
 
-@bp.route("/v1/webhooks/mailgun/{workspace_id}", methods=["POST"])
-@handles_errors
-def handle_mailgun_event(workspace_id):
-    return _handle("mailgun", workspace_id)
-
-
-@bp.route("/v1/webhooks/postmark/{workspace_id}", methods=["POST"])
-@handles_errors
-def handle_postmark_event(workspace_id):
-    return _handle("postmark", workspace_id)
+for _name in EMAIL_PROVIDERS:
+    _add_route(_name)

@@ -91,6 +91,9 @@ class FakeContacts:
         attribute = "email_key" if kind == "email" else "phone_key"
         return [item["contact_id"] for item in self.items.values() if item.get(attribute) == address_pk]
 
+    def contact_ids_with_addresses(self, workspace_id: str, addresses: dict[str, str]) -> dict[str, list[str]]:
+        return {pk: self.contact_ids_with_address(pk, kind) for pk, kind in addresses.items()}
+
     def contact_ids_with_crm_id(self, workspace_id: str, crm_id: str) -> list[str]:
         return [
             cid
