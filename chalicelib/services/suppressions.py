@@ -40,6 +40,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from chalicelib.errors import InvalidInput, MalformedBody, OptoutError, StoreUnavailable
 from chalicelib.logic.suppression_import import ImportRow, MalformedImport, check_structure, iter_import
 from chalicelib.models.domain import ChannelOrAll, Kind, Source
+from chalicelib.models.records import Job
 from chalicelib.observability import logger
 from chalicelib.services.context import Services, iso
 from chalicelib.services.recipients import Target, address_pk
@@ -111,10 +112,10 @@ def plan_import(services: Services, message: dict[str, Any]) -> None:
     ws, job_id = message["ws"], message["job_id"]
     jobs = services.jobs
     job = jobs.get(ws, job_id)
-    if job is None or job.get("planned"):
+    if job is None or job.planned:
         return
     files = services.exports
-    staged = job["spec"]["staged"]
+    staged = job.spec["staged"]
     body = files.get(staged)
     if body is None:
         jobs.set_error(ws, job_id, "import_file_missing")
@@ -143,7 +144,7 @@ def plan_import(services: Services, message: dict[str, Any]) -> None:
         chunks += len(messages)
         rows = rows[ready:]
 
-    for row in iter_import(body, job["spec"]["media_type"], region, services.clock()):
+    for row in iter_import(body, job.spec["media_type"], region, services.clock()):
         if not isinstance(row, ImportRow):
             rejected.append(row)
             continue
@@ -285,20 +286,20 @@ def record_final_failure(services: Services, body: str) -> None:
         jobs.set_error(ws, job_id, "export_failed")
 
 
-def job_extras(services: Services, workspace_id: str, job: dict[str, Any]) -> dict[str, Any]:
+def job_extras(services: Services, workspace_id: str, job: Job) -> dict[str, Any]:
     """What GET /v1/jobs/{id} adds for imports (rejected lines, counts) and exports (download_url)."""
-    if job.get("kind") == IMPORT_JOB:
+    if job.kind == IMPORT_JOB:
         return {
-            "rejected": job.get("rejected") or [],
-            "rejected_count": int(job.get("rejected_count", 0)),
-            "imported": int(job.get("imported", 0)),
-            "unchanged": int(job.get("unchanged", 0)),
+            "rejected": job.rejected,
+            "rejected_count": job.rejected_count,
+            "imported": job.imported,
+            "unchanged": job.unchanged,
         }
-    if job.get("kind") == EXPORT_JOB and job.get("s3_key"):
+    if job.kind == EXPORT_JOB and job.s3_key:
         return {
-            "download_url": services.exports.download_url(job["s3_key"], job.get("filename") or "export"),
+            "download_url": services.exports.download_url(job.s3_key, job.filename or "export"),
             "expires_in": 3600,
-            "format": (job.get("spec") or {}).get("format"),
+            "format": job.spec.get("format"),
         }
     return {}
 
@@ -484,9 +485,9 @@ def run_export(services: Services, message: dict[str, Any]) -> None:
     ws, job_id = message["ws"], message["job_id"]
     jobs = services.jobs
     job = jobs.get(ws, job_id)
-    if job is None or job.get("s3_key"):
+    if job is None or job.s3_key:
         return  # unknown (expired) or already written: a redelivery
-    spec = job["spec"]
+    spec = job.spec
     audit = spec["export"] == "audit"
     columns = AUDIT_COLUMNS if audit else SUPPRESSION_COLUMNS
     extension = spec["format"]
