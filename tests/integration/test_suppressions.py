@@ -15,18 +15,12 @@ from typing import Any
 import boto3
 import pytest
 
-from infra.local.dispatcher import sqs_record
-from tests.integration.conftest import Api
+from tests.integration.conftest import Api, SqsSource
 
 
-class JobsQueue:
+class JobsQueue(SqsSource):
     def __init__(self, app: Any, env: dict[str, str]) -> None:
-        self.app = app
-        self.sqs = boto3.client("sqs", region_name="us-east-1")
-        self.url = env["OPTOUT_SUPPRESSION_JOBS_QUEUE_URL"]
-        self.arn = self.sqs.get_queue_attributes(QueueUrl=self.url, AttributeNames=["QueueArn"])["Attributes"][
-            "QueueArn"
-        ]
+        super().__init__(app, env["OPTOUT_SUPPRESSION_JOBS_QUEUE_URL"])
 
     def bodies(self) -> list[dict[str, Any]]:
         """Messages waiting (received and made visible again), for inspection."""
@@ -38,7 +32,7 @@ class JobsQueue:
         message = self.sqs.receive_message(QueueUrl=self.url, MaxNumberOfMessages=1, VisibilityTimeout=60)["Messages"][
             0
         ]
-        self.app.on_suppression_job({"Records": [sqs_record(message, self.arn, "us-east-1")]}, None)
+        self.app.on_suppression_job(self.event([message]), None)
         self.sqs.delete_message(QueueUrl=self.url, ReceiptHandle=message["ReceiptHandle"])
 
     def drain(self, limit: int = 2000) -> int:
@@ -50,7 +44,7 @@ class JobsQueue:
             if not messages:
                 return handled
             for message in messages:  # batch_size=1, as deployed
-                self.app.on_suppression_job({"Records": [sqs_record(message, self.arn, "us-east-1")]}, None)
+                self.app.on_suppression_job(self.event([message]), None)
                 self.sqs.delete_message(QueueUrl=self.url, ReceiptHandle=message["ReceiptHandle"])
                 handled += 1
         raise AssertionError("queue did not drain")
