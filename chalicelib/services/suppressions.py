@@ -31,6 +31,7 @@ import io
 import json
 import secrets
 import tempfile
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -95,12 +96,27 @@ def request_import(services: Services, workspace_id: str, content_type: str, bod
         iso(services.clock()),
         fields={"total": total, "rejected_count": 0, "rejected": [], "imported": 0, "unchanged": 0},
     )
+    return _queue_job(
+        services,
+        workspace_id,
+        job_id,
+        "import_plan",
+        lambda: services.exports.put(staged, io.BytesIO(body), media_type),
+    )
+
+
+def _queue_job(
+    services: Services, workspace_id: str, job_id: str, kind: str, stage: Callable[[], Any] | None = None
+) -> dict[str, Any]:
+    """Queue a job's first message (after ``stage``, e.g. the import file to S3): 202's body, or the
+    job marked ``could_not_queue`` and StoreUnavailable (503)."""
     try:
-        services.exports.put(staged, io.BytesIO(body), media_type)
-        services.suppression_jobs_queue.send([{"kind": "import_plan", "ws": workspace_id, "job_id": job_id}])
+        if stage is not None:
+            stage()
+        services.suppression_jobs_queue.send([{"kind": kind, "ws": workspace_id, "job_id": job_id}])
     except Exception:
-        jobs.set_error(workspace_id, job_id, "could_not_queue")
-        raise StoreUnavailable("could not queue the import; retry") from None
+        services.jobs.set_error(workspace_id, job_id, "could_not_queue")
+        raise StoreUnavailable(f"could not queue the {kind.split('_')[0]}; retry") from None
     return {"job_id": job_id}
 
 
@@ -471,14 +487,8 @@ def request_export(services: Services, workspace_id: str, body: dict[str, Any]) 
     filters, since, until = _parse_filters(values)
     job_id = "job_" + secrets.token_hex(10)
     spec = {"export": export_kind, "format": export_format, "filters": filters, "since": since, "until": until}
-    jobs = services.jobs
-    jobs.create(workspace_id, job_id, EXPORT_JOB, spec, iso(services.clock()))
-    try:
-        services.suppression_jobs_queue.send([{"kind": "export", "ws": workspace_id, "job_id": job_id}])
-    except Exception:
-        jobs.set_error(workspace_id, job_id, "could_not_queue")
-        raise StoreUnavailable("could not queue the export; retry") from None
-    return {"job_id": job_id}
+    services.jobs.create(workspace_id, job_id, EXPORT_JOB, spec, iso(services.clock()))
+    return _queue_job(services, workspace_id, job_id, "export")
 
 
 def run_export(services: Services, message: dict[str, Any]) -> None:

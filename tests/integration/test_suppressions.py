@@ -496,3 +496,24 @@ def test_r18_follow_ups_of_an_import_that_failed_are_completed_by_the_sweeper(
     assert pending(api.workspace_id) == []
     assert len(dnd_events(api.workspace_id)) == 6
     assert active(api) == []
+
+
+def test_r18_a_workspace_with_many_contacts_finds_each_imported_addresss_holders(
+    api: Api, jobs: JobsQueue, dnd_events, monkeypatch: pytest.MonkeyPatch
+):
+    """More contacts than one lookup reads at once: one Query per address instead, same result."""
+    import chalicelib.store.contacts as contacts_store
+
+    monkeypatch.setattr(contacts_store, "WORKSPACE_CONTACTS_AT_ONCE", 1)
+    # Given a workspace with more contacts than the import has addresses, one of them enrolled
+    enrolled_contact(api)
+    for n in range(3):
+        assert api.put(f"/v1/contacts/other{n}", {"email": f"other{n}@example.net"})[0] == 200
+    # When an import names the enrolled contact's address (and another)
+    rows = [{"email": ENROLLED_EMAIL, "source": "contact", "at": "2020-05-05"}, {"email": "nobody@example.org"}]
+    import_file(api, csv_body(rows))
+    jobs.drain()
+    # Then, as with few contacts, that contact is unenrolled and its event names it
+    assert active(api) == []
+    events = sorted((e["contact_ids"], e["at"]) for _, e in dnd_events(api.workspace_id))
+    assert events[0] == ([], events[0][1]) and events[1] == (["c1"], "2020-05-05T00:00:00.000000Z")
