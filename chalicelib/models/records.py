@@ -46,3 +46,17 @@ class Job:
     # exports
     s3_key: str | None = None  # set once the file is written
     filename: str | None = None
+
+
+@dataclass(frozen=True)
+class OutboxItem:
+    """A pending DND follow-up as the outbox store reads it: what the sweeper schedules by (key,
+    attempts, due) and, in ``fields``, the stored item its follow-ups re-run from (services/dnd.py).
+    Read from the pending index, ``fields`` holds only the index's projection."""
+
+    pk: str
+    outbox_id: str
+    workspace_id: str
+    attempts: int
+    due: int | None
+    fields: dict[str, Any]

@@ -16,6 +16,7 @@ from typing import Any
 
 from aws_lambda_powertools import Logger
 
+from chalicelib.models.records import OutboxItem
 from chalicelib.observability import SERVICE, record_dead_lettered
 from chalicelib.ports import OutboxStorePort
 from chalicelib.services.context import Services, iso
@@ -66,10 +67,8 @@ def sweep_outbox(
             try:
                 _attempt(services, store, pending, now, report, run_follow_ups)
             except Exception:  # one item's store failure must not hold up the others
-                logger.exception(
-                    "dnd outbox item could not be processed", extra={"outbox_id": pending.get("outbox_id")}
-                )
-                report.failed.append(str(pending.get("outbox_id")))
+                logger.exception("dnd outbox item could not be processed", extra={"outbox_id": pending.outbox_id})
+                report.failed.append(pending.outbox_id)
         if budget <= 0:
             break
     if report.completed or report.failed or report.gave_up:
@@ -88,26 +87,26 @@ def sweep_outbox(
 def _attempt(
     services: Services,
     store: OutboxStorePort,
-    pending: dict[str, Any],
+    pending: OutboxItem,
     now: int,
     report: SweepReport,
     run_follow_ups: Callable[[Services, dict[str, Any]], bool],
 ) -> None:
-    attempts = int(pending.get("attempts") or 0)
-    item = store.claim(pending["pk"], attempts, now + _backoff(attempts + 1))
+    attempts = pending.attempts
+    item = store.claim(pending.pk, attempts, now + _backoff(attempts + 1))
     if item is None:
         report.skipped += 1
         return
-    log = {"workspace_id": item.get("ws"), "outbox_id": item.get("outbox_id"), "attempt": attempts + 1}
-    if run_follow_ups(services, item):
-        store.delete(item["pk"])
-        report.completed.append(item["outbox_id"])
+    log = {"workspace_id": item.workspace_id, "outbox_id": item.outbox_id, "attempt": attempts + 1}
+    if run_follow_ups(services, item.fields):
+        store.delete(item.pk)
+        report.completed.append(item.outbox_id)
         logger.info("dnd outbox item completed by the sweeper", extra=log)
     elif attempts + 1 >= MAX_ATTEMPTS:
-        store.give_up(item["pk"], iso(services.clock()))
+        store.give_up(item.pk, iso(services.clock()))
         record_dead_lettered("dnd-outbox")
-        report.gave_up.append(item["outbox_id"])
+        report.gave_up.append(item.outbox_id)
         logger.error("dnd outbox item given up after repeated failures", extra=log)
     else:
-        report.failed.append(item["outbox_id"])
+        report.failed.append(item.outbox_id)
         logger.warning("dnd outbox item failed again; retried later", extra=log)

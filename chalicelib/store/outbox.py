@@ -21,6 +21,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from chalicelib.config import Config
+from chalicelib.models.records import OutboxItem
 from chalicelib.store.aws import client
 from chalicelib.store.batch import write_all
 from chalicelib.store.items import from_item, to_item, to_value
@@ -39,6 +40,19 @@ def shard_key(shard: int) -> str:
 
 def shard_of(outbox_id: str) -> str:
     return shard_key(zlib.crc32(outbox_id.encode()) % SHARDS)
+
+
+def outbox_from_item(item: dict[str, Any]) -> OutboxItem:
+    """The typed outbox item of a stored (or index-projected) item; the workspace is the key's prefix."""
+    due = item.get("due")
+    return OutboxItem(
+        pk=item["pk"],
+        outbox_id=item["outbox_id"],
+        workspace_id=item["pk"].partition("#outbox#")[0],
+        attempts=int(item.get("attempts") or 0),
+        due=int(due) if due is not None else None,
+        fields=item,
+    )
 
 
 class OutboxStore:
@@ -79,7 +93,7 @@ class OutboxStore:
         found = self._ddb.get_item(TableName=self.table, Key=to_item({"pk": pk}), ConsistentRead=True)
         return from_item(found.get("Item"))
 
-    def due_in_shard(self, shard: str, now: int, limit: int) -> Iterator[dict[str, Any]]:
+    def due_in_shard(self, shard: str, now: int, limit: int) -> Iterator[OutboxItem]:
         """Pending items of one shard whose ``due`` has passed, oldest first (index: eventually consistent)."""
         start: dict[str, Any] | None = None
         left = limit
@@ -97,12 +111,12 @@ class OutboxStore:
             page = self._ddb.query(**kwargs)
             for raw in page.get("Items", []):
                 left -= 1
-                yield from_item(raw) or {}
+                yield outbox_from_item(from_item(raw) or {})
             start = page.get("LastEvaluatedKey")
             if not start:
                 return
 
-    def claim(self, pk: str, attempts: int, next_due: int) -> dict[str, Any] | None:
+    def claim(self, pk: str, attempts: int, next_due: int) -> OutboxItem | None:
         """Count an attempt and push ``due`` back, if nobody else did since ``attempts`` was read.
         The fresh item, or None when it is gone (done) or another sweeper claimed it first."""
         try:
@@ -123,7 +137,7 @@ class OutboxStore:
             if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
                 return None
             raise
-        return from_item(found.get("Attributes"))
+        return outbox_from_item(from_item(found.get("Attributes")) or {})
 
     def give_up(self, pk: str, at: str) -> None:
         """Take the item out of the pending index, keeping it for an operator."""

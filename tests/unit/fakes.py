@@ -14,13 +14,13 @@ from typing import Any
 from chalicelib.config import Config
 from chalicelib.errors import ConcurrentUpdate, NotFound
 from chalicelib.models.domain import WorkspaceSettings
-from chalicelib.models.records import CheckRecords, Job
+from chalicelib.models.records import CheckRecords, Job, OutboxItem
 from chalicelib.services.context import AfterChangeHook, Services
 from chalicelib.store import keys
 from chalicelib.store.dnd import AuditRecord, DuplicateEvent, Subject
 from chalicelib.store.enrollments import ACTIVE, UNENROLLED
 from chalicelib.store.jobs import job_from_item, new_job
-from chalicelib.store.outbox import outbox_pk, shard_of
+from chalicelib.store.outbox import outbox_from_item, outbox_pk, shard_of
 from chalicelib.store.workspaces import WorkspaceConfig
 
 NOW = datetime(2026, 3, 2, 15, 0, tzinfo=UTC)  # a Monday afternoon
@@ -201,16 +201,16 @@ class FakeOutbox:
     def get(self, pk: str) -> dict[str, Any] | None:
         return self.items.get(pk)
 
-    def due_in_shard(self, shard: str, now: int, limit: int) -> Iterator[dict[str, Any]]:
+    def due_in_shard(self, shard: str, now: int, limit: int) -> Iterator[OutboxItem]:
         due = [i for i in self.items.values() if i.get("outbox_shard") == shard and i["due"] <= now]
-        yield from sorted(due, key=lambda i: i["due"])[:limit]
+        yield from (outbox_from_item(dict(i)) for i in sorted(due, key=lambda i: i["due"])[:limit])
 
-    def claim(self, pk: str, attempts: int, next_due: int) -> dict[str, Any] | None:
+    def claim(self, pk: str, attempts: int, next_due: int) -> OutboxItem | None:
         item = self.items.get(pk)
         if item is None or "outbox_shard" not in item or item["attempts"] != attempts:
             return None
         item.update(attempts=attempts + 1, due=next_due)
-        return dict(item)
+        return outbox_from_item(dict(item))
 
     def give_up(self, pk: str, at: str) -> None:
         item = self.items[pk]
