@@ -4,7 +4,7 @@ from chalice import Chalice, Rate
 
 from chalicelib import observability
 from chalicelib.api import admin, contacts, dnd, send_check, settings, twilio, unsubscribe
-from chalicelib.api import crm as crm_api  # also registers the CRM write-back after-change hook
+from chalicelib.api import crm as crm_api
 from chalicelib.api import docs as docs_api  # GET /openapi.json
 from chalicelib.api import email_webhooks as email_webhooks_api
 from chalicelib.api import exclusions as exclusions_api
@@ -12,7 +12,7 @@ from chalicelib.api import flags as flags_api
 from chalicelib.api import jobs as jobs_api
 from chalicelib.api import keys as keys_api
 from chalicelib.api import replies as replies_api
-from chalicelib.api import sequences as sequences_api  # also registers the DND -> unenroll hook
+from chalicelib.api import sequences as sequences_api
 from chalicelib.api import suppressions as suppressions_api
 from chalicelib.api import topics as topics_api
 from chalicelib.config import check_deployed_start, deployed_name

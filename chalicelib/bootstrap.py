@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from chalicelib.errors import Conflict
-from chalicelib.services.context import get_services, iso, utcnow
+from chalicelib.services.context import get_services, iso
 from chalicelib.services.workspaces import create_workspace
 
 
@@ -13,4 +13,4 @@ def ensure_workspace(workspace_id: str, api_key: str) -> None:
         create_workspace(services, workspace_id, None, None, api_key=api_key)
     except Conflict:
         if services.workspaces.workspace_for_key(api_key) is None:
-            services.workspaces.add_api_key(workspace_id, api_key, iso(utcnow()))
+            services.workspaces.add_api_key(workspace_id, api_key, iso(services.clock()))

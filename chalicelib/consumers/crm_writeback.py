@@ -11,7 +11,6 @@ from chalicelib.consumers.batch import process_partial_batch
 from chalicelib.crm import client_for
 from chalicelib.crm.base import CrmClient
 from chalicelib.services.context import Services, get_services
-from chalicelib.store.queues import CrmQueue
 
 
 def handle_crm_writeback(
@@ -25,6 +24,6 @@ def handle_crm_writeback(
     return process_partial_batch(
         event.get("Records") or [],
         lambda body: write_back(resolved, json.loads(body), client_factory),
-        CrmQueue(resolved.config),
+        resolved.crm_queue,
         "crm-writeback",
     )

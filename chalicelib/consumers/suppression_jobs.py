@@ -9,14 +9,13 @@ from typing import Any
 from chalicelib.consumers.batch import process_partial_batch
 from chalicelib.services.context import Services
 from chalicelib.services.suppressions import handle_job_message, record_final_failure
-from chalicelib.store.queues import SuppressionJobsQueue
 
 
 def handle_suppression_job_event(services: Services, records: list[dict[str, Any]]) -> int:
     return process_partial_batch(
         records,
         lambda body: handle_job_message(services, body),
-        SuppressionJobsQueue(services.config),
+        services.suppression_jobs_queue,
         "suppression-jobs",
         on_final_failure=lambda body: record_final_failure(services, body),
     )

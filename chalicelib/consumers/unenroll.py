@@ -10,7 +10,6 @@ from typing import Any
 from chalicelib.consumers.batch import process_partial_batch
 from chalicelib.services.context import Services
 from chalicelib.services.jobs import handle_message, record_final_failure
-from chalicelib.store.queues import UnenrollQueue
 
 
 def handle_unenroll_event(services: Services, records: list[dict[str, Any]]) -> int:
@@ -18,7 +17,7 @@ def handle_unenroll_event(services: Services, records: list[dict[str, Any]]) -> 
     return process_partial_batch(
         records,
         lambda body: handle_message(services, body),
-        UnenrollQueue(services.config),
+        services.unenroll_queue,
         "unenroll",
         on_final_failure=lambda body: record_final_failure(services, body),
     )

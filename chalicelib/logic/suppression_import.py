@@ -19,11 +19,9 @@ from typing import Any
 
 from chalicelib.errors import InvalidAddress
 from chalicelib.logic.normalize import normalize_email, normalize_phone
-from chalicelib.models.domain import SOURCES_ALL, AddressKind
+from chalicelib.models.domain import SOURCES_ALL, AddressKind, address_channels
 
 FIELDS = ("email", "phone", "channel", "reason", "kind", "source", "at")
-EMAIL_CHANNELS = ("email",)
-PHONE_CHANNELS = ("sms", "call", "whatsapp")
 DEFAULT_REASON = "imported"
 DEFAULT_SOURCE = "user"
 MAX_REASON = 500
@@ -146,7 +144,7 @@ def validate_row(line: int, record: dict[str, Any], default_region: str, now: da
         address = normalize_email(email) if email else normalize_phone(phone or "", default_region)
     except InvalidAddress:
         raise ValueError(f"invalid {kind}") from None
-    allowed = EMAIL_CHANNELS if kind == "email" else PHONE_CHANNELS
+    allowed = address_channels(kind)
     channel = (_text(record, "channel") or "").lower() or allowed[0]
     if channel == "all":
         channels = allowed

@@ -29,12 +29,12 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from chalicelib.models.domain import ADDRESS_KINDS, CHANNELS
+
 MAX_TOKEN_LENGTH = 2048
 _KID_RE = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
 _ID_RE = re.compile(r"^[A-Za-z0-9_.:@+-]{1,128}$")
 _DIGEST_RE = re.compile(r"^[0-9a-f]{64}$")
-_CHANNELS = frozenset({"email", "sms", "call", "whatsapp", "facebook", "gbp"})
-_ADDRESS_KINDS = frozenset({"email", "phone"})
 
 
 class InvalidToken(Exception):
@@ -169,7 +169,7 @@ def _validate(claims: UnsubscribeClaims) -> None:
     """Shape checks shared by signing and verifying (a signed token is still parsed defensively)."""
     if not isinstance(claims.workspace_id, str) or not _ID_RE.match(claims.workspace_id):
         raise ValueError("workspace_id")
-    if claims.channel not in _CHANNELS:
+    if claims.channel not in CHANNELS:
         raise ValueError("channel")
     for value in (claims.issued_at, claims.expires_at):
         if value is not None and (not isinstance(value, int) or isinstance(value, bool)):
@@ -183,7 +183,7 @@ def _validate(claims: UnsubscribeClaims) -> None:
     if has_contact and (not isinstance(claims.contact_id, str) or not _ID_RE.match(claims.contact_id)):
         raise ValueError("contact_id")
     if has_address and (
-        claims.address_kind not in _ADDRESS_KINDS
+        claims.address_kind not in ADDRESS_KINDS
         or not isinstance(claims.address_digest, str)
         or not _DIGEST_RE.match(claims.address_digest)
     ):

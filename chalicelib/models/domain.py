@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
@@ -11,21 +11,31 @@ from chalicelib.errors import InvalidAddress
 from chalicelib.logic.keywords import BUILT_IN, KEYWORD_CLASSES, MAX_KEYWORD, normalize_keyword
 from chalicelib.logic.normalize import normalize_email
 
+# Adding a channel: name it here and, if an address (not only the contact) suppresses it, map it in
+# CHANNEL_ADDRESS below; every list of channels (validation, tokens, imports, openapi) derives from these.
 Channel = Literal["email", "sms", "call", "whatsapp", "facebook", "gbp"]
-CHANNELS: tuple[Channel, ...] = ("email", "sms", "call", "whatsapp", "facebook", "gbp")
+CHANNELS: tuple[Channel, ...] = get_args(Channel)
+ChannelOrAll = Literal[Channel, "all"]  # a request's channel: one, or every channel the target has
 Direction = Literal["outbound", "inbound"]
 Source = Literal["contact", "user", "workflow", "system", "crm"]
-SOURCES_ALL: tuple[str, ...] = ("contact", "user", "workflow", "system", "crm")
+SOURCES_ALL: tuple[Source, ...] = get_args(Source)
 Kind = Literal["permanent", "temporary"]
 Mode = Literal["automated", "manual"]
 Purpose = Literal["marketing", "transactional"]
 SubscriptionStatus = Literal["subscribed", "unsubscribed"]
 AddressKind = Literal["email", "phone"]
+ADDRESS_KINDS: tuple[AddressKind, ...] = get_args(AddressKind)
 StopChannel = Literal["sms", "call", "whatsapp"]  # what an SMS STOP may cover (R15)
 
 # Which address an outbound channel is suppressed by (R3). Channels not listed are
 # suppressed on the contact itself. Inbound DND (calls and SMS together) follows the phone.
 CHANNEL_ADDRESS: dict[str, AddressKind] = {"email": "email", "sms": "phone", "call": "phone", "whatsapp": "phone"}
+
+
+def address_channels(kind: AddressKind | None) -> tuple[Channel, ...]:
+    """The channels an address of this kind is suppressed on (an email: email; a phone: sms, call...)."""
+    return tuple(channel for channel in CHANNELS if CHANNEL_ADDRESS.get(channel) == kind)
+
 
 # Reasons used by the intake paths; user/workflow/crm requests may use their own words.
 REASON_UNSUBSCRIBED = "unsubscribed"

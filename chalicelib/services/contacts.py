@@ -12,7 +12,7 @@ from chalicelib.logic.dnd_rules import dnd_view, is_do_not_contact
 from chalicelib.logic.normalize import is_valid_id, normalize_domain, normalize_email, normalize_phone
 from chalicelib.logic.quiet_hours import valid_state, valid_timezone
 from chalicelib.models.domain import DndState
-from chalicelib.services.context import Services, iso, utcnow
+from chalicelib.services.context import Services, iso
 from chalicelib.services.recipients import address_pk, contact_address_pks
 from chalicelib.services.workspaces import pydantic_fields
 from chalicelib.store import keys
@@ -126,7 +126,7 @@ def put_contact(services: Services, workspace_id: str, contact_id: str, body: di
     crm_id = crm_record_id(parsed.attributes.get("crm_id"))
     if crm_id is not None:
         fields["crm_key"] = keys.crm_key(workspace_id, crm_id)
-    item = services.contacts.put(workspace_id, contact_id, fields, iso(utcnow()))
+    item = services.contacts.put(workspace_id, contact_id, fields, iso(services.clock()))
     return contact_view(services, item)
 
 
@@ -179,4 +179,4 @@ def delete_contact(services: Services, workspace_id: str, contact_id: str) -> No
         return pk == own_pk or (pk in address_pks and entry.get("contact_id") in (None, contact_id))
 
     services.audit.redact([own_pk, *address_pks], belongs)
-    services.contacts.erase(workspace_id, contact_id, iso(utcnow()))
+    services.contacts.erase(workspace_id, contact_id, iso(services.clock()))

@@ -1,19 +1,49 @@
-"""One container of stores and caches per process, built lazily on first use."""
+"""The composition root: ``get_services()`` builds, once per process and on first use, every store,
+queue and cache the services use, the clock, and the ordered DND follow-ups. Nothing registers
+itself on import; a capability that reacts to DND changes is listed in ``_follow_ups`` below.
+
+Services take a ``Services`` and call only what is on it, so a unit test can build one from
+in-memory fakes (tests/unit/fakes.py) and an integration test can set ``services.clock``.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
-from chalicelib.config import Config, get_config
-from chalicelib.store.audit import AuditStore
-from chalicelib.store.bounces import BounceStore
-from chalicelib.store.contacts import ContactStore
-from chalicelib.store.dnd import DndStore
-from chalicelib.store.events import EventPublisher
-from chalicelib.store.webhook_tokens import WebhookTokenStore
-from chalicelib.store.workspaces import ApiKeyCache, ConfigCache, WorkspaceStore
+if TYPE_CHECKING:  # the concrete stores are imported by get_services(), on first use (cold start)
+    from chalicelib.config import Config
+    from chalicelib.services.dnd import DndResult
+    from chalicelib.store.audit import AuditStore
+    from chalicelib.store.bounces import BounceStore
+    from chalicelib.store.contacts import ContactStore
+    from chalicelib.store.dnd import DndStore
+    from chalicelib.store.enrollments import EnrollmentStore
+    from chalicelib.store.events import EventPublisher
+    from chalicelib.store.exclusions import ExclusionStore
+    from chalicelib.store.exports import ExportFiles
+    from chalicelib.store.flags import FlagStore
+    from chalicelib.store.jobs import JobStore
+    from chalicelib.store.outbox import OutboxStore
+    from chalicelib.store.queues import WorkQueue
+    from chalicelib.store.suppressions import SuppressionIndex
+    from chalicelib.store.webhook_tokens import WebhookTokenStore
+    from chalicelib.store.workspaces import ApiKeyCache, ConfigCache, WorkspaceStore
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+# Run after every committed DND change (unenroll on do-not-contact, CRM write-back), in order.
+AfterChangeHook = Callable[["Services", str, "DndResult"], None]
 
 
 @dataclass
@@ -28,10 +58,48 @@ class Services:
     api_keys: ApiKeyCache
     bounces: BounceStore
     webhook_tokens: WebhookTokenStore
+    enrollments: EnrollmentStore
+    exclusions: ExclusionStore
+    flags: FlagStore
+    jobs: JobStore
+    outbox: OutboxStore
+    suppressions: SuppressionIndex
+    exports: ExportFiles
+    unenroll_queue: WorkQueue
+    crm_queue: WorkQueue
+    suppression_jobs_queue: WorkQueue
+    # DND follow-ups, run in this order after each committed change (chalicelib/services/dnd.py).
+    follow_ups: tuple[AfterChangeHook, ...] = ()
+    # The one clock of every service; tests set it (``monkeypatch.setattr(services, "clock", ...)``).
+    clock: Callable[[], datetime] = field(default=utcnow)
+
+
+def _follow_ups() -> tuple[AfterChangeHook, ...]:
+    from chalicelib.services.crm import enqueue_crm_writeback
+    from chalicelib.services.enrollments import unenroll_on_do_not_contact
+
+    return (enqueue_crm_writeback, unenroll_on_do_not_contact)
 
 
 @lru_cache(maxsize=1)
 def get_services() -> Services:
+    from chalicelib.config import get_config
+    from chalicelib.store.audit import AuditStore
+    from chalicelib.store.bounces import BounceStore
+    from chalicelib.store.contacts import ContactStore
+    from chalicelib.store.dnd import DndStore
+    from chalicelib.store.enrollments import EnrollmentStore
+    from chalicelib.store.events import EventPublisher
+    from chalicelib.store.exclusions import ExclusionStore
+    from chalicelib.store.exports import ExportFiles
+    from chalicelib.store.flags import FlagStore
+    from chalicelib.store.jobs import JobStore
+    from chalicelib.store.outbox import OutboxStore
+    from chalicelib.store.queues import CrmQueue, SuppressionJobsQueue, UnenrollQueue
+    from chalicelib.store.suppressions import SuppressionIndex
+    from chalicelib.store.webhook_tokens import WebhookTokenStore
+    from chalicelib.store.workspaces import ApiKeyCache, ConfigCache, WorkspaceStore
+
     config = get_config()
     workspaces = WorkspaceStore(config)
     return Services(
@@ -41,20 +109,23 @@ def get_services() -> Services:
         dnd=DndStore(config),
         audit=AuditStore(config),
         events=EventPublisher(config),
-        config_cache=ConfigCache(workspaces, config.config_cache_seconds),
-        api_keys=ApiKeyCache(workspaces, ttl=min(1.0, config.config_cache_seconds)),
         bounces=BounceStore(config),
+        config_cache=ConfigCache(workspaces, config.config_cache_seconds),
         webhook_tokens=WebhookTokenStore(config),
+        enrollments=EnrollmentStore(config),
+        exclusions=ExclusionStore(config),
+        flags=FlagStore(config),
+        jobs=JobStore(config),
+        api_keys=ApiKeyCache(workspaces, ttl=min(1.0, config.config_cache_seconds)),
+        outbox=OutboxStore(config),
+        suppressions=SuppressionIndex(config),
+        exports=ExportFiles(config),
+        follow_ups=_follow_ups(),
+        unenroll_queue=UnenrollQueue(config),
+        crm_queue=CrmQueue(config),
+        suppression_jobs_queue=SuppressionJobsQueue(config),
     )
 
 
 def reset_services() -> None:
     get_services.cache_clear()
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
-def iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")

@@ -11,7 +11,6 @@
 from __future__ import annotations
 
 import contextlib
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -34,9 +33,8 @@ from chalicelib.logic.normalize import is_valid_id, normalize_email
 from chalicelib.models.domain import CrmSettings
 from chalicelib.observability import logger
 from chalicelib.services.context import Services
-from chalicelib.services.dnd import AFTER_CHANGE_HOOKS, DndChange, DndResult, apply_dnd_change
+from chalicelib.services.dnd import DndChange, DndResult, apply_dnd_change
 from chalicelib.services.recipients import Target
-from chalicelib.store.queues import CrmQueue
 
 REASON_CRM_OPT_OUT = "crm_opt_out"
 REASON_CRM_OPT_IN = "crm_opt_in"
@@ -115,7 +113,7 @@ def receive_crm_workspace_webhook(
             raw_body,
             _header(headers, HUBSPOT_TIMESTAMP_HEADER),
             _header(headers, HUBSPOT_SIGNATURE_HEADER),
-            int(time.time() * 1000) if now_ms is None else now_ms,
+            int(services.clock().timestamp() * 1000) if now_ms is None else now_ms,
         )
     else:
         matches = signature_matches(secret, raw_body, _header(headers, SIGNATURE_HEADER))
@@ -197,7 +195,8 @@ def _apply_change(services: Services, workspace_id: str, provider: str, change: 
 
 
 def enqueue_crm_writeback(services: Services, workspace_id: str, result: DndResult) -> None:
-    """AFTER_CHANGE_HOOK: queue a write-back per affected contact for email changes not from the CRM."""
+    """DND follow-up (``services.follow_ups``): queue a write-back per affected contact for email
+    changes not from the CRM."""
     email_entries = [
         e
         for e in result.audit
@@ -214,7 +213,7 @@ def enqueue_crm_writeback(services: Services, workspace_id: str, result: DndResu
         return
     at = max(str(e.get("at")) for e in email_entries)
     action = email_entries[-1]["action"]
-    CrmQueue(services.config).send(
+    services.crm_queue.send(
         [
             {
                 "type": WRITEBACK_TYPE,
@@ -274,11 +273,3 @@ def write_back(
         return "crm_record_missing"
     logger.info("CRM write-back done", extra={**log, "provider": crm.provider, "opted_out": opted_out})
     return "written"
-
-
-def register_hooks() -> None:
-    if enqueue_crm_writeback not in AFTER_CHANGE_HOOKS:
-        AFTER_CHANGE_HOOKS.append(enqueue_crm_writeback)
-
-
-register_hooks()

@@ -1,18 +1,17 @@
 """Recording DND changes from every path (R2, R3, R12): one function, atomic, exactly once.
 
-Follow-ups (the dnd.changed events, then AFTER_CHANGE_HOOKS: unenroll on do-not-contact, CRM
-write-back) go through a transactional outbox: the change's transaction also stores an outbox item
-describing them; the request runs them and deletes the item; if anything fails (or the process
-dies) the item stays and ``chalicelib.services.outbox.sweep_outbox`` re-runs it after a grace period.
+Follow-ups (the dnd.changed events, then ``services.follow_ups``: CRM write-back, unenroll on
+do-not-contact; listed in chalicelib/services/context.py) go through a transactional outbox: the
+change's transaction also stores an outbox item describing them; the request runs them and deletes
+the item; if anything fails (or the process dies) the item stays and
+``chalicelib.services.outbox.sweep_outbox`` re-runs it after a grace period.
 Every follow-up is idempotent, so a re-run is harmless.
 """
 
 from __future__ import annotations
 
 import logging
-import time
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -25,18 +24,19 @@ from chalicelib.models.domain import (
     CHANNELS,
     REASON_MANUAL,
     AddressKind,
+    ChannelOrAll,
     Direction,
     DndEntry,
     DndState,
     Kind,
     Source,
+    address_channels,
 )
 from chalicelib.observability import record_dnd_change
-from chalicelib.services.context import Services, iso, utcnow
+from chalicelib.services.context import Services, iso
 from chalicelib.services.recipients import Target, address_pk, contact_address_pks
 from chalicelib.store import keys
 from chalicelib.store.dnd import AuditRecord, DuplicateEvent, Subject, marker_item, subject_from_item
-from chalicelib.store.outbox import OutboxStore
 
 logger = logging.getLogger(__name__)
 MAX_ATTEMPTS = 6
@@ -50,11 +50,6 @@ REASON_CONTACT_REQUEST = "contact_request"
 # Audit fields the follow-ups read (events and hooks). Actor, evidence and note stay out of the
 # outbox: they are stored with the audit entry, and the outbox needs no personal data.
 _FOLLOW_UP_FIELDS = ("at", "channel", "direction", "action", "reason", "kind", "source", "topic_id")
-
-# Called after a committed change with (services, workspace_id, result). Later capabilities
-# (unenrollment on do-not-contact, CRM write-back) register here instead of editing this module.
-AfterChangeHook = Callable[[Services, str, "DndResult"], None]
-AFTER_CHANGE_HOOKS: list[AfterChangeHook] = []
 
 
 @dataclass(frozen=True)
@@ -74,7 +69,7 @@ class DndChange:
     only_reasons: frozenset[str] | None = None
     event_id: str | None = None  # natural id of the delivery (Twilio MessageSid, SES messageId+recipient)
     # The one sequence a person chose to leave ("this sequence only", R5): the caller unenrolls
-    # from it, and after-change hooks must not widen that to every sequence.
+    # from it, and the follow-ups must not widen that to every sequence.
     sequence_scope: str | None = None
     # More TransactWriteItems entries that must land with the change or not at all (e.g. the
     # conditional resolution of the flag a person resolved as an opt-out).
@@ -147,7 +142,7 @@ def _home_subject(subjects: dict[str, Subject], direction: Direction, channel: s
 
 
 def _audit_entry(
-    change: DndChange, channel: str | None, action: str, reason: str, kind: str, at: str
+    change: DndChange, channel: str | None, action: str, reason: str, kind: str, at: str, now: str
 ) -> dict[str, Any]:
     entry: dict[str, Any] = {
         "at": at,
@@ -171,13 +166,13 @@ def _audit_entry(
         entry["event_id"] = change.event_id
     if change.at:
         entry["imported"] = True
-        entry["imported_at"] = iso(utcnow())
+        entry["imported_at"] = now
     return entry
 
 
 def _plan(change: DndChange, subjects: dict[str, Subject], at: str) -> tuple[list[Subject], list[AuditRecord]]:
-    """New subject states and audit records for the change, or DndClearRefused."""
-    at = change.at or at
+    """New subject states and audit records for the change, or DndClearRefused. ``at``: now."""
+    now, at = at, change.at or at
     changed: dict[str, Subject] = {}
     audit: list[AuditRecord] = []
     channels: tuple[str | None, ...] = (None,) if change.direction == "inbound" else change.channels
@@ -198,7 +193,7 @@ def _plan(change: DndChange, subjects: dict[str, Subject], at: str) -> tuple[lis
             updated = with_entry(current(name).state, change.direction, channel, entry)
             if updated is not None:
                 changed[name] = Subject(**{**current(name).__dict__, "state": updated})
-                entry_enabled = _audit_entry(change, channel, "enabled", change.reason, change.kind, at)
+                entry_enabled = _audit_entry(change, channel, "enabled", change.reason, change.kind, at, now)
                 audit.append(AuditRecord(home.audit_pk, at, entry_enabled))
             continue
         active: dict[str, DndEntry] = {}
@@ -213,7 +208,7 @@ def _plan(change: DndChange, subjects: dict[str, Subject], at: str) -> tuple[lis
                 changed[name] = Subject(**{**current(name).__dict__, "state": updated})
         home = _home_subject(subjects, change.direction, channel) or next(iter(subjects.values()))
         for reason in sorted(clear):
-            entry_disabled = _audit_entry(change, channel, "disabled", reason, active[reason].kind, at)
+            entry_disabled = _audit_entry(change, channel, "disabled", reason, active[reason].kind, at, now)
             audit.append(AuditRecord(home.audit_pk, at, entry_disabled))
     return list(changed.values()), audit
 
@@ -226,7 +221,7 @@ def apply_dnd_change(services: Services, change: DndChange) -> DndResult:
         contact, subjects = _load_subjects(services, change)
         if not subjects:
             raise InvalidInput("nothing to suppress", fields={change.target.field: "unknown recipient"})
-        at = iso(utcnow())
+        at = iso(services.clock())
         changed, audit = _plan(change, subjects, at)
         if marker and not changed and services.dnd.is_processed(marker):
             return DndResult(False, True, [s.state for s in subjects.values()], contact)
@@ -234,7 +229,7 @@ def apply_dnd_change(services: Services, change: DndChange) -> DndResult:
         final = {name: by_pk.get(s.pk, s) for name, s in subjects.items()}
         states = [s.state for s in final.values()]
         outbox = _outbox_item(services, "change", change, subjects, [r.entry for r in audit], states) if audit else None
-        extra = [OutboxStore(services.config).put_action(outbox)] if outbox else []
+        extra = [services.outbox.put_action(outbox)] if outbox else []
         try:
             services.dnd.commit(
                 changed,
@@ -302,7 +297,7 @@ def apply_dnd_changes(services: Services, changes: list[DndChange]) -> list[str]
         group = _plan_address(services, pk, indexes, changes, items.get(pk), markers, outcomes)
         if group is not None:
             groups.append(group)
-    outbox_store = OutboxStore(services.config)
+    outbox_store = services.outbox
     committed: list[dict[str, Any]] = []
     for batch in _transactions(groups):
         indexes = [i for group in batch for i in group[0]]
@@ -311,8 +306,8 @@ def apply_dnd_changes(services: Services, changes: list[DndChange]) -> list[str]
         outbox = outbox_store.item(
             changes[indexes[0]].workspace_id,
             uuid.uuid4().hex,
-            int(time.time()) + OUTBOX_GRACE_SECONDS,
-            {"kind": "batch", "changes": payloads, "created_at": iso(utcnow())},
+            int(services.clock().timestamp()) + OUTBOX_GRACE_SECONDS,
+            {"kind": "batch", "changes": payloads, "created_at": iso(services.clock())},
         )
         actions.append(outbox_store.put_action(outbox))
         if len(actions) <= MAX_TRANSACTION_ITEMS and services.dnd.transact(actions) is None:
@@ -348,7 +343,7 @@ def _plan_address(
     audit: list[AuditRecord] = []
     payloads: list[dict[str, Any]] = []
     applied: list[int] = []
-    now = iso(utcnow())
+    now = iso(services.clock())
     for index in indexes:
         change = changes[index]
         try:
@@ -362,7 +357,9 @@ def _plan_address(
         if changed:
             current = changed[0]
         audit.extend(records)
-        payloads.append(_outbox_payload("change", change, {kind: current}, [r.entry for r in records], [current.state]))
+        payloads.append(
+            _outbox_payload("change", change, {kind: current}, [r.entry for r in records], [current.state], now)
+        )
         applied.append(index)
     if not applied:
         return None
@@ -404,7 +401,7 @@ def _complete_batches(services: Services, outboxes: list[dict[str, Any]]) -> Non
         if run_follow_ups(services, outbox):
             finished.append(outbox["pk"])
     try:
-        OutboxStore(services.config).delete_many(finished)
+        services.outbox.delete_many(finished)
     except Exception:  # the sweeper re-runs them (idempotently) and deletes them then
         logger.exception("deleting completed dnd outbox items failed")
 
@@ -446,12 +443,7 @@ def _run_batch_follow_ups(services: Services, outbox: dict[str, Any]) -> bool:
             audit=list(payload.get("entries") or []),
             contact_ids=ids,
         )
-        for hook in AFTER_CHANGE_HOOKS:
-            try:
-                hook(services, ws, result)
-            except Exception:  # a follow-up must never undo or fail a stored opt-out
-                logger.exception("dnd after-change hook failed")
-                ok = False
+        ok = _run_hooks(services, ws, result) and ok
     return ok
 
 
@@ -464,14 +456,19 @@ def _outbox_item(
     states: list[DndState],
 ) -> dict[str, Any]:
     """What the follow-ups need, stored with the change: ids and hashed address keys, no address."""
-    payload = _outbox_payload(kind, change, subjects, entries, states)
-    return OutboxStore(services.config).item(
-        change.workspace_id, uuid.uuid4().hex, int(time.time()) + OUTBOX_GRACE_SECONDS, payload
+    payload = _outbox_payload(kind, change, subjects, entries, states, iso(services.clock()))
+    return services.outbox.item(
+        change.workspace_id, uuid.uuid4().hex, int(services.clock().timestamp()) + OUTBOX_GRACE_SECONDS, payload
     )
 
 
 def _outbox_payload(
-    kind: str, change: DndChange, subjects: dict[str, Subject], entries: list[dict[str, Any]], states: list[DndState]
+    kind: str,
+    change: DndChange,
+    subjects: dict[str, Subject],
+    entries: list[dict[str, Any]],
+    states: list[DndState],
+    now: str,
 ) -> dict[str, Any]:
     return {
         "kind": kind,  # change: events + hooks; flag: events only (a flag changes no DND)
@@ -480,7 +477,7 @@ def _outbox_payload(
         "contact_id": change.target.contact_id,
         "address_pks": {k: subjects[k].pk for k in ("email", "phone") if k in subjects},
         "sequence_scope": change.sequence_scope,
-        "created_at": entries[0]["at"] if entries else iso(utcnow()),
+        "created_at": entries[0]["at"] if entries else now,
     }
 
 
@@ -504,13 +501,13 @@ def _complete(services: Services, outbox: dict[str, Any], result: DndResult) -> 
         )
         return
     try:
-        OutboxStore(services.config).delete(outbox["pk"])
+        services.outbox.delete(outbox["pk"])
     except Exception:  # the sweeper re-runs it (idempotently) and deletes it then
         logger.exception("deleting a completed dnd outbox item failed")
 
 
 def run_follow_ups(services: Services, outbox: dict[str, Any], result: DndResult | None = None) -> bool:
-    """Publish the dnd.changed events and run every after-change hook for one outbox item.
+    """Publish the dnd.changed events and run every follow-up for one outbox item.
     True when all succeeded; each failure is logged and the rest still run. Idempotent: the events
     carry stable ``event_id``s, the unenroll hook is conditional, a CRM write-back writes current state."""
     if outbox.get("kind") == "batch":
@@ -538,9 +535,15 @@ def run_follow_ups(services: Services, outbox: dict[str, Any], result: DndResult
         ok = False
     if outbox.get("kind") != "change":
         return ok
-    for hook in AFTER_CHANGE_HOOKS:
+    return _run_hooks(services, ws, result) and ok
+
+
+def _run_hooks(services: Services, workspace_id: str, result: DndResult) -> bool:
+    """Every follow-up of ``services.follow_ups``, in order; a failure is logged and the rest still run."""
+    ok = True
+    for hook in services.follow_ups:
         try:
-            hook(services, ws, result)
+            hook(services, workspace_id, result)
         except Exception:  # a follow-up must never undo or fail a stored opt-out
             logger.exception("dnd after-change hook failed")
             ok = False
@@ -603,16 +606,15 @@ def record_flag(
     exactly once. The flag keeps the keyed address hash, never the address. Returns the flag id,
     or None for a redelivery."""
     from chalicelib.logic.business_days import revocation_due_by
-    from chalicelib.store.flags import FlagStore
 
     change = DndChange(
         workspace_id, target, "outbound", (channel,), "flag", source, reason, note=note, event_id=event_id
     )
     contact, subjects = _load_subjects(services, change)
     home = _home_subject(subjects, "outbound", channel) or next(iter(subjects.values()))
-    now = utcnow()
+    now = services.clock()
     at = iso(now)
-    entry = _audit_entry(change, channel, "flagged", reason, "none", at)
+    entry = _audit_entry(change, channel, "flagged", reason, "none", at, at)
     marker = f"evt#{workspace_id}#{event_id}" if event_id else None
     states = [s.state for s in subjects.values()]
     outbox = _outbox_item(services, "flag", change, subjects, [entry], states)
@@ -642,8 +644,8 @@ def record_flag(
             [AuditRecord(home.audit_pk, at, {**entry, "flag_id": flag["flag_id"]})],
             marker_id=marker,
             extra_updates=[
-                OutboxStore(services.config).put_action(outbox),
-                FlagStore(services.config).put_action(flag),
+                services.outbox.put_action(outbox),
+                services.flags.put_action(flag),
             ],
         )
     except DuplicateEvent:
@@ -661,7 +663,7 @@ class DndBody(BaseModel):
     contact_id: str | None = None
     email: str | None = None
     phone: str | None = None
-    channel: Literal["email", "sms", "call", "whatsapp", "facebook", "gbp", "all"]
+    channel: ChannelOrAll
     direction: Literal["outbound", "inbound"] = "outbound"
     action: Literal["enable", "disable"]
     source: Literal["user", "workflow", "crm", "contact"]
@@ -722,8 +724,8 @@ def request_dnd_change(services: Services, workspace_id: str, body: dict[str, An
     channels = CHANNELS if parsed.channel == "all" else (parsed.channel,)
     if parsed.channel == "all" and not target.contact_id:
         # A raw address carries only its own channels (email; or sms/call/whatsapp for a phone).
-        kind = "email" if target.email else "phone"
-        channels = tuple(c for c in CHANNELS if CHANNEL_ADDRESS.get(c) == kind)
+        kind: AddressKind = "email" if target.email else "phone"
+        channels = address_channels(kind)
     if parsed.action == "enable":
         default_reason = {"crm": "crm_opt_out", "contact": REASON_CONTACT_REQUEST}.get(parsed.source, REASON_MANUAL)
         change = DndChange(

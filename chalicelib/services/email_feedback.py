@@ -27,7 +27,6 @@ from email.utils import parseaddr
 from chalicelib.logic.normalize import try_normalize_email
 from chalicelib.models.domain import SubscriptionStatus
 from chalicelib.models.email_feedback import REACTIVATION_CLEARS, EmailFeedback
-from chalicelib.services import context
 from chalicelib.services.context import Services
 from chalicelib.services.dnd import DndChange, apply_dnd_change
 from chalicelib.services.recipients import Target, address_pk
@@ -74,7 +73,7 @@ def _record_one(services: Services, workspace_id: str, item: EmailFeedback, summ
             workspace_id,
             address_pk(services, workspace_id, "email", email),
             item.delivery_key,
-            int(context.utcnow().timestamp()),
+            int(services.clock().timestamp()),
             settings.soft_bounce_window_days * 24 * 3600,
         )
         summary.counted += 0 if counted.duplicate else 1

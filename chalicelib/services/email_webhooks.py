@@ -15,7 +15,6 @@ from typing import Any
 from chalicelib.email_providers import TIMESTAMP_TOLERANCE_SECONDS, WebhookRequest, forbidden, provider
 from chalicelib.errors import NotFound
 from chalicelib.logic.normalize import is_valid_id
-from chalicelib.services import context
 from chalicelib.services.context import Services
 from chalicelib.services.email_feedback import record_email_feedback
 
@@ -36,7 +35,7 @@ def handle_email_webhook(services: Services, name: str, request: WebhookRequest)
             secret = None
     if not secret:
         raise forbidden("unknown workspace or no webhook secret configured", "workspace_id")
-    verified = spec.authenticate(secret, request, int(context.utcnow().timestamp()))
+    verified = spec.authenticate(secret, request, int(services.clock().timestamp()))
     if verified.replay_token and services.webhook_tokens.seen(workspace_id, name, verified.replay_token):
         raise forbidden("already used", "signature.token")
     feedback = spec.parse(request.body)

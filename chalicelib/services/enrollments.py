@@ -18,16 +18,14 @@ from chalicelib.logic.dnd_rules import is_do_not_contact
 from chalicelib.logic.normalize import is_valid_id
 from chalicelib.logic.verdict import Recipient, decide_enrollment
 from chalicelib.models.domain import Audience, Sequence
-from chalicelib.services import context
 from chalicelib.services.context import Services, iso
-from chalicelib.services.dnd import AFTER_CHANGE_HOOKS, DndResult
+from chalicelib.services.dnd import DndResult
 from chalicelib.services.recipients import Target, match_subject
 from chalicelib.services.workspaces import pydantic_fields
 from chalicelib.store.enrollments import (
     ACTIVE,
     STATUSES,
     EnrollmentChanged,
-    EnrollmentStore,
     decode_cursor,
     encode_cursor,
 )
@@ -44,10 +42,6 @@ def require_id(value: Any, name: str) -> str:
     if not is_valid_id(value):
         raise InvalidInput(f"invalid {name}", fields={name: "1-128 of A-Z a-z 0-9 _ . : @ + -"})
     return str(value)
-
-
-def enrollment_store(services: Services) -> EnrollmentStore:
-    return EnrollmentStore(services.config)
 
 
 # --- sequences and audiences -----------------------------------------------------------------
@@ -147,7 +141,7 @@ def enroll(services: Services, workspace_id: str, sequence_id: str, body: dict[s
     if contact is None:
         raise NotFound("contact not found", fields={"contact_id": "no such contact"})
     sequence = sequence_for(services, workspace_id, sequence_id, register=True)
-    store = enrollment_store(services)
+    store = services.enrollments
     company = contact.get("company_domain")
     for _attempt in range(3):
         previous = store.get(workspace_id, sequence_id, parsed.contact_id)
@@ -160,7 +154,7 @@ def enroll(services: Services, workspace_id: str, sequence_id: str, body: dict[s
             parsed.contact_id, match_subject(contact, Target()), contact_states(services, contact), previous
         )
         policy = policy_for(services.config_cache.get(workspace_id))
-        now = context.utcnow()
+        now = services.clock()
         blocked_by = decide_enrollment(
             recipient,
             sequence,
@@ -209,11 +203,11 @@ def unenroll(services: Services, workspace_id: str, sequence_id: str, contact_id
     """Unenroll one contact (starts the re-enrollment cooldown); repeating it changes nothing."""
     require_id(sequence_id, "sequence_id")
     require_id(contact_id, "contact_id")
-    store = enrollment_store(services)
+    store = services.enrollments
     item = store.get(workspace_id, sequence_id, contact_id)
     if item is None:
         raise NotFound("enrollment not found", fields={"contact_id": "not enrolled in this sequence"})
-    store.unenroll_one(item, iso(context.utcnow()), REASON_MANUAL_UNENROLL)
+    store.unenroll_one(item, iso(services.clock()), REASON_MANUAL_UNENROLL)
     return enrollment_view(store.get(workspace_id, sequence_id, contact_id) or item)
 
 
@@ -229,7 +223,7 @@ def list_enrollments(services: Services, workspace_id: str, sequence_id: str, pa
     if not 1 <= limit <= MAX_PAGE:
         raise InvalidInput("invalid limit", fields={"limit": f"1 to {MAX_PAGE}"})
     start = decode_cursor(params.get("cursor"))
-    items, last = enrollment_store(services).page(workspace_id, sequence_id, status, limit=limit, start_key=start)
+    items, last = services.enrollments.page(workspace_id, sequence_id, status, limit=limit, start_key=start)
     return {"enrollments": [enrollment_view(i) for i in items], "next": encode_cursor(last)}
 
 
@@ -249,17 +243,17 @@ def unenroll_contacts(
             source = {"by": "contacts", "contact_ids": ids[start : start + 1000], "sequence_id": sequence_id}
             start_unenroll_job(services, workspace_id, source, reason)
         return 0
-    store = enrollment_store(services)
+    store = services.enrollments
     if sequence_id is not None:
         items = list(store.get_many((workspace_id, sequence_id, cid) for cid in ids).values())
     else:
         items = [item for cid in ids for item in store.active_for_contact(workspace_id, cid)]
-    at = iso(context.utcnow())
+    at = iso(services.clock())
     return sum(1 for item in items if item.get("status") == ACTIVE and store.unenroll_one(item, at, reason))
 
 
 def unenroll_on_do_not_contact(services: Services, workspace_id: str, result: DndResult) -> None:
-    """DND after-change hook: a contact marked do-not-contact leaves every sequence (R11),
+    """DND follow-up (``services.follow_ups``): a contact marked do-not-contact leaves every sequence (R11),
     unless the person chose to leave one sequence only (R5); the caller handles that one."""
     if result.sequence_scope is not None:
         return
@@ -269,7 +263,3 @@ def unenroll_on_do_not_contact(services: Services, workspace_id: str, result: Dn
         return
     count = unenroll_contacts(services, workspace_id, result.contact_ids, None, REASON_DO_NOT_CONTACT)
     logger.info("do-not-contact unenrollment", extra={"workspace_id": workspace_id, "unenrolled": count})
-
-
-if unenroll_on_do_not_contact not in AFTER_CHANGE_HOOKS:
-    AFTER_CHANGE_HOOKS.append(unenroll_on_do_not_contact)

@@ -19,12 +19,11 @@ from chalicelib.errors import Conflict, InvalidAddress, InvalidInput, NotFound
 from chalicelib.logic.exclusions import MAX_LIST_VALUES, compile_rules, normalize_conditions
 from chalicelib.logic.normalize import is_valid_id, normalize_domain, normalize_email
 from chalicelib.models.domain import Condition, ExclusionRule
-from chalicelib.services import context
 from chalicelib.services.context import Services, iso
 from chalicelib.services.jobs import iter_exclusion_matches, start_unenroll_job
 from chalicelib.services.recipients import Target, match_subject
 from chalicelib.services.workspaces import pydantic_fields
-from chalicelib.store.exclusions import ExclusionStore, iter_workspace_contacts
+from chalicelib.store.exclusions import iter_workspace_contacts
 
 SAMPLE_SIZE = 10
 MAX_REJECTIONS_LISTED = 1000
@@ -56,10 +55,6 @@ class RulePatch(BaseModel):
     exclusion_id: str | None = None
 
 
-def _store(services: Services) -> ExclusionStore:
-    return ExclusionStore(services.config)
-
-
 def _new_id() -> str:
     return "exc_" + secrets.token_hex(8)
 
@@ -84,7 +79,7 @@ def _parse_rule(body: dict[str, Any]) -> tuple[RuleBody, list[Condition]]:
 def match_contacts(services: Services, workspace_id: str, rule: ExclusionRule) -> tuple[int, dict[str, dict[str, Any]]]:
     """(contacts in the workspace, matching contacts by id) for a rule's conditions."""
     compiled = compile_rules([rule])[0]
-    now = context.utcnow()
+    now = services.clock()
     total = 0
     matched: dict[str, dict[str, Any]] = {}
     for contact in iter_workspace_contacts(services.config, workspace_id):
@@ -122,7 +117,7 @@ def _after_write(services: Services, workspace_id: str, rule: ExclusionRule, sta
 
 def create_rule(services: Services, workspace_id: str, body: dict[str, Any]) -> dict[str, Any]:
     parsed, conditions = _parse_rule(body)
-    at = iso(context.utcnow())
+    at = iso(services.clock())
     rule = ExclusionRule(
         exclusion_id=_new_id(),
         name=parsed.name.strip(),
@@ -135,7 +130,7 @@ def create_rule(services: Services, workspace_id: str, body: dict[str, Any]) -> 
         updated_at=at,
     )
     _guard_breadth(services, workspace_id, rule, parsed.confirm)
-    _store(services).put(workspace_id, rule, create=True)
+    services.exclusions.put(workspace_id, rule, create=True)
     return _after_write(services, workspace_id, rule, start_job=True)
 
 
@@ -155,7 +150,7 @@ def preview_rule(services: Services, workspace_id: str, body: dict[str, Any]) ->
     config = services.config_cache.get(workspace_id)
     compiled = compile_rules([rule])
     enrollments = sum(
-        1 for _ in iter_exclusion_matches(services, workspace_id, compiled, config, context.utcnow(), matched)
+        1 for _ in iter_exclusion_matches(services, workspace_id, compiled, config, services.clock(), matched)
     )
     return {
         "matching_contacts": len(matched),
@@ -173,11 +168,11 @@ def _require_rule_id(exclusion_id: str) -> None:
 
 def get_rule(services: Services, workspace_id: str, exclusion_id: str) -> dict[str, Any]:
     _require_rule_id(exclusion_id)
-    return rule_view(_store(services).get(workspace_id, exclusion_id))
+    return rule_view(services.exclusions.get(workspace_id, exclusion_id))
 
 
 def list_rules(services: Services, workspace_id: str) -> dict[str, Any]:
-    rules = sorted(_store(services).load_rules(workspace_id), key=lambda r: r.created_at or "")
+    rules = sorted(services.exclusions.load_rules(workspace_id), key=lambda r: r.created_at or "")
     summaries = []
     for rule in rules:
         view = rule_view(rule)
@@ -194,7 +189,7 @@ def patch_rule(services: Services, workspace_id: str, exclusion_id: str, body: d
         patch = RulePatch.model_validate(body)
     except ValidationError as exc:
         raise InvalidInput("invalid exclusion change", fields=pydantic_fields(exc)) from None
-    current = _store(services).get(workspace_id, exclusion_id)
+    current = services.exclusions.get(workspace_id, exclusion_id)
     if patch.level is not None and patch.level != current.level:
         raise InvalidInput("an exclusion's level is fixed at creation", fields={"level": "cannot be changed"})
     if patch.exclusion_id is not None and patch.exclusion_id != exclusion_id:
@@ -208,17 +203,17 @@ def patch_rule(services: Services, workspace_id: str, exclusion_id: str, body: d
         changes["name"] = changes["name"].strip()
     if patch.conditions is not None:
         changes["conditions"] = normalize_conditions(current.level, patch.conditions)
-    updated = current.model_copy(update={**changes, "updated_at": iso(context.utcnow())})
+    updated = current.model_copy(update={**changes, "updated_at": iso(services.clock())})
     if patch.conditions is not None:
         _guard_breadth(services, workspace_id, updated, patch.confirm)
-    _store(services).put(workspace_id, updated, create=False)
+    services.exclusions.put(workspace_id, updated, create=False)
     widened = any(name in changes for name in ("conditions", "enabled", "exclude_from_sequences", "proactive_unenroll"))
     return _after_write(services, workspace_id, updated, start_job=widened)
 
 
 def delete_rule(services: Services, workspace_id: str, exclusion_id: str) -> None:
     _require_rule_id(exclusion_id)
-    _store(services).delete(workspace_id, exclusion_id)
+    services.exclusions.delete(workspace_id, exclusion_id)
     services.config_cache.invalidate(workspace_id)
 
 
@@ -287,7 +282,7 @@ def import_csv(
     if len(values) > MAX_LIST_VALUES:
         raise InvalidInput("too many rows", fields={"body": f"at most {MAX_LIST_VALUES} values per rule"})
     field = "email" if column == "email" else ("company_domain" if level == "company" else "email_domain")
-    at = iso(context.utcnow())
+    at = iso(services.clock())
     rule = ExclusionRule(
         exclusion_id=_new_id(),
         name=name,
@@ -298,7 +293,7 @@ def import_csv(
         updated_at=at,
     )
     _guard_breadth(services, workspace_id, rule, confirm)
-    _store(services).put(workspace_id, rule, create=True)
+    services.exclusions.put(workspace_id, rule, create=True)
     view = _after_write(services, workspace_id, rule, start_job=True)
     answer = {
         "exclusion_id": rule.exclusion_id,

@@ -19,10 +19,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from chalicelib.errors import ConcurrentUpdate, Conflict, InvalidInput, NotFound
 from chalicelib.logic.normalize import is_valid_id
-from chalicelib.services.context import Services, iso, utcnow
+from chalicelib.services.context import Services, iso
 from chalicelib.services.dnd import FREE_TEXT_MAX, DndChange, apply_dnd_change
 from chalicelib.services.recipients import Target
-from chalicelib.store.flags import FlagStore
 
 REASON_FLAG_OPT_OUT = "revocation_flag"
 DEFAULT_PAGE = 50
@@ -91,7 +90,7 @@ def list_flags(services: Services, workspace_id: str, params: dict[str, str]) ->
     if not limit_text.isdigit() or not 1 <= int(limit_text) <= MAX_PAGE:
         raise InvalidInput("invalid limit", fields={"limit": f"1-{MAX_PAGE}"})
     after = _decode_cursor(params["cursor"]) if params.get("cursor") else None
-    items, more = FlagStore(services.config).page(workspace_id, status, after, int(limit_text))
+    items, more = services.flags.page(workspace_id, status, after, int(limit_text))
     return {
         "flags": [flag_view(item) for item in items],
         "next": _encode_cursor(items[-1]["flag_at"]) if more and items else None,
@@ -113,7 +112,7 @@ def resolve_flag(services: Services, workspace_id: str, flag_id: str, body: dict
         parsed = ResolveFlagBody.model_validate(body)
     except ValidationError as exc:
         raise InvalidInput("invalid flag resolution", fields=pydantic_fields(exc)) from None
-    store = FlagStore(services.config)
+    store = services.flags
     flag = store.get(workspace_id, flag_id) if is_valid_id(flag_id) else None
     if flag is None:
         raise NotFound("flag not found", fields={"flag_id": "no such flag"})
@@ -121,7 +120,7 @@ def resolve_flag(services: Services, workspace_id: str, flag_id: str, body: dict
         raise _already_resolved(flag)
     resolution = {
         "resolution": parsed.resolution,
-        "resolved_at": iso(utcnow()),
+        "resolved_at": iso(services.clock()),
         "resolved_by": parsed.actor,
         "resolution_reason": parsed.reason,
     }
@@ -159,7 +158,7 @@ def _opt_out(
     try:
         apply_dnd_change(services, change)
     except ConcurrentUpdate:
-        current = FlagStore(services.config).get(workspace_id, flag["flag_id"])
+        current = services.flags.get(workspace_id, flag["flag_id"])
         if current is not None and current.get("status") != "open":
             raise _already_resolved(current) from None
         raise
@@ -170,6 +169,6 @@ def report_overdue_flags(services: Services) -> int:
     metric (the alarm in infra/template.yaml). Run by the scheduled sweep."""
     from chalicelib.observability import gauge
 
-    overdue = FlagStore(services.config).count_open_past_due(iso(utcnow()))
+    overdue = services.flags.count_open_past_due(iso(services.clock()))
     gauge("FlagsPastDue", overdue)
     return overdue

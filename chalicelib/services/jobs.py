@@ -34,17 +34,13 @@ from chalicelib.errors import InvalidInput, NotFound, StoreUnavailable
 from chalicelib.logic.exclusions import CompiledRule, compile_rules, matching_rules
 from chalicelib.logic.normalize import is_valid_id
 from chalicelib.observability import record_unenrollments
-from chalicelib.services import context
 from chalicelib.services.context import Services, iso
 from chalicelib.services.recipients import Target, match_subject
 from chalicelib.services.workspaces import pydantic_fields
 from chalicelib.store import keys
 from chalicelib.store.batch import batch_get
-from chalicelib.store.enrollments import ACTIVE, EnrollmentStore
-from chalicelib.store.exclusions import ExclusionStore
+from chalicelib.store.enrollments import ACTIVE
 from chalicelib.store.items import to_item
-from chalicelib.store.jobs import JobStore
-from chalicelib.store.queues import UnenrollQueue
 from chalicelib.store.workspaces import WorkspaceConfig
 
 BATCH_SIZE = 100  # contacts per SQS message
@@ -137,7 +133,7 @@ def request_unenrollment(services: Services, workspace_id: str, body: dict[str, 
     elif parsed.exclusion_id is not None:
         if parsed.sequence_id is not None:
             raise InvalidInput("exclusion jobs cover every sequence", fields={"sequence_id": "not with exclusion_id"})
-        ExclusionStore(services.config).get(workspace_id, parsed.exclusion_id)  # 404 when unknown
+        services.exclusions.get(workspace_id, parsed.exclusion_id)  # 404 when unknown
         source = {"by": "exclusion", "exclusion_id": parsed.exclusion_id}
     else:
         source = {"by": "status", "sequence_id": parsed.sequence_id, "status": parsed.status or ACTIVE}
@@ -147,10 +143,10 @@ def request_unenrollment(services: Services, workspace_id: str, body: dict[str, 
 
 def start_unenroll_job(services: Services, workspace_id: str, source: dict[str, Any], reason: str) -> str:
     job_id = "job_" + secrets.token_hex(10)
-    jobs = JobStore(services.config)
-    jobs.create(workspace_id, job_id, "unenroll", {**source, "reason": reason}, iso(context.utcnow()))
+    jobs = services.jobs
+    jobs.create(workspace_id, job_id, "unenroll", {**source, "reason": reason}, iso(services.clock()))
     try:
-        UnenrollQueue(services.config).send(
+        services.unenroll_queue.send(
             [PlanStep(ws=workspace_id, job_id=job_id, source=source, reason=reason).model_dump()]
         )
     except Exception:
@@ -162,7 +158,7 @@ def start_unenroll_job(services: Services, workspace_id: str, source: dict[str, 
 def job_view(services: Services, workspace_id: str, job_id: str) -> dict[str, Any]:
     if not is_valid_id(job_id):
         raise NotFound("job not found", fields={"job_id": "no such job"})
-    job = JobStore(services.config).get(workspace_id, job_id)
+    job = services.jobs.get(workspace_id, job_id)
     if job is None:
         raise NotFound("job not found", fields={"job_id": "no such job"})
     total, processed, failed = int(job.get("total", 0)), int(job.get("processed", 0)), int(job.get("failed", 0))
@@ -211,7 +207,7 @@ def record_final_failure(services: Services, body: str) -> None:
         message = parse_message(body)
     except (ValueError, ValidationError):
         return  # not ours to count: no job to attribute it to
-    jobs = JobStore(services.config)
+    jobs = services.jobs
     if isinstance(message, UnenrollBatch):
         jobs.commit_step(
             message.ws,
@@ -225,7 +221,7 @@ def record_final_failure(services: Services, body: str) -> None:
 
 
 def run_plan_step(services: Services, message: PlanStep) -> None:
-    jobs = JobStore(services.config)
+    jobs = services.jobs
     step = f"plan#{message.step}"
     marker = jobs.get_marker(message.ws, message.job_id, step)
     if marker is None:
@@ -252,16 +248,16 @@ def run_plan_step(services: Services, message: PlanStep) -> None:
     ]
     if marker.get("next"):
         outgoing.append(message.model_copy(update={"step": message.step + 1, "cursor": marker["next"]}).model_dump())
-    UnenrollQueue(services.config).send(outgoing)
+    services.unenroll_queue.send(outgoing)
 
 
 def apply_batch(services: Services, message: UnenrollBatch) -> None:
-    jobs = JobStore(services.config)
+    jobs = services.jobs
     step = f"batch#{message.batch_id}"
     if jobs.get_marker(message.ws, message.job_id, step) is not None:
         return  # redelivered: already applied and counted
-    store = EnrollmentStore(services.config)
-    written = store.unenroll_batch(message.ws, list(message.pairs), iso(context.utcnow()), message.reason)
+    store = services.enrollments
+    written = store.unenroll_batch(message.ws, list(message.pairs), iso(services.clock()), message.reason)
     if jobs.commit_step(
         message.ws,
         message.job_id,
@@ -279,7 +275,7 @@ def _batches(pairs: list[tuple[str, str]]) -> list[list[list[str]]]:
 def _plan_page(services: Services, message: PlanStep) -> tuple[list[list[list[str]]], dict[str, Any] | None]:
     """One page of (sequence_id, contact_id) pairs for the job's source, and the next cursor."""
     source, cursor, ws = message.source, message.cursor or {}, message.ws
-    store = EnrollmentStore(services.config)
+    store = services.enrollments
     by = source.get("by")
     if by == "status":
         items, last = store.page(
@@ -313,7 +309,7 @@ def _plan_page(services: Services, message: PlanStep) -> tuple[list[list[list[st
         if rule is None or index >= len(sequence_ids):
             return [], None
         page = exclusion_page(
-            services, ws, compile_rules([rule]), config, sequence_ids[index], cursor.get("key"), context.utcnow()
+            services, ws, compile_rules([rule]), config, sequence_ids[index], cursor.get("key"), services.clock()
         )
         if page.next_key:
             following: dict[str, Any] | None = {"sequence_ids": sequence_ids, "index": index, "key": page.next_key}
@@ -346,7 +342,7 @@ def exclusion_page(
     """One page of a sequence's active enrollments whose contact the rule excludes from that
     sequence, with the hierarchy (enabled, ruleset on, audience not disabling it) applied.
     ``contacts`` (id -> item) saves the contact reads when the caller already has them."""
-    store = EnrollmentStore(services.config)
+    store = services.enrollments
     items, last = store.page(
         workspace_id,
         sequence_id,

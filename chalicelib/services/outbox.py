@@ -11,13 +11,12 @@ succeeded. After MAX_ATTEMPTS failed attempts the item is parked (kept, out of t
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from chalicelib.observability import record_dead_lettered
-from chalicelib.services.context import Services, iso, utcnow
+from chalicelib.services.context import Services, iso
 from chalicelib.store.outbox import SHARDS, OutboxStore, shard_key
 
 logger = logging.getLogger(__name__)
@@ -28,10 +27,6 @@ RETRY_BASE_SECONDS = 60
 RETRY_MAX_SECONDS = 3600
 # Stop starting new items when less than this much of the invocation is left.
 SAFETY_MARGIN_MS = 10_000
-
-
-def clock() -> float:
-    return time.time()
 
 
 @dataclass
@@ -53,15 +48,11 @@ def sweep_outbox(
     remaining_ms: Callable[[], int] | None = None,
 ) -> SweepReport:
     """Re-run the follow-ups of every outbox item that is due, up to ``max_items`` per run."""
-    # The hooks register themselves on import; app.py imports them, but the sweeper must never
-    # complete an item without them, whoever calls it.
-    import chalicelib.services.crm  # noqa: F401
-    import chalicelib.services.enrollments  # noqa: F401
     from chalicelib.services.dnd import run_follow_ups
 
-    store = OutboxStore(services.config)
+    store = services.outbox
     report = SweepReport()
-    now = int(clock())
+    now = int(services.clock().timestamp())
     budget = max_items
     for shard in range(SHARDS):
         for pending in store.due_in_shard(shard_key(shard), now, budget):
@@ -111,7 +102,7 @@ def _attempt(
         report.completed.append(item["outbox_id"])
         logger.info("dnd outbox item completed by the sweeper", extra=log)
     elif attempts + 1 >= MAX_ATTEMPTS:
-        store.give_up(item["pk"], iso(utcnow()))
+        store.give_up(item["pk"], iso(services.clock()))
         record_dead_lettered("dnd-outbox")
         report.gave_up.append(item["outbox_id"])
         logger.error("dnd outbox item given up after repeated failures", extra=log)

@@ -13,13 +13,12 @@ from chalicelib.logic.auto_reply import is_auto_reply
 from chalicelib.logic.reply_intent import asks_to_unsubscribe, own_words
 from chalicelib.logic.revocation import classify_revocation
 from chalicelib.models.domain import REASON_REPLY_UNSUBSCRIBE
-from chalicelib.services import context
 from chalicelib.services.context import Services, iso
 from chalicelib.services.dnd import DndChange, apply_dnd_change, record_flag
 from chalicelib.services.enrollments import require_id, sequence_for
 from chalicelib.services.recipients import Target
 from chalicelib.services.workspaces import pydantic_fields
-from chalicelib.store.enrollments import ACTIVE, EnrollmentStore
+from chalicelib.store.enrollments import ACTIVE
 
 REASON_REPLIED = "replied"
 REASON_REPLY_FLAG = "reply_revocation_candidate"
@@ -51,7 +50,7 @@ def record_reply(services: Services, workspace_id: str, body: dict[str, Any]) ->
     if is_auto_reply(reply.headers, reply.subject):
         # An out-of-office or other automatic answer is not the person replying: nothing changes.
         return {"unenrolled": [], "opted_out": False, "ignored": "auto_reply"}
-    store = EnrollmentStore(services.config)
+    store = services.enrollments
 
     candidates: dict[str, dict[str, Any]] = {}
     own = store.get(workspace_id, reply.sequence_id, reply.contact_id)
@@ -61,7 +60,7 @@ def record_reply(services: Services, workspace_id: str, body: dict[str, Any]) ->
     if sequence.unenroll_company_on_reply and company:
         for item in store.active_for_company(workspace_id, reply.sequence_id, company):
             candidates.setdefault(item["contact_id"], item)
-    at = iso(context.utcnow())
+    at = iso(services.clock())
     unenrolled = [
         contact_id
         for contact_id, item in candidates.items()

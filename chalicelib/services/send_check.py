@@ -18,12 +18,11 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from chalicelib.errors import InvalidInput, NotFound
-from chalicelib.logic.exclusions import CompiledRule, compile_rules
 from chalicelib.logic.normalize import is_valid_id
 from chalicelib.logic.verdict import CheckRequest, Policy, Recipient, decide_send
 from chalicelib.models.domain import CHANNEL_ADDRESS, AddressKind, Channel, DndState, Purpose, Topic
 from chalicelib.observability import record_send_check
-from chalicelib.services.context import Services, utcnow
+from chalicelib.services.context import Services
 from chalicelib.services.recipients import Target, address_pk, contact_address_pks, match_subject, parse_target
 from chalicelib.services.workspaces import pydantic_fields
 from chalicelib.store import keys
@@ -54,11 +53,7 @@ class CheckBody(BaseModel):
 
 
 def policy_for(config: WorkspaceConfig) -> Policy:
-    compiled: list[CompiledRule] | None = getattr(config, "_compiled_rules", None)
-    if compiled is None:
-        compiled = compile_rules(config.rules)
-        config._compiled_rules = compiled  # type: ignore[attr-defined]
-    return Policy(config.settings, compiled, config.sequences, config.audiences)
+    return Policy(config.settings, config.compiled_rules, config.sequences, config.audiences)
 
 
 def parse_send_at(value: str | None, field_name: str) -> datetime | None:
@@ -202,7 +197,7 @@ def check_many(
         store.read(services, second)
 
     policy = policy_for(config)
-    now = utcnow()
+    now = services.clock()
     results: list[dict[str, Any]] = []
     for check in checks:
         target, contact = check.target, check.contact

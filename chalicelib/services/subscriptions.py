@@ -26,7 +26,6 @@ from chalicelib.errors import ConcurrentUpdate, DndClearRefused, InvalidInput
 from chalicelib.logic.dnd_rules import reasons_to_clear, strongest
 from chalicelib.logic.topics import topic_entries, topics_view
 from chalicelib.models.domain import (
-    CHANNEL_ADDRESS,
     REASON_TOPIC_UNSUBSCRIBED,
     Channel,
     DndEntry,
@@ -34,9 +33,10 @@ from chalicelib.models.domain import (
     Source,
     SubscriptionStatus,
     Topic,
+    address_channels,
 )
 from chalicelib.observability import record_dnd_change
-from chalicelib.services.context import Services, iso, utcnow
+from chalicelib.services.context import Services, iso
 from chalicelib.services.dnd import (
     MAX_ATTEMPTS,
     DndChange,
@@ -49,7 +49,6 @@ from chalicelib.services.dnd import (
 )
 from chalicelib.services.recipients import Target
 from chalicelib.store.dnd import AuditRecord, DuplicateEvent, Subject
-from chalicelib.store.outbox import OutboxStore
 
 TopicChanges = Mapping[str, Mapping[str, SubscriptionStatus]]
 TopicsView = dict[str, dict[str, SubscriptionStatus]]
@@ -71,7 +70,7 @@ def target_channels(target: Target) -> tuple[str, ...] | None:
     if target.contact_id:
         return None
     kind = target.address_kind if target.address_key else "email" if target.email else "phone"
-    return tuple(c for c, k in CHANNEL_ADDRESS.items() if k == kind)
+    return address_channels(kind)
 
 
 def _validate(topics: dict[str, Topic], target: Target, changes: TopicChanges) -> None:
@@ -114,7 +113,7 @@ def _plan(
         changed[name] = Subject(**{**current(name).__dict__, "state": state})
 
     def audited(channel: str, action: str, entry_kind: str, home: Subject, topic_id: str) -> None:
-        entry = _audit_entry(change, channel, action, REASON_TOPIC_UNSUBSCRIBED, entry_kind, at)
+        entry = _audit_entry(change, channel, action, REASON_TOPIC_UNSUBSCRIBED, entry_kind, at, at)
         audit.append(AuditRecord(home.audit_pk, at, {**entry, "topic_id": topic_id}))
 
     for topic_id in sorted(changes):
@@ -212,7 +211,7 @@ def apply_topic_changes(
     reachable = target_channels(target)
     for _attempt in range(MAX_ATTEMPTS):
         contact, subjects = load_target_subjects(services, workspace_id, target)
-        at = iso(utcnow())
+        at = iso(services.clock())
         changed, audit = _plan(change, changes, subjects, at)
         by_pk = {subject.pk: subject for subject in changed}
         states = [by_pk.get(s.pk, s).state for s in subjects.values()]
@@ -225,7 +224,7 @@ def apply_topic_changes(
                 changed,
                 audit,
                 marker_id=marker if audit else None,
-                extra_updates=[OutboxStore(services.config).put_action(outbox)] if outbox else None,
+                extra_updates=[services.outbox.put_action(outbox)] if outbox else None,
             )
         except DuplicateEvent:
             original = [s.state for s in subjects.values()]

@@ -39,16 +39,14 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from chalicelib.errors import InvalidInput, MalformedBody, OptoutError, StoreUnavailable
 from chalicelib.logic.suppression_import import ImportRow, MalformedImport, check_structure, parse_import
+from chalicelib.models.domain import ChannelOrAll, Kind, Source
 from chalicelib.observability import logger
-from chalicelib.services.context import Services, iso, utcnow
+from chalicelib.services.context import Services, iso
 from chalicelib.services.recipients import Target, address_pk
 from chalicelib.store import keys
 from chalicelib.store.batch import batch_get
-from chalicelib.store.exports import ExportFiles
 from chalicelib.store.items import to_item
-from chalicelib.store.jobs import JobStore
-from chalicelib.store.queues import SuppressionJobsQueue
-from chalicelib.store.suppressions import SuppressionIndex, subject_kind
+from chalicelib.store.suppressions import subject_kind
 
 MAX_BODY_BYTES = 10 * 1024 * 1024  # what API Gateway accepts
 ROWS_PER_MESSAGE = 100
@@ -88,18 +86,18 @@ def request_import(services: Services, workspace_id: str, content_type: str, bod
         raise MalformedBody(str(exc), code="malformed_import", fields={"line": str(exc.line)}) from None
     job_id = "job_" + secrets.token_hex(10)
     staged = f"imports/{workspace_id}/{job_id}"
-    jobs = JobStore(services.config)
+    jobs = services.jobs
     jobs.create(
         workspace_id,
         job_id,
         IMPORT_JOB,
         {"media_type": media_type, "staged": staged},
-        iso(utcnow()),
+        iso(services.clock()),
         fields={"total": total, "rejected_count": 0, "rejected": [], "imported": 0, "unchanged": 0},
     )
     try:
-        ExportFiles(services.config).put(staged, io.BytesIO(body), media_type)
-        SuppressionJobsQueue(services.config).send([{"kind": "import_plan", "ws": workspace_id, "job_id": job_id}])
+        services.exports.put(staged, io.BytesIO(body), media_type)
+        services.suppression_jobs_queue.send([{"kind": "import_plan", "ws": workspace_id, "job_id": job_id}])
     except Exception:
         jobs.set_error(workspace_id, job_id, "could_not_queue")
         raise StoreUnavailable("could not queue the import; retry") from None
@@ -110,24 +108,24 @@ def plan_import(services: Services, message: dict[str, Any]) -> None:
     """Validate the staged file, queue its valid rows in chunks (addresses hashed), record the
     rejected lines, then delete the file. Re-running it is harmless: chunks are applied once each."""
     ws, job_id = message["ws"], message["job_id"]
-    jobs = JobStore(services.config)
+    jobs = services.jobs
     job = jobs.get(ws, job_id)
     if job is None or job.get("planned"):
         return
-    files = ExportFiles(services.config)
+    files = services.exports
     staged = job["spec"]["staged"]
     body = files.get(staged)
     if body is None:
         jobs.set_error(ws, job_id, "import_file_missing")
         return
     region = services.config_cache.get(ws).settings.default_phone_region
-    parsed = parse_import(body, job["spec"]["media_type"], region, utcnow())
+    parsed = parse_import(body, job["spec"]["media_type"], region, services.clock())
     rows = [_row_message(services, ws, row) for row in parsed.rows]
     messages = [
         {"kind": "import", "ws": ws, "job_id": job_id, "chunk": n, "rows": rows[start : start + ROWS_PER_MESSAGE]}
         for n, start in enumerate(range(0, len(rows), ROWS_PER_MESSAGE))
     ]
-    SuppressionJobsQueue(services.config).send(messages)
+    services.suppression_jobs_queue.send(messages)
     jobs.set_fields(
         ws,
         job_id,
@@ -156,7 +154,7 @@ def apply_import_chunk(services: Services, message: dict[str, Any]) -> None:
     from chalicelib.services.dnd import DndChange, apply_dnd_changes
 
     ws, job_id, step = message["ws"], message["job_id"], f"chunk#{message['chunk']}"
-    jobs = JobStore(services.config)
+    jobs = services.jobs
     if jobs.get_marker(ws, job_id, step):
         return  # counted before: a redelivery
     changes = [
@@ -221,7 +219,7 @@ def record_final_failure(services: Services, body: str) -> None:
         ws, job_id = message["ws"], message["job_id"]
     except (ValueError, KeyError, TypeError):
         return
-    jobs = JobStore(services.config)
+    jobs = services.jobs
     if message.get("kind") == "import_plan":
         jobs.set_error(ws, job_id, "import_failed")
     elif message.get("kind") == "import":
@@ -243,7 +241,7 @@ def job_extras(services: Services, workspace_id: str, job: dict[str, Any]) -> di
         }
     if job.get("kind") == EXPORT_JOB and job.get("s3_key"):
         return {
-            "download_url": ExportFiles(services.config).download_url(job["s3_key"], job.get("filename") or "export"),
+            "download_url": services.exports.download_url(job["s3_key"], job.get("filename") or "export"),
             "expires_in": 3600,
             "format": (job.get("spec") or {}).get("format"),
         }
@@ -256,10 +254,10 @@ def job_extras(services: Services, workspace_id: str, job: dict[str, Any]) -> di
 class SuppressionFilters(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    channel: Literal["email", "sms", "call", "whatsapp", "facebook", "gbp", "all"] | None = None
+    channel: ChannelOrAll | None = None
     reason: str | None = Field(default=None, min_length=1, max_length=500)
-    source: Literal["contact", "user", "workflow", "system", "crm"] | None = None
-    kind: Literal["permanent", "temporary"] | None = None
+    source: Source | None = None
+    kind: Kind | None = None
     since: str | None = None
     until: str | None = None
 
@@ -316,7 +314,7 @@ def list_suppressions(services: Services, workspace_id: str, params: dict[str, s
         raise InvalidInput("invalid limit", fields={"limit": "an integer from 1 to 500"}) from None
     filters, since, until = _parse_filters(params)
     after = max(since, _decode_cursor(cursor)) if cursor else since
-    items, next_position = SuppressionIndex(services.config).page(
+    items, next_position = services.suppressions.page(
         workspace_id, after=after, until=until, limit=limit, filters=filters
     )
     contacts = _contact_ids(services, items)
@@ -373,10 +371,10 @@ class ExportBody(BaseModel):
 
     kind: Literal["suppressions", "audit"]
     format: Literal["csv", "ndjson"] = "csv"
-    channel: Literal["email", "sms", "call", "whatsapp", "facebook", "gbp", "all"] | None = None
+    channel: ChannelOrAll | None = None
     reason: str | None = Field(default=None, min_length=1, max_length=500)
-    source: Literal["contact", "user", "workflow", "system", "crm"] | None = None
-    entry_kind: Literal["permanent", "temporary"] | None = None
+    source: Source | None = None
+    entry_kind: Kind | None = None
     since: str | None = None
     until: str | None = None
     filters: SuppressionFilters | None = None
@@ -417,10 +415,10 @@ def request_export(services: Services, workspace_id: str, body: dict[str, Any]) 
     filters, since, until = _parse_filters(values)
     job_id = "job_" + secrets.token_hex(10)
     spec = {"export": export_kind, "format": export_format, "filters": filters, "since": since, "until": until}
-    jobs = JobStore(services.config)
-    jobs.create(workspace_id, job_id, EXPORT_JOB, spec, iso(utcnow()))
+    jobs = services.jobs
+    jobs.create(workspace_id, job_id, EXPORT_JOB, spec, iso(services.clock()))
     try:
-        SuppressionJobsQueue(services.config).send([{"kind": "export", "ws": workspace_id, "job_id": job_id}])
+        services.suppression_jobs_queue.send([{"kind": "export", "ws": workspace_id, "job_id": job_id}])
     except Exception:
         jobs.set_error(workspace_id, job_id, "could_not_queue")
         raise StoreUnavailable("could not queue the export; retry") from None
@@ -429,7 +427,7 @@ def request_export(services: Services, workspace_id: str, body: dict[str, Any]) 
 
 def run_export(services: Services, message: dict[str, Any]) -> None:
     ws, job_id = message["ws"], message["job_id"]
-    jobs = JobStore(services.config)
+    jobs = services.jobs
     job = jobs.get(ws, job_id)
     if job is None or job.get("s3_key"):
         return  # unknown (expired) or already written: a redelivery
@@ -443,7 +441,7 @@ def run_export(services: Services, message: dict[str, Any]) -> None:
         writer = csv.writer(text) if extension == "csv" else None
         if writer is not None:
             writer.writerow(columns)
-        pages = SuppressionIndex(services.config).iterate(
+        pages = services.suppressions.iterate(
             ws, after=spec.get("since") or "", until=spec.get("until"), filters=spec.get("filters") or {}, audit=audit
         )
         for items in pages:
@@ -457,7 +455,7 @@ def run_export(services: Services, message: dict[str, Any]) -> None:
         raw.seek(0)
         key = f"{ws}/{job_id}.{extension}"
         media = "text/csv" if extension == "csv" else "application/x-ndjson"
-        ExportFiles(services.config).put(key, raw, media)
+        services.exports.put(key, raw, media)
         text.detach()
     jobs.set_fields(
         ws,

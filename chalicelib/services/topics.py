@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from chalicelib.errors import Conflict, InvalidInput, NotFound
 from chalicelib.logic.normalize import is_valid_id
 from chalicelib.models.domain import Channel, Topic
-from chalicelib.services.context import Services, iso, utcnow
+from chalicelib.services.context import Services, iso
 from chalicelib.services.workspaces import pydantic_fields
 
 MAX_TOPICS = 200
@@ -66,7 +66,7 @@ def put_topic(services: Services, workspace_id: str, topic_id: str, body: dict[s
                 code="sendgrid_group_taken",
                 fields={"sendgrid_asm_group_id": f"already used by topic {other.topic_id}"},
             )
-    now = iso(utcnow())
+    now = iso(services.clock())
     previous = existing.get(topic_id)
     created_at = previous.created_at if previous is not None and not previous.deleted else now
     topic = Topic(topic_id=topic_id, **parsed.model_dump(), created_at=created_at, updated_at=now)
@@ -96,7 +96,7 @@ def delete_topic(services: Services, workspace_id: str, topic_id: str) -> None:
         raise NotFound("topic not found", fields={"topic_id": "no such topic"})
     services.workspaces.put_topic(
         workspace_id,
-        topic.model_copy(update={"deleted": True, "sendgrid_asm_group_id": None, "updated_at": iso(utcnow())}),
+        topic.model_copy(update={"deleted": True, "sendgrid_asm_group_id": None, "updated_at": iso(services.clock())}),
     )
     services.config_cache.invalidate(workspace_id)
 

@@ -34,7 +34,6 @@ from chalicelib.models.domain import (
     PageSettings,
     SubscriptionStatus,
 )
-from chalicelib.services import context
 from chalicelib.services.context import Services
 from chalicelib.services.dnd import DndChange, apply_dnd_change
 from chalicelib.services.recipients import Target, parse_target
@@ -121,7 +120,7 @@ def mint_link(services: Services, workspace_id: str, body: dict[str, Any]) -> di
                 fields={"channel": "one of the topic's channels: " + ", ".join(topic.channels)},
             )
     target = parse_target({k: body.get(k) for k in ("contact_id", "email")}, config.settings.default_phone_region)
-    now = int(context.utcnow().timestamp())
+    now = int(services.clock().timestamp())
     claims_args: dict[str, Any] = {
         "workspace_id": workspace_id,
         "channel": channel,

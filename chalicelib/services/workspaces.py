@@ -13,7 +13,7 @@ from chalicelib.errors import Forbidden, InvalidInput, NotFound, Unauthorized
 from chalicelib.logic.destinations import DestinationRefused, check_url
 from chalicelib.logic.normalize import is_valid_id
 from chalicelib.models.domain import HUBSPOT_API_BASE_URL, CrmSettings, WorkspaceSettings
-from chalicelib.services.context import Services, iso, utcnow
+from chalicelib.services.context import Services, iso
 from chalicelib.store.workspaces import KEY_PREFIX_LENGTH
 
 WRITE_ONLY_SETTINGS = ("twilio_auth_token",)
@@ -121,7 +121,7 @@ def create_workspace(
     parsed = validate_settings(settings or {}, allow_loopback=services.config.loopback_destinations)
     check_identities(parsed.ses_identities, "settings.ses_identities")
     key = api_key or new_api_key()
-    services.workspaces.create(workspace_id, key, parsed, twilio_auth_token, iso(utcnow()))
+    services.workspaces.create(workspace_id, key, parsed, twilio_auth_token, iso(services.clock()))
     return {"workspace_id": workspace_id, "api_key": key}
 
 
@@ -245,7 +245,7 @@ def _patch_settings(services: Services, workspace_id: str, patch: dict[str, Any]
 def create_api_key(services: Services, workspace_id: str) -> dict[str, str]:
     """Issue another key of the workspace; the key itself is shown once, only its hash is stored."""
     api_key = new_api_key()
-    key_id = services.workspaces.add_api_key(workspace_id, api_key, iso(utcnow()))
+    key_id = services.workspaces.add_api_key(workspace_id, api_key, iso(services.clock()))
     return {"key_id": key_id, "api_key": api_key, "prefix": api_key[:KEY_PREFIX_LENGTH]}
 
 

@@ -3,7 +3,7 @@ and import bodies staged between the API and the import planner (deleted once pl
 
 from __future__ import annotations
 
-from typing import IO
+from typing import IO, Any
 
 from botocore.exceptions import ClientError
 
@@ -17,7 +17,10 @@ URL_SECONDS = 3600  # a download link is valid at most one hour
 class ExportFiles:
     def __init__(self, config: Config) -> None:
         self.bucket = config.exports_bucket
-        self._s3 = client("s3")
+
+    @property
+    def _s3(self) -> Any:  # made on first use: only jobs read or write files
+        return client("s3")
 
     def _require_bucket(self) -> None:
         if not self.bucket:

@@ -22,7 +22,10 @@ class WorkQueue:
     def __init__(self, url: str, setting: str) -> None:
         self.url = url
         self._setting = setting
-        self._sqs = client("sqs")
+
+    @property
+    def _sqs(self) -> Any:  # made on first use: most requests send nothing
+        return client("sqs")
 
     def _require_url(self) -> None:
         if not self.url:

@@ -15,7 +15,8 @@ import secrets
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
@@ -27,6 +28,9 @@ from chalicelib.store.aws import client
 from chalicelib.store.batch import query_items
 from chalicelib.store.exclusions import ExclusionStore
 from chalicelib.store.items import from_item, to_item, to_value
+
+if TYPE_CHECKING:
+    from chalicelib.logic.exclusions import CompiledRule
 
 logger = logging.getLogger(__name__)
 API_KEY_SK = "apikey#"
@@ -49,6 +53,13 @@ class WorkspaceConfig:
     loaded_at: float = 0.0
     # Every topic ever defined, deleted ones as tombstones (``Topic.deleted``), by topic_id.
     topics: dict[str, Topic] = field(default_factory=dict)
+
+    @cached_property
+    def compiled_rules(self) -> list[CompiledRule]:
+        """The rules compiled once per loaded config (ConfigCache keeps a config <= 1 s)."""
+        from chalicelib.logic.exclusions import compile_rules
+
+        return compile_rules(self.rules)
 
 
 class WorkspaceStore:

@@ -16,6 +16,7 @@ import json
 import time
 from collections import Counter
 from collections.abc import Callable
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -94,10 +95,10 @@ def faults(aws_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> FollowUp
 def sweep(monkeypatch: pytest.MonkeyPatch) -> Callable[..., Any]:
     """Run the sweeper as if ``after`` seconds had passed since now."""
     import chalicelib.services.outbox as outbox
-    from chalicelib.services.context import get_services
+    from chalicelib.services.context import get_services, utcnow
 
     def run(after: float) -> Any:
-        monkeypatch.setattr(outbox, "clock", lambda: time.time() + after)
+        monkeypatch.setattr(get_services(), "clock", lambda: utcnow() + timedelta(seconds=after))
         return outbox.sweep_outbox(get_services())
 
     return run
@@ -321,7 +322,7 @@ def test_r12_scheduled_handler_completes_pending_follow_ups(
     crm_contact: Api, faults: FollowUpFaults, monkeypatch: pytest.MonkeyPatch
 ):
     import app
-    import chalicelib.services.outbox as outbox
+    from chalicelib.services.context import get_services, utcnow
     from infra.local.dispatcher import LocalLambdaContext
 
     api = crm_contact
@@ -340,7 +341,7 @@ def test_r12_scheduled_handler_completes_pending_follow_ups(
     app.on_outbox_sweep(event, context)
     assert active(api) == ["c1"] and len(pending(api.workspace_id)) == 1
     # When it invokes it after the grace period
-    monkeypatch.setattr(outbox, "clock", lambda: time.time() + GRACE + 1)
+    monkeypatch.setattr(get_services(), "clock", lambda: utcnow() + timedelta(seconds=GRACE + 1))
     app.on_outbox_sweep(event, context)
     # Then the contact left the sequence, the write-back is queued and the item is gone
     assert active(api) == []
@@ -352,13 +353,13 @@ def test_sweeper_stops_starting_items_when_the_invocation_is_nearly_over(
     crm_contact: Api, faults: FollowUpFaults, monkeypatch: pytest.MonkeyPatch
 ):
     import chalicelib.services.outbox as outbox
-    from chalicelib.services.context import get_services
+    from chalicelib.services.context import get_services, utcnow
 
     api = crm_contact
     faults.fail("unenroll")
     assert api.post("/v1/dnd", OPT_OUT)[0] == 200
     faults.heal()
-    monkeypatch.setattr(outbox, "clock", lambda: time.time() + GRACE + 1)
+    monkeypatch.setattr(get_services(), "clock", lambda: utcnow() + timedelta(seconds=GRACE + 1))
     report = outbox.sweep_outbox(get_services(), remaining_ms=lambda: 5_000)
     assert report.completed == [] and len(pending(api.workspace_id)) == 1
     report = outbox.sweep_outbox(get_services(), max_items=0)

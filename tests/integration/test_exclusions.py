@@ -137,9 +137,9 @@ def test_r10_company_rule_falls_back_to_email_domain(api):
 
 def test_r10_attribute_ops(people, monkeypatch):
     api = people
-    from chalicelib.services import context
+    from chalicelib.services.context import get_services, utcnow
 
-    now = context.utcnow()
+    now = utcnow()
     contact(api, "recent", "r@r.io", last_meeting=(now - timedelta(days=2)).isoformat())
     contact(api, "old", "o@o.io", last_meeting=(now - timedelta(days=40)).isoformat())
     gold = rule(api, [{"field": "attributes.tier", "op": "in", "values": ["GOLD", "platinum"]}])
@@ -157,7 +157,7 @@ def test_r10_attribute_ops(people, monkeypatch):
     assert excluded_by(check(api, "o1")) == [has_tier["exclusion_id"]]
     # When time moves on, the within_days window moves with it
     later = now + timedelta(days=29)
-    monkeypatch.setattr("chalicelib.services.send_check.utcnow", lambda: later)
+    monkeypatch.setattr(get_services(), "clock", lambda: later)
     assert excluded_by(check(api, "recent")) == []
 
 

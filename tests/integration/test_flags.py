@@ -159,7 +159,6 @@ def test_r15_unknown_flag_is_404(api: Api):
 
 def test_r15_open_flags_past_due_are_counted_for_the_alarm(twilio, monkeypatch, capsys):
     from chalicelib.observability import flush_metrics
-    from chalicelib.services import context
     from chalicelib.services.context import get_services
     from chalicelib.services.flags import report_overdue_flags
 
@@ -167,10 +166,7 @@ def test_r15_open_flags_past_due_are_counted_for_the_alarm(twilio, monkeypatch, 
     before = report_overdue_flags(get_services())
     # When the sweep runs a month later
     later = datetime.now(UTC) + timedelta(days=31)
-    monkeypatch.setattr(context, "utcnow", lambda: later)
-    import chalicelib.services.flags as flags_module
-
-    monkeypatch.setattr(flags_module, "utcnow", lambda: later)
+    monkeypatch.setattr(get_services(), "clock", lambda: later)
     after = report_overdue_flags(get_services())
     # Then this open flag is counted past due, and the count is an EMF metric
     assert after >= before + 1

@@ -154,13 +154,13 @@ def test_r17_the_contact_timezone_attribute_decides(api: Api):
 
 
 def test_r17_without_send_at_the_check_is_about_now(api: Api, monkeypatch: pytest.MonkeyPatch):
-    from chalicelib.services import send_check
+    from chalicelib.services.context import get_services
 
     enable(api)
     api.put("/v1/contacts/ny", {"phone": NEW_YORK})
-    monkeypatch.setattr(send_check, "utcnow", lambda: datetime.fromisoformat(NIGHT))
+    monkeypatch.setattr(get_services(), "clock", lambda: datetime.fromisoformat(NIGHT))
     assert check(api, contact_id="ny", channel="sms")["blocked_by"][0]["next_allowed_at"] == "2026-07-02T12:00:00Z"
-    monkeypatch.setattr(send_check, "utcnow", lambda: datetime.fromisoformat(NOON))
+    monkeypatch.setattr(get_services(), "clock", lambda: datetime.fromisoformat(NOON))
     assert check(api, contact_id="ny", channel="sms")["allowed"] is True
     # and send_at, when given, wins over now
     assert check(api, contact_id="ny", channel="sms", send_at=NIGHT)["allowed"] is False

@@ -204,12 +204,12 @@ def test_r8_soft_bounces_reaching_the_limit_set_temporary_dnd(ses_handler, api):
 
 
 def test_r8_soft_bounces_outside_the_window_do_not_add_up(ses_handler, api, monkeypatch):
-    from chalicelib.services import context
+    from chalicelib.services.context import get_services, utcnow
 
     assert api.patch("/v1/settings", {"soft_bounce_limit": 2, "soft_bounce_window_days": 1})[0] == 200
-    start = context.utcnow()
+    start = utcnow()
     deliver(ses_handler, transient(api.workspace_id, "old-1"))
-    monkeypatch.setattr(context, "utcnow", lambda: start + timedelta(days=2))
+    monkeypatch.setattr(get_services(), "clock", lambda: start + timedelta(days=2))
     deliver(ses_handler, transient(api.workspace_id, "new-1"))
     assert email_allowed(api, email="jane@example.com")
     deliver(ses_handler, transient(api.workspace_id, "new-2"))
