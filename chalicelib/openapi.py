@@ -22,17 +22,23 @@ from chalicelib.crm.webhooks import (
     WORKSPACE_HEADER,
 )
 from chalicelib.models.domain import CHANNELS, CrmSettings, WorkspaceSettings
-from chalicelib.services.contacts import ContactBody
-from chalicelib.services.dnd import DndBody
-from chalicelib.services.enrollments import AudienceBody, EnrollBody, SequenceBody
-from chalicelib.services.exclusions import RuleBody, RulePatch
-from chalicelib.services.flags import ResolveFlagBody
-from chalicelib.services.jobs import UnenrollmentBody
-from chalicelib.services.replies import ReplyBody
-from chalicelib.services.send_check import MAX_BATCH, CheckBody
-from chalicelib.services.subscriptions import SubscriptionBody
-from chalicelib.services.suppressions import ExportBody
-from chalicelib.services.topics import TopicBody
+from chalicelib.models.requests import (
+    AudienceBody,
+    CheckBody,
+    ContactBody,
+    DndBody,
+    EnrollBody,
+    ExportBody,
+    ReplyBody,
+    ResolveFlagBody,
+    RuleBody,
+    RulePatch,
+    SequenceBody,
+    SubscriptionBody,
+    TopicBody,
+    UnenrollmentBody,
+)
+from chalicelib.services.send_check import MAX_BATCH
 from chalicelib.services.workspaces import WRITE_ONLY_CRM, WRITE_ONLY_PROVIDER_SECRETS
 
 OPENAPI_VERSION = "3.1.0"

@@ -105,13 +105,17 @@ BodyRule = Literal["json", "optional_json", "none"]
 
 @dataclass(frozen=True)
 class ApiCall:
-    """What a view is given: the app's services, the request, and -- already checked and parsed --
-    the calling workspace (from its key; "" on admin and public routes) and the JSON body."""
+    """What a view is given: the request and -- already checked and parsed -- the calling
+    workspace (from its key; "" on admin and public routes) and the JSON body."""
 
-    services: Services
     request: Request
     workspace_id: str
     body: dict[str, Any]
+
+    @property
+    def services(self) -> Services:
+        # On use, not up front: a route that needs no store (GET /openapi.json) builds none.
+        return get_services()
 
     @property
     def query(self) -> dict[str, str]:
@@ -155,7 +159,7 @@ def api_route(
             elif auth == "admin":
                 require_admin(request)
             parsed = json_body(request, required=body == "json") if body != "none" else {}
-            answer = view(ApiCall(get_services(), request, workspace_id, parsed), **path_params)
+            answer = view(ApiCall(request, workspace_id, parsed), **path_params)
             if isinstance(answer, Response):
                 return answer
             if status == 204:
