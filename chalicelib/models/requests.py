@@ -33,9 +33,15 @@ Model = TypeVar("Model", bound=BaseModel)
 
 
 class RequestBody(BaseModel):
-    """A request body. ``invalid_message``: the 422's message when ``parse()`` refuses one."""
+    """A request body. ``invalid``: the 422's message when ``parse()`` refuses one; the other
+    class keywords are the model's config (``extra``, ``defer_build``)."""
 
     invalid_message: ClassVar[str] = "invalid input"
+
+    def __init_subclass__(cls, invalid: str | None = None, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if invalid is not None:
+            cls.invalid_message = invalid
 
 
 def pydantic_fields(exc: ValidationError, prefix: str = "") -> dict[str, str]:
@@ -79,11 +85,19 @@ def _attribute_problem(value: Any, depth: int = 0) -> str | None:
 # --- contacts, DND, send-check ----------------------------------------------------------------
 
 
-class ContactBody(RequestBody):
-    """PUT /v1/contacts/{contact_id}."""
+class RecipientBody(RequestBody):
+    """A body naming its recipient by contact_id, email or phone (chalicelib/services/recipients.py
+    reads which); other fields are ignored, not refused."""
 
-    model_config = ConfigDict(extra="forbid", defer_build=True)  # built on first use (cold start)
-    invalid_message: ClassVar[str] = "invalid contact"
+    model_config = ConfigDict(extra="ignore")
+
+    contact_id: str | None = None
+    email: str | None = None
+    phone: str | None = None
+
+
+class ContactBody(RequestBody, extra="forbid", defer_build=True, invalid="invalid contact"):
+    """PUT /v1/contacts/{contact_id}."""
 
     email: str | None = Field(default=None, max_length=320)
     phone: str | None = Field(default=None, max_length=64)
@@ -101,15 +115,9 @@ class ContactBody(RequestBody):
         return value
 
 
-class DndBody(RequestBody):
+class DndBody(RecipientBody, defer_build=True, invalid="invalid DND change"):
     """POST /v1/dnd."""
 
-    model_config = ConfigDict(extra="ignore", defer_build=True)  # built on first use (cold start)
-    invalid_message: ClassVar[str] = "invalid DND change"
-
-    contact_id: str | None = None
-    email: str | None = None
-    phone: str | None = None
     channel: ChannelOrAll
     direction: Literal["outbound", "inbound"] = "outbound"
     action: Literal["enable", "disable"]
@@ -135,15 +143,9 @@ class DndBody(RequestBody):
         return value
 
 
-class CheckBody(RequestBody):
+class CheckBody(RecipientBody, invalid="invalid send-check"):
     """POST /v1/send-check, and each check of POST /v1/send-check/batch."""
 
-    model_config = ConfigDict(extra="ignore")
-    invalid_message: ClassVar[str] = "invalid send-check"
-
-    contact_id: str | None = None
-    email: str | None = None
-    phone: str | None = None
     channel: Channel
     mode: Literal["automated", "manual"] = "automated"
     sequence_id: str | None = Field(default=None, min_length=1, max_length=128)
@@ -160,11 +162,8 @@ class CheckBody(RequestBody):
 # --- exclusions, sequences, enrollments, replies -----------------------------------------------
 
 
-class RuleBody(RequestBody):
+class RuleBody(RequestBody, extra="forbid", defer_build=True, invalid="invalid exclusion"):
     """POST /v1/exclusions and /v1/exclusions/preview."""
-
-    model_config = ConfigDict(extra="forbid", defer_build=True)
-    invalid_message: ClassVar[str] = "invalid exclusion"
 
     name: str = Field(min_length=1, max_length=200)
     level: Literal["person", "company"]
@@ -175,11 +174,8 @@ class RuleBody(RequestBody):
     confirm: bool = False
 
 
-class RulePatch(RequestBody):
+class RulePatch(RequestBody, extra="forbid", defer_build=True, invalid="invalid exclusion change"):
     """PATCH /v1/exclusions/{exclusion_id}."""
-
-    model_config = ConfigDict(extra="forbid", defer_build=True)
-    invalid_message: ClassVar[str] = "invalid exclusion change"
 
     name: str | None = Field(default=None, min_length=1, max_length=200)
     level: str | None = None
@@ -191,11 +187,8 @@ class RulePatch(RequestBody):
     exclusion_id: str | None = None
 
 
-class SequenceBody(RequestBody):
+class SequenceBody(RequestBody, extra="forbid", defer_build=True, invalid="invalid sequence"):
     """PUT /v1/sequences/{sequence_id}."""
-
-    model_config = ConfigDict(extra="forbid", defer_build=True)  # built on first use (cold start)
-    invalid_message: ClassVar[str] = "invalid sequence"
 
     exclusions_enabled: bool = True
     reenroll_cooldown_days: int = Field(default=0, ge=0, le=3650)
@@ -203,31 +196,22 @@ class SequenceBody(RequestBody):
     unenroll_company_on_reply: bool = False
 
 
-class AudienceBody(RequestBody):
+class AudienceBody(RequestBody, extra="forbid", defer_build=True, invalid="invalid audience"):
     """PUT /v1/audiences/{audience_id}."""
-
-    model_config = ConfigDict(extra="forbid", defer_build=True)  # built on first use (cold start)
-    invalid_message: ClassVar[str] = "invalid audience"
 
     disabled_exclusions: list[str] = Field(default_factory=list, max_length=1000)
 
 
-class EnrollBody(RequestBody):
+class EnrollBody(RequestBody, extra="forbid", defer_build=True, invalid="invalid enrollment"):
     """POST /v1/sequences/{sequence_id}/enrollments."""
-
-    model_config = ConfigDict(extra="forbid", defer_build=True)  # built on first use (cold start)
-    invalid_message: ClassVar[str] = "invalid enrollment"
 
     contact_id: str
     audience_id: str | None = None
     mode: Literal["automated", "manual"] = "automated"
 
 
-class UnenrollmentBody(RequestBody):
+class UnenrollmentBody(RequestBody, extra="forbid", defer_build=True, invalid="invalid unenrollment"):
     """POST /v1/unenrollments."""
-
-    model_config = ConfigDict(extra="forbid", defer_build=True)
-    invalid_message: ClassVar[str] = "invalid unenrollment"
 
     sequence_id: str | None = None
     status: Literal["active"] | None = None
@@ -236,11 +220,8 @@ class UnenrollmentBody(RequestBody):
     reason: str | None = Field(default=None, min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")
 
 
-class ReplyBody(RequestBody):
+class ReplyBody(RequestBody, extra="forbid", defer_build=True, invalid="invalid reply"):
     """POST /v1/replies."""
-
-    model_config = ConfigDict(extra="forbid", defer_build=True)
-    invalid_message: ClassVar[str] = "invalid reply"
 
     contact_id: str
     sequence_id: str
@@ -254,11 +235,8 @@ class ReplyBody(RequestBody):
 # --- flags, topics, subscriptions, suppressions -------------------------------------------------
 
 
-class ResolveFlagBody(RequestBody):
+class ResolveFlagBody(RequestBody, extra="forbid", defer_build=True, invalid="invalid flag resolution"):
     """POST /v1/flags/{flag_id}."""
-
-    model_config = ConfigDict(extra="forbid", defer_build=True)
-    invalid_message: ClassVar[str] = "invalid flag resolution"
 
     resolution: Literal["opt_out", "dismiss"]
     actor: str = Field(min_length=1, max_length=256)
@@ -275,11 +253,8 @@ class ResolveFlagBody(RequestBody):
         return value
 
 
-class TopicBody(RequestBody):
+class TopicBody(RequestBody, extra="forbid", defer_build=True, invalid="invalid topic"):
     """PUT /v1/topics/{topic_id}."""
-
-    model_config = ConfigDict(extra="forbid", defer_build=True)  # built on first use (cold start)
-    invalid_message: ClassVar[str] = "invalid topic"
 
     name: str = Field(min_length=1, max_length=200)
     description: str | None = Field(default=None, max_length=1000)
@@ -294,15 +269,9 @@ class TopicBody(RequestBody):
         return value
 
 
-class SubscriptionBody(RequestBody):
+class SubscriptionBody(RecipientBody, defer_build=True, invalid="invalid subscription change"):
     """POST /v1/subscriptions."""
 
-    model_config = ConfigDict(extra="ignore", defer_build=True)  # built on first use (cold start)
-    invalid_message: ClassVar[str] = "invalid subscription change"
-
-    contact_id: str | None = None
-    email: str | None = None
-    phone: str | None = None
     topic_id: str = Field(min_length=1, max_length=128)
     channel: Channel | None = None
     action: Literal["unsubscribe", "resubscribe"]
@@ -312,11 +281,8 @@ class SubscriptionBody(RequestBody):
     evidence: str | None = Field(default=None, min_length=1, max_length=500)
 
 
-class SuppressionFilters(RequestBody):
+class SuppressionFilters(RequestBody, extra="forbid", defer_build=True, invalid="invalid filters"):
     """The query of GET /v1/suppressions, and the filters of an export."""
-
-    model_config = ConfigDict(extra="forbid", defer_build=True)
-    invalid_message: ClassVar[str] = "invalid filters"
 
     channel: ChannelOrAll | None = None
     reason: str | None = Field(default=None, min_length=1, max_length=500)
@@ -326,12 +292,9 @@ class SuppressionFilters(RequestBody):
     until: str | None = None
 
 
-class ExportBody(RequestBody):
+class ExportBody(RequestBody, extra="forbid", defer_build=True, invalid="invalid export"):
     """POST /v1/exports. The filters of GET /v1/suppressions, at the top level (the entry kind as
     ``entry_kind``, since ``kind`` names the export) or in a ``filters`` object (with ``kind``)."""
-
-    model_config = ConfigDict(extra="forbid", defer_build=True)
-    invalid_message: ClassVar[str] = "invalid export"
 
     kind: Literal["suppressions", "audit"]
     format: Literal["csv", "ndjson"] = "csv"
