@@ -15,12 +15,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel
 
-from chalicelib.crm.webhooks import (
-    HUBSPOT_SIGNATURE_HEADER,
-    HUBSPOT_TIMESTAMP_HEADER,
-    SIGNATURE_HEADER,
-    WORKSPACE_HEADER,
-)
+from chalicelib.crm.hubspot import HUBSPOT_SIGNATURE_HEADER, HUBSPOT_TIMESTAMP_HEADER
+from chalicelib.crm.registry import CRM_PROVIDERS
+from chalicelib.crm.webhooks import SIGNATURE_HEADER, WORKSPACE_HEADER
 from chalicelib.models.domain import CHANNELS, CrmSettings, WorkspaceSettings
 from chalicelib.models.requests import (
     AudienceBody,
@@ -885,7 +882,7 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
 }
 
 PATH_PARAMETER_SCHEMAS: dict[str, dict[str, Any]] = {
-    "provider": {"type": "string", "enum": ["salesforce", "hubspot"]},
+    "provider": {"type": "string", "enum": list(CRM_PROVIDERS)},
 }
 
 

@@ -8,8 +8,8 @@ from collections.abc import Callable
 from typing import Any
 
 from chalicelib.consumers.batch import process_partial_batch
-from chalicelib.crm import client_for
 from chalicelib.crm.base import CrmClient
+from chalicelib.crm.registry import client_for
 from chalicelib.services.context import Services, get_services
 
 

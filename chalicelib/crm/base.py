@@ -20,9 +20,14 @@ import socket
 import ssl
 from abc import ABC, abstractmethod
 from collections.abc import Callable
-from typing import Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from chalicelib.logic.destinations import Destination, DestinationRefused, check_address, check_url
+
+if TYPE_CHECKING:
+    from chalicelib.crm.webhooks import CrmOptOutChange, SignedDelivery
+    from chalicelib.models.domain import CrmSettings
 
 TIMEOUT_SECONDS = 10.0
 MAX_RESPONSE_BYTES = 64 * 1024
@@ -59,6 +64,65 @@ class CrmClient(ABC):
     @abstractmethod
     def set_email_opt_out(self, record_ref: str, opted_out: bool) -> bool:
         """Write the opt-out field of one CRM contact; True when a request was made."""
+
+
+class RestCrmClient(CrmClient):
+    """A CRM reached by a JSON PATCH with a bearer token at ``base_url`` (vetted at every call)."""
+
+    default_field: str
+
+    def __init__(
+        self,
+        base_url: str | None,
+        access_token: str | None,
+        field: str | None = None,
+        *,
+        allow_loopback: bool = False,
+        resolver: Resolver | None = None,
+        tls: ssl.SSLContext | None = None,
+    ) -> None:
+        self.base_url = base_url
+        self.access_token = access_token
+        self.field = field or self.default_field
+        self.allow_loopback = allow_loopback
+        self.resolver = resolver
+        self.tls = tls
+
+    def patch(self, path: str, body: dict[str, Any]) -> int:
+        destination = check_base_url(self.base_url, allow_loopback=self.allow_loopback)
+        return patch_json(
+            destination,
+            path,
+            self.access_token,
+            body,
+            allow_loopback=self.allow_loopback,
+            resolver=self.resolver,
+            tls=self.tls,
+        )
+
+
+@dataclass(frozen=True)
+class CrmProvider:
+    """Everything the app knows about one CRM (R13); one entry each in ``chalicelib/crm/registry.py``.
+
+    - ``client``: the write-back adapter for a workspace's mapping (``allow_loopback``: local stage only);
+    - ``records`` / ``change``: the opt-out changes of a webhook body (its parsed JSON), one record at a
+      time (``field``: the mapping's opt-out field; ``fallback``: an event id when the record has none);
+    - ``signed``: the provider's own signature scheme on ``POST /v1/webhooks/crm/{provider}/{workspace_id}``
+      (``POST /v1/webhooks/crm/{provider}`` is X-Optout-Signature for every provider);
+    - ``default_field``: the opt-out field when the mapping names none;
+    - ``clear_supported``: False when the CRM cannot take a clear (a re-subscribe) from an integration;
+    - ``default_base_url``: where write-backs go when the mapping has no ``instance_url``.
+    """
+
+    name: str
+    client: Callable[[CrmSettings, bool], CrmClient]
+    records: Callable[[Any], list[Any]]
+    change: Callable[[Any, str, str], CrmOptOutChange]
+    signed: Callable[[str, SignedDelivery], bool]
+    default_field: str
+    clear_supported: bool = True
+    default_base_url: str | None = None
 
 
 def system_resolver(host: str, port: int) -> list[str]:

@@ -6,6 +6,7 @@ import re
 from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
 from chalicelib.errors import InvalidAddress
 from chalicelib.logic.keywords import BUILT_IN, KEYWORD_CLASSES, MAX_KEYWORD, normalize_keyword
@@ -90,18 +91,39 @@ class DndState(BaseModel):
         return not self.inbound and not any(self.outbound.values()) and not any(self.topics.values())
 
 
-HUBSPOT_API_BASE_URL = "https://api.hubapi.com"  # where HubSpot write-backs go without instance_url
+def _registered_crm_providers() -> list[str]:
+    from chalicelib.crm.registry import CRM_PROVIDERS  # lazily: the CRM clients are not needed to parse settings
+
+    return list(CRM_PROVIDERS)
+
+
+def _crm_provider_schema(schema: dict[str, Any]) -> None:
+    # As a Literal of the registered names would show (same keys, same order).
+    rest = dict(schema)
+    schema.clear()
+    schema.update({"enum": _registered_crm_providers(), **rest})
 
 
 class CrmSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    provider: Literal["salesforce", "hubspot"]
+    # One of chalicelib/crm/registry.py's providers (checked there, not spelled out here).
+    provider: str = Field(json_schema_extra=_crm_provider_schema)
     mode: Literal["read", "write", "read_write"] = "read_write"
     field: str | None = None
     webhook_secret: str | None = None
     instance_url: str | None = None
     access_token: str | None = None
+
+    @field_validator("provider", mode="before")
+    @classmethod
+    def _registered(cls, value: Any) -> Any:
+        names = _registered_crm_providers()
+        if not isinstance(value, str) or value not in names:
+            quoted = [repr(name) for name in names]
+            expected = " or ".join([", ".join(quoted[:-1]), quoted[-1]] if len(quoted) > 1 else quoted)
+            raise PydanticCustomError("literal_error", "Input should be {expected}", {"expected": expected})
+        return value
 
 
 QUIET_HOURS_CHANNELS: tuple[Channel, ...] = ("sms", "call", "whatsapp")

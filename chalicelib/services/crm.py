@@ -14,16 +14,13 @@ import contextlib
 from collections.abc import Callable
 from typing import Any
 
-from chalicelib.crm import client_for
 from chalicelib.crm.base import CrmClient, CrmRecordMissing
+from chalicelib.crm.registry import client_for, crm_provider, route_provider
 from chalicelib.crm.webhooks import (
-    HUBSPOT_SIGNATURE_HEADER,
-    HUBSPOT_TIMESTAMP_HEADER,
-    PROVIDERS,
     SIGNATURE_HEADER,
     WORKSPACE_HEADER,
     CrmOptOutChange,
-    hubspot_signature_matches,
+    SignedDelivery,
     parse_changes,
     signature_matches,
 )
@@ -80,8 +77,7 @@ def _authenticate(services: Services, headers: dict[str, str], raw_body: bytes) 
 
 
 def receive_crm_webhook(services: Services, provider: str, headers: dict[str, str], raw_body: bytes) -> dict[str, Any]:
-    if provider not in PROVIDERS:
-        raise NotFound("unknown CRM provider", fields={"provider": "salesforce or hubspot"})
+    route_provider(provider)
     workspace_id, crm = _authenticate(services, headers, raw_body)
     return _receive(services, provider, workspace_id, crm, raw_body)
 
@@ -100,23 +96,13 @@ def receive_crm_workspace_webhook(
     """``POST /v1/webhooks/crm/{provider}/{workspace_id}``: the provider's own signature. HubSpot:
     X-HubSpot-Signature-v3 over ``method + uri + body + X-HubSpot-Request-Timestamp`` (``uri``: the
     URL HubSpot was configured with, OPTOUT_PUBLIC_URL + path), at most 5 minutes old. Salesforce:
-    X-Optout-Signature over the body. Either keyed with the workspace's ``crm.webhook_secret``."""
-    if provider not in PROVIDERS:
-        raise NotFound("unknown CRM provider", fields={"provider": "salesforce or hubspot"})
+    X-Optout-Signature over the body. Either keyed with the workspace's ``crm.webhook_secret``
+    (the scheme is the provider's ``CrmProvider.signed``)."""
+    spec = route_provider(provider)
     crm = _mapping(services, workspace_id)
     secret = (crm.webhook_secret if crm is not None else None) or _NO_SECRET
-    if provider == "hubspot":
-        matches = hubspot_signature_matches(
-            secret,
-            method,
-            uri,
-            raw_body,
-            _header(headers, HUBSPOT_TIMESTAMP_HEADER),
-            _header(headers, HUBSPOT_SIGNATURE_HEADER),
-            int(services.clock().timestamp() * 1000) if now_ms is None else now_ms,
-        )
-    else:
-        matches = signature_matches(secret, raw_body, _header(headers, SIGNATURE_HEADER))
+    now = int(services.clock().timestamp() * 1000) if now_ms is None else now_ms
+    matches = spec.signed(secret, SignedDelivery(method, uri, headers, raw_body, now))
     if crm is None or not crm.webhook_secret or not matches:
         raise _refused()
     return _receive(services, provider, workspace_id, crm, raw_body)
@@ -133,7 +119,7 @@ def _receive(services: Services, provider: str, workspace_id: str, crm: CrmSetti
             code="crm_read_disabled",
             fields={"crm.mode": crm.mode},
         )
-    changes = parse_changes(crm.provider, raw_body, crm.field)
+    changes = parse_changes(crm_provider(crm.provider), raw_body, crm.field)
     results = [_apply_change(services, workspace_id, crm.provider, change) for change in changes]
     return {
         "applied": sum(1 for r in results if r["status"] in ("enabled", "disabled")),
@@ -260,8 +246,8 @@ def write_back(
     from chalicelib.services.contacts import contact_states
 
     opted_out = bool(merged_entries(contact_states(services, contact), "outbound", "email"))
-    if not opted_out and crm.provider == "hubspot":
-        return "clear_not_supported"  # HubSpot cannot re-subscribe a contact (R13)
+    if not opted_out and not crm_provider(crm.provider).clear_supported:
+        return "clear_not_supported"  # e.g. HubSpot cannot re-subscribe a contact (R13)
     try:
         client = client_factory(crm, allow_loopback=services.config.loopback_destinations)
         client.set_email_opt_out(str(crm_id).strip(), opted_out)

@@ -10,7 +10,7 @@ from typing import Any
 from chalicelib.errors import Forbidden, InvalidInput, NotFound, Unauthorized
 from chalicelib.logic.destinations import DestinationRefused, check_url
 from chalicelib.logic.normalize import is_valid_id
-from chalicelib.models.domain import HUBSPOT_API_BASE_URL, CrmSettings, WorkspaceSettings
+from chalicelib.models.domain import CrmSettings, WorkspaceSettings
 from chalicelib.models.requests import parse
 from chalicelib.services.context import Services, iso
 from chalicelib.store.workspaces import KEY_PREFIX_LENGTH
@@ -126,11 +126,14 @@ WRITE_ONLY_PROVIDER_SECRETS = ("sendgrid_webhook_public_key", "mailgun_signing_k
 
 
 def _crm_destination(crm: CrmSettings | dict[str, Any]) -> tuple[Any, Any]:
-    """Where write-backs go: provider and base URL (HubSpot's default when none is set)."""
+    """Where write-backs go: provider and base URL (the provider's default when none is set)."""
+    from chalicelib.crm.registry import CRM_PROVIDERS
+
     values = crm.model_dump() if isinstance(crm, CrmSettings) else crm
     provider, url = values.get("provider"), values.get("instance_url")
-    if not url and provider == "hubspot":
-        url = HUBSPOT_API_BASE_URL
+    spec = CRM_PROVIDERS.get(provider) if isinstance(provider, str) else None
+    if not url and spec is not None:
+        url = spec.default_base_url
     return provider, url.rstrip("/") if isinstance(url, str) else url
 
 

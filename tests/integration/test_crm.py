@@ -18,6 +18,8 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
+from chalicelib.crm.base import CrmClient
+
 SECRET = "whsec-test-123"
 TOKEN = "crm-access-token"
 EMAIL = "pat.crm@example.com"
@@ -493,3 +495,109 @@ def test_r13_malformed_webhook_bodies_get_4xx(api, fake_crm):
     )
     assert (status, body["results"]) == (200, [{"ref": "1", "status": "invalid"}])
     assert api.post("/v1/webhooks/crm/pipedrive", raw=b"{}", key=None)[0] == 404
+
+
+# --- the provider registry (#12): a CRM is one entry in chalicelib/crm/registry.py ----------------
+
+
+class RecordingCrmClient(CrmClient):
+    """A CRM client that records its writes instead of calling out."""
+
+    provider = "acme_crm"
+
+    def __init__(self, writes: list[tuple[str, bool]]) -> None:
+        self.writes = writes
+
+    def set_email_opt_out(self, record_ref: str, opted_out: bool) -> bool:
+        self.writes.append((record_ref, opted_out))
+        return True
+
+
+@pytest.fixture()
+def acme_crm(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, bool]]:
+    """Registers a CRM the code base has never heard of -- in this test only, touching no other file."""
+    from chalicelib.crm.base import CrmProvider
+    from chalicelib.crm.registry import CRM_PROVIDERS
+    from chalicelib.crm.webhooks import CrmOptOutChange, event_id, flag, optout_signed, text
+    from chalicelib.errors import MalformedBody
+
+    writes: list[tuple[str, bool]] = []
+
+    def records(body: Any) -> list[Any]:
+        if not isinstance(body, dict) or not isinstance(body.get("changes"), list):
+            raise MalformedBody('expected {"changes": [...]}', fields={"changes": "must be a list"})
+        return body["changes"]
+
+    def change(record: Any, field: str, fallback: str) -> CrmOptOutChange:
+        ref = text(record.get("id"))
+        own_id = event_id("acme_crm", text(record.get("change_id")), ref, None, fallback)
+        return CrmOptOutChange(ref, None, text(record.get("email")), flag(record.get(field)), own_id)
+
+    provider = CrmProvider(
+        "acme_crm",
+        client=lambda settings, allow_loopback: RecordingCrmClient(writes),
+        records=records,
+        change=change,
+        signed=optout_signed,
+        default_field="unsubscribed",
+        clear_supported=False,
+    )
+    monkeypatch.setitem(CRM_PROVIDERS, "acme_crm", provider)
+    return writes
+
+
+def test_r13_a_registered_provider_is_used_on_every_crm_path(api, acme_crm):
+    # Given a CRM added to the registry only, mapped two-way by a workspace
+    status, body = api.patch(
+        "/v1/settings", {"crm": {"provider": "acme_crm", "mode": "read_write", "webhook_secret": SECRET}}
+    )
+    assert status == 200, body
+    assert body["crm"]["provider"] == "acme_crm"
+    api.put("/v1/contacts/c1", {"email": EMAIL, "attributes": {"crm_id": "A-1"}})
+    api.put("/v1/contacts/c2", {"email": "sam.crm@example.com", "attributes": {"crm_id": "A-2"}})
+    # When it posts its own body shape on the webhook, signed the shared way
+    change = {"id": "A-1", "email": EMAIL, "unsubscribed": True, "change_id": "ev-1"}
+    status, body = post_webhook(api, "acme_crm", {"changes": [change]})
+    # Then its parser and default field are used: email DND from the CRM
+    assert status == 200, body
+    assert body == {"applied": 1, "results": [{"ref": "A-1", "status": "enabled"}]}
+    assert email_dnd(api, "c1")["source"] == "crm"
+    # And its workspace route checks its own signature scheme
+    raw = json.dumps({"changes": [{**change, "change_id": "ev-2"}]}).encode()
+    status, body = api.post(
+        f"/v1/webhooks/crm/acme_crm/{api.workspace_id}", raw=raw, key=None, headers={"X-Optout-Signature": signed(raw)}
+    )
+    assert status == 200, body
+    assert body["results"] == [{"ref": "A-1", "status": "unchanged"}]
+    # When a user opts the other contact out, then clears it
+    set_email(api, "c2", "enable")
+    drain_writebacks(api.workspace_id)
+    set_email(api, "c2", "disable")
+    drain_writebacks(api.workspace_id)
+    # Then its client receives the opt-out, and no clear (the entry says it cannot take one)
+    assert acme_crm == [("A-2", True)]
+
+
+def test_r13_an_unregistered_provider_is_refused_naming_the_field(api, aws_env):
+    # Given no CRM called acme_crm in the registry
+    # When a workspace maps it
+    status, body = api.patch("/v1/settings", {"crm": {"provider": "acme_crm", "mode": "read"}})
+    # Then 422 naming crm.provider (never a silent HubSpot)
+    assert status == 422, body
+    assert body["fields"] == {"crm.provider": "Input should be 'salesforce' or 'hubspot'"}
+    # And its webhook route does not exist
+    status, body = post_webhook(api, "acme_crm", {"changes": []})
+    assert (status, body["fields"]) == (404, {"provider": "salesforce or hubspot"})
+
+
+def test_r13_the_write_back_client_is_never_a_default(aws_env):
+    # Given a mapping whose provider is not registered (written around validation)
+    from chalicelib.crm.registry import client_for
+    from chalicelib.errors import InvalidInput
+    from chalicelib.models.domain import CrmSettings
+
+    mapping = CrmSettings.model_construct(provider="acme_crm", mode="write", field=None, instance_url=None)
+    # When the worker asks for its client, Then it is refused naming the field, not HubSpot's
+    with pytest.raises(InvalidInput) as refused:
+        client_for(mapping)
+    assert list(refused.value.fields) == ["crm.provider"]

@@ -8,7 +8,7 @@ import base64
 import hashlib
 import hmac
 
-from chalicelib.crm.webhooks import hubspot_signature, hubspot_signature_matches, hubspot_uri
+from chalicelib.crm.hubspot import hubspot_signature, hubspot_signature_matches, hubspot_uri
 
 SECRET = "yyyyyyyy-yyyy-yyyy-yyyy-yyyyyyyyyyyy"
 URI = "https://www.example.com/webhook_uri"
