@@ -1,17 +1,24 @@
-"""Typed configuration, read once from the environment.
+"""Typed configuration, read once from the environment (pydantic-settings).
 
-Nothing else in chalicelib reads ``os.environ``: logic and stores receive a
-``Config``. The infra template's output keys map onto the variables through
-``TEMPLATE_OUTPUT_ENV`` so the local stack, tests and deploy script wire the
-same names.
+Nothing else in chalicelib reads ``os.environ``: logic and stores receive a ``Config``
+(``OPTOUT_*`` variables, ``get_config()``), observability and packaging read ``Runtime`` (what the
+process runs in: Lambda or not, Powertools' service and namespace, the stage being packaged). The
+infra template's output keys map onto the variables through ``TEMPLATE_OUTPUT_ENV`` so the local
+stack, tests and deploy script wire the same names.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
+from collections.abc import Mapping
+from contextvars import ContextVar
 from functools import lru_cache
+from typing import Annotated, Any
 
-from pydantic import BaseModel, Field
+from pydantic import AliasChoices, Field, field_validator
+from pydantic.fields import FieldInfo
+from pydantic_settings import BaseSettings, EnvSettingsSource, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
 
 # infra/template.yaml output key -> environment variable read here.
 TEMPLATE_OUTPUT_ENV: dict[str, str] = {
@@ -35,9 +42,39 @@ TEMPLATE_OUTPUT_ENV: dict[str, str] = {
 _DEV_SECRET = "dev-only-secret-change-me"
 # Stages deployed to AWS (.chalice/config.json); any code running inside Lambda counts as deployed too.
 DEPLOYED_STAGES = ("dev", "prod")
+# Fields never read from a variable of their own: derived in ``Config.from_env``.
+_DERIVED_FIELDS = frozenset({"loopback_destinations"})
+# The variables ``Config.from_env`` reads instead of ``os.environ`` (None: os.environ).
+_environ: ContextVar[Mapping[str, str] | None] = ContextVar("optout_config_environ", default=None)
 
 
-class Config(BaseModel):
+class _OptoutEnvironment(EnvSettingsSource):
+    """The ``OPTOUT_*`` variables of one mapping (``os.environ`` unless given): derived fields are not
+    read, and a plaintext ``OPTOUT_ADMIN_KEY`` arrives as its sha256 only (R14)."""
+
+    def __init__(self, settings_cls: type[BaseSettings], environ: Mapping[str, str] | None = None) -> None:
+        super().__init__(settings_cls)
+        if environ is not None:
+            self.env_vars = {name.lower(): value for name, value in environ.items()}
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        if field_name in _DERIVED_FIELDS:
+            return None, field_name, False
+        return super().get_field_value(field, field_name)
+
+    def __call__(self) -> dict[str, Any]:
+        values = super().__call__()
+        admin_key = self.env_vars.get(self.env_prefix.lower() + "admin_key")
+        if admin_key:
+            values["admin_key_sha256"] = hashlib.sha256(admin_key.encode()).hexdigest()
+        return values
+
+
+class Config(BaseSettings):
+    """The app's settings: ``OPTOUT_<FIELD>`` variables (``OPTOUT_TOKEN_KEYS`` comma-separated)."""
+
+    model_config = SettingsConfigDict(env_prefix="OPTOUT_", extra="ignore")
+
     stage: str = "local"
     workspaces_table: str = "optout-local-workspaces"
     contacts_table: str = "optout-local-contacts"
@@ -55,12 +92,12 @@ class Config(BaseModel):
     ses_topic: str = ""
     dnd_topic: str = ""
     public_url: str = "http://127.0.0.1:8000"
-    # sha256 hex of the admin key; plaintext OPTOUT_ADMIN_KEY is hashed on load.
+    # sha256 hex of the admin key; plaintext OPTOUT_ADMIN_KEY is hashed on load (and wins).
     admin_key_sha256: str = ""
     # Pepper for the keyed hash of addresses (R3): no readable address is stored as a key.
     address_key: str = _DEV_SECRET
     # Token signing keys, newest first, "kid:secret" (R5: rotate without breaking links).
-    token_keys: list[str] = Field(default_factory=lambda: ["k1:" + _DEV_SECRET])
+    token_keys: Annotated[list[str], NoDecode] = Field(default_factory=lambda: ["k1:" + _DEV_SECRET])
     # How long a per-instance copy of a workspace's rules/sequences/settings may live (SPEC: <= 1 s).
     config_cache_seconds: float = 1.0
     # Outbound calls (CRM write-back) may go to loopback (plain http allowed there): only on the local
@@ -68,27 +105,64 @@ class Config(BaseModel):
     # secrets. Derived in from_env, never read from a variable of its own.
     loopback_destinations: bool = False
 
+    @field_validator("token_keys", mode="before")
     @classmethod
-    def from_env(cls, env: dict[str, str] | None = None) -> Config:
-        import hashlib
+    def _split_token_keys(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            keys = [key.strip() for key in value.split(",") if key.strip()]
+            return keys or cls.model_fields["token_keys"].get_default(call_default_factory=True)
+        return value
 
+    @field_validator("config_cache_seconds", mode="before")
+    @classmethod
+    def _empty_is_default(cls, value: Any) -> Any:
+        return cls.model_fields["config_cache_seconds"].default if value == "" else value
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return init_settings, _OptoutEnvironment(settings_cls, _environ.get())  # no .env or secret files
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Config:
+        """The config of ``env`` (default ``os.environ``) alone, with ``loopback_destinations`` derived."""
         env = dict(os.environ if env is None else env)
-        values: dict[str, object] = {}
-        for field in cls.model_fields:
-            name = "OPTOUT_" + field.upper()
-            if name in env and field not in ("token_keys", "config_cache_seconds", "loopback_destinations"):
-                values[field] = env[name]
-        values["stage"] = env.get("OPTOUT_STAGE", "local")
-        values["loopback_destinations"] = not (
-            is_deployed(str(values["stage"]), env) or any(env.get(name) for name in DEPLOYED_MARKERS)
-        )
-        if env.get("OPTOUT_ADMIN_KEY"):
-            values["admin_key_sha256"] = hashlib.sha256(env["OPTOUT_ADMIN_KEY"].encode()).hexdigest()
-        if env.get("OPTOUT_TOKEN_KEYS"):
-            values["token_keys"] = [k.strip() for k in env["OPTOUT_TOKEN_KEYS"].split(",") if k.strip()]
-        if env.get("OPTOUT_CONFIG_CACHE_SECONDS"):
-            values["config_cache_seconds"] = float(env["OPTOUT_CONFIG_CACHE_SECONDS"])
-        return cls.model_validate(values)
+        loopback = not (is_deployed(env.get("OPTOUT_STAGE", "local"), env) or any(env.get(n) for n in DEPLOYED_MARKERS))
+        token = _environ.set(env)
+        try:
+            return cls(loopback_destinations=loopback)
+        finally:
+            _environ.reset(token)
+
+
+class Runtime(BaseSettings):
+    """What this process runs in, from AWS's and Powertools' own variables (no secrets: safe to read
+    at import, also while ``chalice package`` imports the app)."""
+
+    model_config = SettingsConfigDict(extra="ignore", populate_by_name=True, env_ignore_empty=True)
+
+    # Set by Lambda in every function's environment.
+    function_name: str = Field("", validation_alias=AliasChoices("AWS_LAMBDA_FUNCTION_NAME"))
+    # The `service` key of every log line and metric dimension, and the metrics' CloudWatch namespace.
+    service: str = Field("optout", validation_alias=AliasChoices("POWERTOOLS_SERVICE_NAME"))
+    metrics_namespace: str = Field("optout", validation_alias=AliasChoices("POWERTOOLS_METRICS_NAMESPACE"))
+    trace_disabled_flag: str = Field("false", validation_alias=AliasChoices("POWERTOOLS_TRACE_DISABLED"))
+    # The stage `chalice package`/`deploy` builds: event-source names are resolved at import.
+    packaged_stage: str = Field("dev", validation_alias=AliasChoices("OPTOUT_STAGE"))
+
+    @property
+    def in_lambda(self) -> bool:
+        return bool(self.function_name)
+
+    @property
+    def trace_disabled(self) -> bool:
+        return self.trace_disabled_flag.lower() in ("1", "true", "yes")
 
 
 # In AWS the secrets live in SSM Parameter Store (SecureString) under this prefix, one parameter per
@@ -121,15 +195,13 @@ def read_ssm_secrets(prefix: str) -> dict[str, str]:
         kwargs["NextToken"] = page["NextToken"]
 
 
-def is_deployed(stage: str, env: dict[str, str]) -> bool:
+def is_deployed(stage: str, env: Mapping[str, str]) -> bool:
     """A stage that serves real traffic: dev/prod, or anything running inside Lambda."""
     return stage in DEPLOYED_STAGES or bool(env.get("AWS_LAMBDA_FUNCTION_NAME"))
 
 
 def development_secrets(config: Config) -> list[str]:
     """The secrets of ``config`` that are missing or still the development defaults (SPEC R20)."""
-    import hashlib
-
     weak = []
     if not config.address_key or config.address_key == _DEV_SECRET:
         weak.append("OPTOUT_ADDRESS_KEY")
@@ -165,16 +237,23 @@ def get_config() -> Config:
     return config
 
 
+@lru_cache(maxsize=1)
+def runtime() -> Runtime:
+    """Read once per process, like the config."""
+    return Runtime()
+
+
 def check_deployed_start() -> None:
     """Inside Lambda, read the config during the cold start (init), so a function without its secrets
     fails to start instead of answering requests (R20). Elsewhere (tests, packaging) nothing happens."""
-    if os.environ.get("AWS_LAMBDA_FUNCTION_NAME"):
+    if runtime().in_lambda:
         get_config()
 
 
 def reset_config() -> None:
     """Forget the cached config (tests and the local stack set env vars first)."""
     get_config.cache_clear()
+    runtime.cache_clear()
 
 
 def deployed_name(suffix: str) -> str:
@@ -183,4 +262,4 @@ def deployed_name(suffix: str) -> str:
     Chalice resolves event-source decorators (SNS topic, SQS queue names) when it packages
     the app, so app.py needs these names at import time; ``OPTOUT_STAGE`` selects the stage.
     """
-    return f"optout-{os.environ.get('OPTOUT_STAGE', 'dev')}-{suffix}"
+    return f"optout-{runtime().packaged_stage}-{suffix}"

@@ -4,8 +4,12 @@
   the Lambda context; they never carry addresses: the code logs ids, codes and counts only, and as a
   second line of defence every formatted line is passed through ``mask_log`` (emails, phones, and in
   URLs the unsubscribe token and address parameters; the local stack's access log uses it too).
-- Metrics (CloudWatch EMF) are counted in memory by the ``record_*`` helpers and written once per
-  invocation by ``flush_metrics`` (the middleware calls it), one EMF document per dimension set.
+- Metrics (CloudWatch EMF) go through Powertools ``Metrics``: a metric without dimensions of its own
+  (``Unenrollments``, the ``FlagsPastDue`` gauge) is added to the shared ``metrics`` and written once
+  per invocation by ``log_metrics`` around the handler (the middleware); a metric with dimensions
+  (``OptOuts{source,channel}``, ``SendCheckVerdicts{verdict}``, ``DeadLettered{queue}``) is one
+  ``single_metric`` document, written when it happens, as Powertools prescribes for a dimension set
+  of its own. Namespace and service come from ``chalicelib.config.runtime()``.
 - The Tracer (X-Ray) is created lazily, only inside Lambda with tracing on: importing the X-Ray SDK
   costs ~200 ms, which neither the local stack nor the tests pay (POWERTOOLS_TRACE_DISABLED=true).
 
@@ -15,7 +19,6 @@
 from __future__ import annotations
 
 import logging
-import os
 import re
 import uuid
 from collections import Counter
@@ -24,8 +27,12 @@ from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.logging.formatter import LambdaPowertoolsFormatter
+from aws_lambda_powertools.metrics import MetricUnit, single_metric
+from aws_lambda_powertools.metrics.provider.cloudwatch_emf.cloudwatch import AmazonCloudWatchEMFProvider
 
-SERVICE = os.environ.get("POWERTOOLS_SERVICE_NAME") or "optout"
+from chalicelib.config import runtime
+
+SERVICE = runtime().service
 
 _EMAIL_RE = re.compile(r"[^\s@<>\"']+@[^\s@<>\"']+")
 _PHONE_RE = re.compile(r"\+?\d[\d\s().-]{6,}\d")
@@ -99,44 +106,76 @@ class _MaskingFilter(logging.Filter):
 
 
 logger = Logger(service=SERVICE, logger_formatter=_MaskingFormatter())
-metrics = Metrics(namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE") or "optout", service=SERVICE)
+# Modules log through child loggers of this one (``Logger(service=SERVICE, child=True)``, named
+# ``optout.<module>``): their lines go through its handler, so they carry its correlation id and keys.
+
+
+class _EmfProvider(AmazonCloudWatchEMFProvider):
+    """Powertools' EMF provider whose per-invocation flush never fails the invocation it ends."""
+
+    def flush_metrics(self, raise_on_empty_metrics: bool = False) -> None:
+        if not self.metric_set and not raise_on_empty_metrics:
+            return  # most invocations count nothing of their own: not worth Powertools' warning each
+        try:
+            super().flush_metrics(raise_on_empty_metrics=raise_on_empty_metrics)
+        except Exception:  # a metrics failure must not turn a stored opt-out into an error
+            logger.warning("metrics flush failed", exc_info=True)
+
+
+metrics = Metrics(provider=_EmfProvider(namespace=runtime().metrics_namespace, service=SERVICE))
 
 
 # ----------------------------------------------------------------------------------------------
-# Metrics: counted per invocation, flushed by the middleware.
-
-_counts: Counter[tuple[str, tuple[tuple[str, str], ...]]] = Counter()
+# Metrics
 
 
 def count(name: str, value: int = 1, **dimensions: str) -> None:
-    """Add to a Count metric with these dimensions (keep dimension values to small closed sets)."""
-    if value:
-        _counts[(name, tuple(sorted(dimensions.items())))] += value
+    """Add to a Count metric; with dimensions (keep their values to small closed sets) it is a
+    document of its own, written now."""
+    if not value:
+        return
+    if not dimensions:
+        metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
+        return
+    try:
+        with single_metric(
+            name=name,
+            unit=MetricUnit.Count,
+            value=value,
+            namespace=metrics.namespace,
+            default_dimensions={"service": SERVICE, **dimensions},
+        ):
+            pass
+    except Exception:  # a metrics failure must not turn a stored opt-out into an error
+        logger.warning("metric %s not written", name, exc_info=True)
 
 
 def record_send_check(results: Iterable[dict[str, Any]]) -> None:
-    """Send-check verdicts by outcome (allowed / blocked / error)."""
-    for result in results:
-        verdict = "error" if result.get("error") else "allowed" if result.get("allowed") else "blocked"
-        count("SendCheckVerdicts", verdict=verdict)
-
-
-_gauges: dict[str, float] = {}
+    """Send-check verdicts by outcome (allowed / blocked / error): one document per outcome and call."""
+    verdicts = Counter(
+        "error" if result.get("error") else "allowed" if result.get("allowed") else "blocked" for result in results
+    )
+    for verdict, checks in sorted(verdicts.items()):
+        count("SendCheckVerdicts", checks, verdict=verdict)
 
 
 def gauge(name: str, value: float) -> None:
-    """A level (not a count) measured this invocation, written even when 0 so an alarm sees data."""
-    _gauges[name] = value
+    """A level (not a count) measured this invocation, written even when 0 so an alarm sees data; the
+    last value of the invocation is the one written."""
+    metrics.provider.metric_set.pop(name, None)
+    metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
 
 
 def record_dnd_change(audit_entries: Iterable[dict[str, Any]]) -> None:
     """Opt-outs (DND set) and opt-out clears, by source and channel, for a committed change."""
+    changes: Counter[tuple[str, str, str]] = Counter()
     for entry in audit_entries:
         action = entry.get("action")  # audit actions: enabled | disabled | flagged
-        if action not in ("enabled", "disabled"):
-            continue
-        name = "OptOuts" if action == "enabled" else "OptOutsCleared"
-        count(name, source=str(entry.get("source")), channel=str(entry.get("channel")))
+        if action in ("enabled", "disabled"):
+            name = "OptOuts" if action == "enabled" else "OptOutsCleared"
+            changes[(name, str(entry.get("source")), str(entry.get("channel")))] += 1
+    for (name, source, channel), changed in sorted(changes.items()):
+        count(name, changed, source=source, channel=channel)
 
 
 def record_unenrollments(enrollments: int) -> None:
@@ -150,23 +189,9 @@ def record_dead_lettered(queue: str, messages: int = 1) -> None:
 
 
 def flush_metrics() -> None:
-    """Write this invocation's metrics as EMF (stdout -> CloudWatch Logs -> CloudWatch Metrics)."""
-    from aws_lambda_powertools.metrics import MetricUnit, single_metric
-
-    pending = list(_counts.items()) + [((name, ()), value) for name, value in _gauges.items()]
-    _counts.clear()
-    _gauges.clear()
-    for (name, dimensions), value in pending:
-        with single_metric(
-            name=name,
-            unit=MetricUnit.Count,
-            value=value,
-            namespace=metrics.namespace,
-            default_dimensions={"service": SERVICE, **dict(dimensions)},
-        ):
-            pass
-    if metrics.metric_set:
-        metrics.flush_metrics()
+    """Write the invocation's pending metrics now (``log_metrics`` does it at the end of each
+    invocation; scripts and tests call this)."""
+    metrics.flush_metrics()
 
 
 # ----------------------------------------------------------------------------------------------
@@ -181,8 +206,7 @@ def get_tracer() -> Any:
     global _tracer, _tracer_resolved
     if not _tracer_resolved:
         _tracer_resolved = True
-        disabled = os.environ.get("POWERTOOLS_TRACE_DISABLED", "false").lower() in ("1", "true", "yes")
-        if not disabled and os.environ.get("AWS_LAMBDA_FUNCTION_NAME"):
+        if not runtime().trace_disabled and runtime().in_lambda:
             try:
                 from aws_lambda_powertools import Tracer
 
@@ -202,7 +226,7 @@ def _traced(name: str, call: Callable[[], Any]) -> Any:
 
 
 # ----------------------------------------------------------------------------------------------
-# Middleware: correlation ids, Lambda context, one metrics flush per invocation.
+# Middleware: correlation ids, Lambda context, one metrics flush per invocation (log_metrics).
 
 _cold_start = True
 _INVOCATION_KEYS = ["cold_start", "function_request_id", "function_name", "route", "http_method"]
@@ -222,12 +246,18 @@ def _begin(correlation_id: str | None, lambda_context: Any, **keys: Any) -> None
 
 
 def _end() -> None:
-    try:
-        flush_metrics()
-    except Exception:  # a metrics failure must not turn a stored opt-out into an error
-        logger.warning("metrics flush failed", exc_info=True)
     logger.remove_keys(_INVOCATION_KEYS)
     logger.set_correlation_id(None)
+
+
+def _invoke(name: str, get_response: Callable[[Any], Any], event: Any, lambda_context: Any) -> Any:
+    """The handler, traced, with this invocation's metrics written when it ends (also on failure)."""
+
+    @metrics.log_metrics
+    def handler(event: Any, lambda_context: Any) -> Any:
+        return _traced(name, lambda: get_response(event))
+
+    return handler(event, lambda_context)
 
 
 def http_middleware(request: Any, get_response: Callable[[Any], Any]) -> Any:
@@ -235,7 +265,7 @@ def http_middleware(request: Any, get_response: Callable[[Any], Any]) -> Any:
     route = context.get("resourcePath") or request.path
     _begin(context.get("requestId"), request.lambda_context, route=route, http_method=request.method)
     try:
-        response = _traced(f"{request.method} {route}", lambda: get_response(request))
+        response = _invoke(f"{request.method} {route}", get_response, request, request.lambda_context)
         logger.debug("request handled", extra={"status": getattr(response, "status_code", None)})
         return response
     finally:
@@ -246,7 +276,7 @@ def event_middleware(event: Any, get_response: Callable[[Any], Any]) -> Any:
     context = getattr(event, "context", None)
     _begin(None, context)
     try:
-        return _traced(getattr(context, "function_name", None) or type(event).__name__, lambda: get_response(event))
+        return _invoke(getattr(context, "function_name", None) or type(event).__name__, get_response, event, context)
     finally:
         _end()
 
@@ -256,7 +286,7 @@ def install(app: Any) -> None:
     app.register_middleware(http_middleware, "http")
     for event_type in ("sns", "sqs", "scheduled"):
         app.register_middleware(event_middleware, event_type)
-    if os.environ.get("AWS_LAMBDA_FUNCTION_NAME"):
+    if runtime().in_lambda:
         for handler in logging.getLogger().handlers:  # the Lambda runtime's handler (std-logging modules)
             if not any(isinstance(f, _MaskingFilter) for f in handler.filters):
                 handler.addFilter(_MaskingFilter())

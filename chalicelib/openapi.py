@@ -19,6 +19,7 @@ from typing import Any, Literal
 from pydantic import BaseModel
 
 from chalicelib.crm.registry import CRM_PROVIDERS
+from chalicelib.email_providers.registry import EMAIL_PROVIDERS
 from chalicelib.models.domain import CHANNELS, CrmSettings, WorkspaceSettings
 from chalicelib.models.requests import (
     AudienceBody,
@@ -241,6 +242,16 @@ def _operations() -> dict[tuple[str, str], Operation]:
         if "body_media" in route:
             fields["body_media"] = tuple(route["body_media"])
         operations[(path, method)] = Operation(**fields)  # TypeError on a key Operation does not know
+    for provider in EMAIL_PROVIDERS.values():  # one route per provider of the registry (R19)
+        operations[(f"/v1/webhooks/{provider.name}/{{workspace_id}}", "POST")] = Operation(
+            provider.summary,
+            "webhooks",
+            "public",
+            {200: (JSON, "EmailWebhookResult"), 400: ERR, 403: ERR, 422: ERR, 503: ERR},
+            headers={name: {"type": "string"} for name in provider.headers},
+            description=provider.description,
+            body_schema={"type": provider.body_type},
+        )
     return operations
 
 

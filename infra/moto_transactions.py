@@ -14,9 +14,9 @@ of 10,000 enrollments). DynamoDB's own cost is O(items in the transaction), and 
    nothing of the transaction remains: the same all-or-nothing result as before.
 
 Concurrency is unchanged: moto's transactions are not isolated from other requests, so the local
-stack still serialises DynamoDB requests (infra/local). ``install()`` is idempotent; ``uninstall()``
-undoes it. Installed by ``infra.local.aws_endpoint.prepare_moto`` (the local stack's endpoint, the
-in-process bench, the integration tests' moto).
+stack still serialises DynamoDB requests (infra/moto_patches.py). ``install()`` is idempotent;
+``uninstall()`` undoes it. Installed by ``infra.moto_patches.apply`` (version-checked), through
+``prepare_moto``: the local stack's endpoint, the in-process bench, the integration tests' moto.
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""Email providers' webhooks (R19): SendGrid, Mailgun, Postmark. 403 for anything not the provider's."""
+"""Email providers' webhooks (R19): ``POST /v1/webhooks/{name}/{workspace_id}`` for every provider in
+``chalicelib/email_providers/registry.py``. 403 for anything not the provider's."""
 
 from __future__ import annotations
 
@@ -6,30 +7,20 @@ from chalice import Blueprint
 
 from chalicelib.api.http import ApiCall, api_route
 from chalicelib.api.lazy import email_webhooks
+from chalicelib.email_providers.registry import EMAIL_PROVIDERS
 
 bp = Blueprint(__name__)
 
-PROVIDERS = ("sendgrid", "mailgun", "postmark")
+
+def _add_route(name: str) -> None:
+    @api_route(bp, f"/v1/webhooks/{name}/{{workspace_id}}", "POST", auth="public", name=f"handle_{name}_webhook")
+    def handle_email_provider_webhook(call: ApiCall, workspace_id):
+        # Imported here: a cold start of other routes should not pay for this path.
+        from chalicelib.email_providers import WebhookRequest
+
+        webhook = WebhookRequest(workspace_id, dict(call.request.headers or {}), call.raw_body)
+        return email_webhooks.handle_email_webhook(call.services, name, webhook)
 
 
-def _handle(call: ApiCall, name: str, workspace_id: str):  # type: ignore[no-untyped-def]
-    # Imported here: a cold start of other routes should not pay for this path.
-    from chalicelib.email_providers import WebhookRequest
-
-    webhook = WebhookRequest(workspace_id, dict(call.request.headers or {}), call.raw_body)
-    return email_webhooks.handle_email_webhook(call.services, name, webhook)
-
-
-@api_route(bp, "/v1/webhooks/sendgrid/{workspace_id}", "POST", auth="public")
-def handle_sendgrid_events(call: ApiCall, workspace_id):
-    return _handle(call, "sendgrid", workspace_id)
-
-
-@api_route(bp, "/v1/webhooks/mailgun/{workspace_id}", "POST", auth="public")
-def handle_mailgun_event(call: ApiCall, workspace_id):
-    return _handle(call, "mailgun", workspace_id)
-
-
-@api_route(bp, "/v1/webhooks/postmark/{workspace_id}", "POST", auth="public")
-def handle_postmark_event(call: ApiCall, workspace_id):
-    return _handle(call, "postmark", workspace_id)
+for _name in EMAIL_PROVIDERS:
+    _add_route(_name)

@@ -140,6 +140,7 @@ def api_route(
     auth: Auth = "workspace",
     body: BodyRule = "none",
     content_types: list[str] | None = None,
+    name: str | None = None,
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Register ``view(call, **path_params)`` as ``method path`` on ``bp``. In order: the key is
     checked (``auth``), the JSON body parsed (``body``: required, optional or not read), the view
@@ -148,6 +149,8 @@ def api_route(
     route_options: dict[str, Any] = {"methods": [method]}
     if content_types is not None:
         route_options["content_types"] = content_types
+    if name is not None:  # the view's name when one function serves several routes
+        route_options["name"] = name
 
     def register(view: Callable[..., Any]) -> Callable[..., Any]:
         @functools.wraps(view)

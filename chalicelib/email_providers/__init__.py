@@ -1,26 +1,28 @@
 """Email providers' webhooks (R19): how each one authenticates its requests and what its events mean.
 
-Each provider module is pure (no I/O) and offers the same three things, registered in ``PROVIDERS``:
+Each provider module is pure (no I/O) and offers two functions, entered with its setting and route
+documentation in ``registry.py`` (``EMAIL_PROVIDERS``):
 
-- ``SECRET_SETTING``: the write-only workspace setting holding what verifies its requests;
 - ``authenticate(secret, request, now) -> Verified``: raises Forbidden unless the request is the
   provider's (signature, freshness); may name a one-time token the caller must refuse to see twice;
 - ``parse(body) -> list[EmailFeedback]``: the provider-neutral records of the body's events
   (MalformedBody / InvalidInput for bodies that are not the provider's shape).
 
-``chalicelib/services/email_webhooks.py`` runs them and hands the records to ``record_email_feedback``.
-Adding a provider: one module here, one entry in ``PROVIDERS``, one setting, one route.
+``POST /v1/webhooks/{name}/{workspace_id}`` exists for every registered provider;
+``chalicelib/services/email_webhooks.py`` runs them and hands the records to ``record_email_feedback``
+(the same path SES notifications take).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chalicelib.errors import Forbidden, MalformedBody
 from chalicelib.logic.bounded_json import loads_bounded
-from chalicelib.models.email_feedback import EmailFeedback
+
+if TYPE_CHECKING:
+    from chalicelib.email_providers.registry import EmailProvider
 
 # Signed timestamps further than this from our clock (either way) are refused: a captured request
 # cannot be replayed later, and providers sign every delivery attempt afresh.
@@ -46,14 +48,6 @@ class Verified:
     replay_token: str | None = None
 
 
-@dataclass(frozen=True)
-class ProviderSpec:
-    name: str
-    secret_setting: str
-    authenticate: Callable[[str, WebhookRequest, int], Verified]
-    parse: Callable[[bytes], list[EmailFeedback]]
-
-
 def forbidden(detail: str, field: str) -> Forbidden:
     return Forbidden("webhook not authenticated", fields={field: detail})
 
@@ -76,14 +70,15 @@ def json_document(body: bytes) -> Any:
         raise MalformedBody("body is not valid JSON", fields={"body": "invalid JSON"}) from None
 
 
-def _registry() -> dict[str, ProviderSpec]:
-    from chalicelib.email_providers import mailgun, postmark, sendgrid
+def json_object(body: bytes) -> dict[str, Any]:
+    """A body that must be one JSON object (one event or record per request)."""
+    document = json_document(body)
+    if not isinstance(document, dict):
+        raise MalformedBody("expected a JSON object", fields={"body": "must be an object"})
+    return document
 
-    return {
-        module.NAME: ProviderSpec(module.NAME, module.SECRET_SETTING, module.authenticate, module.parse)
-        for module in (sendgrid, mailgun, postmark)
-    }
 
+def provider(name: str) -> EmailProvider:
+    from chalicelib.email_providers.registry import EMAIL_PROVIDERS  # lazily: it imports every provider module
 
-def provider(name: str) -> ProviderSpec:
-    return _registry()[name]
+    return EMAIL_PROVIDERS[name]

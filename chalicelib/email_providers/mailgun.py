@@ -18,12 +18,11 @@ import hashlib
 import hmac
 from typing import Any
 
-from chalicelib.email_providers import Verified, WebhookRequest, check_timestamp, forbidden, json_document
-from chalicelib.errors import InvalidInput, MalformedBody
-from chalicelib.models.email_feedback import EmailFeedback, Provider, Signal
+from chalicelib.email_providers import Verified, WebhookRequest, check_timestamp, forbidden, json_object
+from chalicelib.errors import InvalidInput
+from chalicelib.models.email_feedback import EmailFeedback, Signal
 
-NAME: Provider = "mailgun"
-SECRET_SETTING = "mailgun_signing_key"
+NAME = "mailgun"
 
 # event-data.reason of a permanent failure that is Mailgun refusing to send to a suppressed address.
 SUPPRESSION_REASONS: dict[str, Signal] = {
@@ -33,15 +32,8 @@ SUPPRESSION_REASONS: dict[str, Signal] = {
 }
 
 
-def _document(body: bytes) -> dict[str, Any]:
-    document = json_document(body)
-    if not isinstance(document, dict):
-        raise MalformedBody("expected a JSON object", fields={"body": "must be an object"})
-    return document
-
-
 def authenticate(secret: str, request: WebhookRequest, now: int) -> Verified:
-    signature = _document(request.body).get("signature")
+    signature = json_object(request.body).get("signature")
     if not isinstance(signature, dict):
         raise forbidden("missing", "signature")
     timestamp, token, given = (signature.get(k) for k in ("timestamp", "token", "signature"))
@@ -55,7 +47,7 @@ def authenticate(secret: str, request: WebhookRequest, now: int) -> Verified:
 
 
 def parse(body: bytes) -> list[EmailFeedback]:
-    data = _document(body).get("event-data")
+    data = json_object(body).get("event-data")
     if not isinstance(data, dict):
         raise InvalidInput("event-data is required", fields={"event-data": "must be an object"})
     event = data.get("event")

@@ -28,12 +28,11 @@ import binascii
 import hmac
 from typing import Any
 
-from chalicelib.email_providers import Verified, WebhookRequest, forbidden, json_document
-from chalicelib.errors import InvalidInput, MalformedBody
-from chalicelib.models.email_feedback import EmailFeedback, Provider, Signal
+from chalicelib.email_providers import Verified, WebhookRequest, forbidden, json_object
+from chalicelib.errors import InvalidInput
+from chalicelib.models.email_feedback import EmailFeedback, Signal
 
-NAME: Provider = "postmark"
-SECRET_SETTING = "postmark_webhook_secret"
+NAME = "postmark"
 
 BOUNCE_TYPES: dict[str, Signal] = {
     "HardBounce": "hard_bounce",
@@ -78,9 +77,7 @@ def _record_id(record: dict[str, Any]) -> str:
 
 
 def parse(body: bytes) -> list[EmailFeedback]:
-    record = json_document(body)
-    if not isinstance(record, dict):
-        raise MalformedBody("expected a JSON object", fields={"body": "must be an object"})
+    record = json_object(body)
     record_type = _text(record, "RecordType")
     if record_type == "Bounce":
         signal = BOUNCE_TYPES.get(_text(record, "Type"))

@@ -32,13 +32,12 @@ from chalicelib.email_providers import (
     json_document,
 )
 from chalicelib.errors import MalformedBody
-from chalicelib.models.email_feedback import EmailFeedback, Provider, Signal
+from chalicelib.models.email_feedback import EmailFeedback, Signal
 
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.ec import EllipticCurvePublicKey
 
-NAME: Provider = "sendgrid"
-SECRET_SETTING = "sendgrid_webhook_public_key"
+NAME = "sendgrid"
 SIGNATURE_HEADER = "X-Twilio-Email-Event-Webhook-Signature"
 TIMESTAMP_HEADER = "X-Twilio-Email-Event-Webhook-Timestamp"
 

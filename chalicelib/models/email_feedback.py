@@ -8,7 +8,7 @@ signal means for DND is decided here, once, so every provider gets the same reas
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Literal
 
 from chalicelib.models.domain import (
@@ -21,7 +21,6 @@ from chalicelib.models.domain import (
     Source,
 )
 
-Provider = Literal["ses", "sendgrid", "mailgun", "postmark"]
 # What the provider told us about one recipient:
 Signal = Literal[
     "hard_bounce",  # permanent delivery failure
@@ -68,38 +67,32 @@ RULES: dict[Signal, FeedbackRule] = {
 class EmailFeedback:
     """One signal about one recipient, from one provider event.
 
-    ``event_id`` is the provider's natural id of the event (SES messageId, SendGrid sg_event_id, Mailgun
-    event id, Postmark bounce ID...): with the provider and the recipient it makes the exactly-once
-    marker, and it is the soft-bounce counter's key. ``recipient`` is the address as the provider sent
-    it (normalized when recorded). ``group_id``: the provider's unsubscribe group (SendGrid ASM group).
+    ``provider``: ``ses`` or a name in ``chalicelib/email_providers/registry.py``. ``event_id`` is the
+    provider's natural id of the event (SES messageId, SendGrid sg_event_id, Mailgun event id, Postmark
+    bounce ID...): with the provider and the recipient it makes the exactly-once marker, and it is the
+    soft-bounce counter's key. ``recipient`` is the address as the provider sent it (normalized when
+    recorded). ``group_id``: the provider's unsubscribe group (SendGrid ASM group). ``action``,
+    ``reason``, ``kind`` and ``source`` are the signal's ``RULES`` entry, filled in on creation.
     """
 
-    provider: Provider
+    provider: str
     event_id: str
     recipient: str
     signal: Signal
     group_id: int | None = None
     note: str | None = None
+    action: Action = field(init=False, repr=False, compare=False)
+    reason: str = field(init=False, repr=False, compare=False)
+    kind: Kind = field(init=False, repr=False, compare=False)
+    source: Source = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        for name, value in asdict(self.rule).items():
+            object.__setattr__(self, name, value)
 
     @property
     def rule(self) -> FeedbackRule:
         return RULES[self.signal]
-
-    @property
-    def action(self) -> Action:
-        return self.rule.action
-
-    @property
-    def reason(self) -> str:
-        return self.rule.reason
-
-    @property
-    def kind(self) -> Kind:
-        return self.rule.kind
-
-    @property
-    def source(self) -> Source:
-        return self.rule.source
 
     @property
     def delivery_key(self) -> str:

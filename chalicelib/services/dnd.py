@@ -10,10 +10,11 @@ Every follow-up is idempotent, so a re-run is harmless.
 
 from __future__ import annotations
 
-import logging
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
+
+from aws_lambda_powertools import Logger
 
 from chalicelib.errors import ConcurrentUpdate, InvalidInput, NotFound
 from chalicelib.logic.dnd_rules import reasons_to_clear, with_entry, without_reasons
@@ -30,13 +31,13 @@ from chalicelib.models.domain import (
     address_channels,
 )
 from chalicelib.models.requests import DndBody, parse
-from chalicelib.observability import record_dnd_change
+from chalicelib.observability import SERVICE, record_dnd_change
 from chalicelib.services.context import Services, iso
 from chalicelib.services.recipients import Target, address_pk, contact_address_pks
 from chalicelib.store import keys
 from chalicelib.store.dnd import AuditRecord, DuplicateEvent, Subject, marker_item, subject_from_item
 
-logger = logging.getLogger(__name__)
+logger = Logger(service=SERVICE, child=True)  # a child of the service logger: correlation ids
 MAX_ATTEMPTS = 6
 # How long the request path has to finish (and delete) its own outbox item before the sweeper
 # takes it over; far above the API's 30 s Lambda timeout, so the two never run it at once.

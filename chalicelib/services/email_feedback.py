@@ -19,20 +19,22 @@ then skipped by their markers.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from email.utils import parseaddr
 
+from aws_lambda_powertools import Logger
+
 from chalicelib.logic.normalize import try_normalize_email
 from chalicelib.models.domain import SubscriptionStatus
 from chalicelib.models.email_feedback import REACTIVATION_CLEARS, EmailFeedback
+from chalicelib.observability import SERVICE
 from chalicelib.services.context import Services
 from chalicelib.services.dnd import DndChange, apply_dnd_change
 from chalicelib.services.recipients import Target, address_pk
 from chalicelib.store import keys
 
-logger = logging.getLogger(__name__)
+logger = Logger(service=SERVICE, child=True)  # a child of the service logger: correlation ids
 
 
 @dataclass
@@ -85,34 +87,21 @@ def _record_one(services: Services, workspace_id: str, item: EmailFeedback, summ
     if item.action == "resubscribe":
         return  # a group resubscribe means something only for the topic that maps the group
     event_id = f"{item.provider}:{item.event_id}:{digest[:32]}:{item.reason}"
-    if item.action == "clear":
-        change = DndChange(
-            workspace_id,
-            Target(email=email),
-            "outbound",
-            ("email",),
-            "disable",
-            item.source,
-            item.reason,
-            actor=item.provider,
-            note=item.note,
-            only_reasons=REACTIVATION_CLEARS,
-            event_id=event_id,
-        )
-    else:
-        change = DndChange(
-            workspace_id,
-            Target(email=email),
-            "outbound",
-            ("email",),
-            "enable",
-            item.source,
-            item.reason,
-            kind=item.kind,
-            actor=item.provider,
-            note=item.note,
-            event_id=event_id,
-        )
+    clear = item.action == "clear"  # a reactivation: only what bounces and provider suppressions set
+    change = DndChange(
+        workspace_id,
+        Target(email=email),
+        "outbound",
+        ("email",),
+        "disable" if clear else "enable",
+        item.source,
+        item.reason,
+        kind=item.kind,
+        actor=item.provider,
+        note=item.note,
+        only_reasons=REACTIVATION_CLEARS if clear else None,
+        event_id=event_id,
+    )
     result = apply_dnd_change(services, change)
     summary.applied += 1 if result.changed else 0
     summary.duplicates += 1 if result.duplicate else 0

@@ -9,16 +9,18 @@ the provider retries (events already applied are skipped by their markers).
 
 from __future__ import annotations
 
-import logging
 from typing import Any
+
+from aws_lambda_powertools import Logger
 
 from chalicelib.email_providers import TIMESTAMP_TOLERANCE_SECONDS, WebhookRequest, forbidden, provider
 from chalicelib.errors import NotFound
 from chalicelib.logic.normalize import is_valid_id
+from chalicelib.observability import SERVICE
 from chalicelib.services.context import Services
 from chalicelib.services.email_feedback import record_email_feedback
 
-logger = logging.getLogger(__name__)
+logger = Logger(service=SERVICE, child=True)  # a child of the service logger: correlation ids
 
 # Used tokens are kept a little longer than a signed timestamp stays acceptable.
 TOKEN_TTL_SECONDS = 2 * TIMESTAMP_TOLERANCE_SECONDS + 60

@@ -8,8 +8,9 @@ capabilities (unsubscribe page, DND hook, replies) use to take contacts out of s
 
 from __future__ import annotations
 
-import logging
 from typing import Any
+
+from aws_lambda_powertools import Logger
 
 from chalicelib.errors import ConcurrentUpdate, Conflict, InvalidInput, NotFound
 from chalicelib.logic.dnd_rules import is_do_not_contact
@@ -17,6 +18,7 @@ from chalicelib.logic.normalize import is_valid_id
 from chalicelib.logic.verdict import Recipient, decide_enrollment
 from chalicelib.models.domain import Audience, Sequence
 from chalicelib.models.requests import AudienceBody, EnrollBody, SequenceBody, parse
+from chalicelib.observability import SERVICE
 from chalicelib.services.context import Services, iso
 from chalicelib.services.dnd import DndResult
 from chalicelib.services.recipients import Target, match_subject
@@ -28,7 +30,7 @@ from chalicelib.store.enrollments import (
     encode_cursor,
 )
 
-logger = logging.getLogger(__name__)
+logger = Logger(service=SERVICE, child=True)  # a child of the service logger: correlation ids
 
 REASON_MANUAL_UNENROLL = "manual"
 REASON_DO_NOT_CONTACT = "do_not_contact"

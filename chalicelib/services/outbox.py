@@ -10,16 +10,17 @@ succeeded. After MAX_ATTEMPTS failed attempts the item is parked (kept, out of t
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from chalicelib.observability import record_dead_lettered
+from aws_lambda_powertools import Logger
+
+from chalicelib.observability import SERVICE, record_dead_lettered
 from chalicelib.services.context import Services, iso
 from chalicelib.store.outbox import SHARDS, OutboxStore, shard_key
 
-logger = logging.getLogger(__name__)
+logger = Logger(service=SERVICE, child=True)  # a child of the service logger: correlation ids
 
 MAX_ATTEMPTS = 8
 MAX_ITEMS_PER_RUN = 200

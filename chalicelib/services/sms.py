@@ -16,9 +16,10 @@ flag), an ambiguous one is a flag for a person. Replies follow ``keyword_replies
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 from xml.sax.saxutils import escape
+
+from aws_lambda_powertools import Logger
 
 from chalicelib.errors import Forbidden, InvalidAddress
 from chalicelib.logic.keywords import Language, match_keyword
@@ -26,12 +27,13 @@ from chalicelib.logic.normalize import is_valid_id, normalize_phone
 from chalicelib.logic.revocation import judge
 from chalicelib.logic.twilio_signature import is_valid_signature
 from chalicelib.models.domain import REASON_CARRIER_PREFIX, REASON_SMS_KEYWORD, Kind, WorkspaceSettings
+from chalicelib.observability import SERVICE
 from chalicelib.services.context import Services
 from chalicelib.services.dnd import DndChange, apply_dnd_change, record_flag
 from chalicelib.services.flags import REASON_FLAG_OPT_OUT
 from chalicelib.services.recipients import Target
 
-logger = logging.getLogger(__name__)
+logger = Logger(service=SERVICE, child=True)  # a child of the service logger: correlation ids
 
 REASON_SMS_START = "sms_start"
 REASON_REVOCATION_CANDIDATE = "revocation_candidate"

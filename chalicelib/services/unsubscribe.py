@@ -18,9 +18,10 @@ failed.
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass, field
 from typing import Any
+
+from aws_lambda_powertools import Logger
 
 from chalicelib.errors import InvalidInput, NotFound
 from chalicelib.logic import tokens
@@ -34,12 +35,13 @@ from chalicelib.models.domain import (
     PageSettings,
     SubscriptionStatus,
 )
+from chalicelib.observability import SERVICE
 from chalicelib.services.context import Services
 from chalicelib.services.dnd import DndChange, apply_dnd_change
 from chalicelib.services.recipients import Target, parse_target
 from chalicelib.store import keys
 
-logger = logging.getLogger(__name__)
+logger = Logger(service=SERVICE, child=True)  # a child of the service logger: correlation ids
 
 ONE_CLICK_FIELD = "List-Unsubscribe"
 ONE_CLICK_VALUE = "One-Click"

@@ -7,6 +7,7 @@ import hmac
 import secrets
 from typing import Any
 
+from chalicelib.email_providers.registry import EMAIL_PROVIDERS
 from chalicelib.errors import Forbidden, InvalidInput, NotFound, Unauthorized
 from chalicelib.logic.destinations import DestinationRefused, check_url
 from chalicelib.logic.normalize import is_valid_id
@@ -122,7 +123,7 @@ WRITE_ONLY_CRM = ("access_token", "webhook_secret")
 
 
 # Email provider webhook secrets (R19): write-only too; a PATCH that omits one keeps it, null removes it.
-WRITE_ONLY_PROVIDER_SECRETS = ("sendgrid_webhook_public_key", "mailgun_signing_key", "postmark_webhook_secret")
+WRITE_ONLY_PROVIDER_SECRETS = tuple(provider.secret_setting for provider in EMAIL_PROVIDERS.values())
 
 
 def _crm_destination(crm: CrmSettings | dict[str, Any]) -> tuple[Any, Any]:

@@ -10,7 +10,6 @@ atomically.
 
 from __future__ import annotations
 
-import logging
 import secrets
 import threading
 import time
@@ -18,11 +17,13 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
+from aws_lambda_powertools import Logger
 from botocore.exceptions import ClientError
 
 from chalicelib.config import Config
 from chalicelib.errors import ConcurrentUpdate, Conflict, NotFound
 from chalicelib.models.domain import Audience, ExclusionRule, Sequence, Topic, WorkspaceSettings
+from chalicelib.observability import SERVICE
 from chalicelib.store import keys
 from chalicelib.store.aws import client
 from chalicelib.store.batch import query_items
@@ -32,7 +33,7 @@ from chalicelib.store.items import from_item, to_item, to_value
 if TYPE_CHECKING:
     from chalicelib.logic.exclusions import CompiledRule
 
-logger = logging.getLogger(__name__)
+logger = Logger(service=SERVICE, child=True)  # a child of the service logger: correlation ids
 API_KEY_SK = "apikey#"
 KEY_PREFIX_LENGTH = 8  # "oo_" + 5 characters: enough to tell keys apart, far too little to guess one
 

@@ -10,6 +10,7 @@ import time
 import uuid
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import urlencode
 
 import pytest
 
@@ -138,13 +139,21 @@ def test_admin_key_creates_a_workspace(local_stack):
 def test_ses_notification_published_on_the_embedded_endpoint_is_consumed(local_stack):
     # Given the local stack and an SES notification
     require_handler(local_stack, "on_ses_notification")
-    notification = ses_complaint(f"tap-{uuid.uuid4().hex[:8]}@example.com")
+    address = f"tap-{uuid.uuid4().hex[:8]}@example.com"
+    notification = ses_complaint(address)
+    dead_lettered = queue_depth(local_stack, SES_TAP + "-dlq")
 
     # When a producer publishes it to the SES topic on the embedded endpoint
     publish_to_ses_topic(local_stack, notification)
 
     # Then the dispatcher delivers it to the handler, which succeeds: the tap queue empties
     eventually(lambda: queue_depth(local_stack, SES_TAP) == 0)
+    # with the complaint recorded, and not into the tap's DLQ (where a handler failing three times
+    # would also have emptied it)
+    audit = local_stack.request("GET", "/v1/audit?" + urlencode({"email": address}), key=local_stack.api_key)
+    assert audit.status == 200, audit.body
+    assert [entry["reason"] for entry in audit.json()["entries"]] == ["spam_complaint"]
+    assert queue_depth(local_stack, SES_TAP + "-dlq") == dead_lettered
 
 
 def test_ses_complaint_blocks_email_to_that_address(local_stack):

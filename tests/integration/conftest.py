@@ -15,6 +15,18 @@ from moto import mock_aws
 ADMIN_KEY = "test-admin-key"
 
 
+def emf_total(stdout: str, name: str, **dimensions: str) -> float:
+    """The sum of metric ``name`` over the EMF documents in ``stdout`` whose dimensions include these."""
+    total = 0.0
+    for line in stdout.splitlines():
+        if line.startswith('{"_aws"'):
+            document = json.loads(line)
+            if name in document and all(document.get(key) == value for key, value in dimensions.items()):
+                value = document[name]
+                total += sum(value) if isinstance(value, list) else value
+    return total
+
+
 @pytest.fixture(scope="session")
 def aws_env() -> Iterator[dict[str, str]]:
     os.environ.update(

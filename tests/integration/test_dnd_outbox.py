@@ -24,7 +24,7 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
-from tests.integration.conftest import Api
+from tests.integration.conftest import Api, emf_total
 from tests.integration.test_crm import fake_crm as fake_crm  # noqa: F401  (fixture)
 from tests.integration.test_crm import take_writebacks, use_crm
 from tests.integration.test_dnd_events import assert_valid_and_anonymous
@@ -373,13 +373,16 @@ def test_sweeper_stops_starting_items_when_the_invocation_is_nearly_over(
 
 
 def test_r12_follow_ups_failing_every_attempt_are_given_up_with_a_metric_and_kept(
-    crm_contact: Api, faults: FollowUpFaults, sweep, caplog: pytest.LogCaptureFixture
+    crm_contact: Api,
+    faults: FollowUpFaults,
+    sweep,
+    caplog: pytest.LogCaptureFixture,
+    capsys: pytest.CaptureFixture[str],
 ):
-    import chalicelib.observability as observability
     from chalicelib.services.outbox import MAX_ATTEMPTS, RETRY_MAX_SECONDS
 
     api = crm_contact
-    observability._counts.clear()
+    capsys.readouterr()
     # Given the CRM queue is down for good
     faults.fail("crm")
     assert api.post("/v1/dnd", OPT_OUT)[0] == 200
@@ -392,7 +395,7 @@ def test_r12_follow_ups_failing_every_attempt_are_given_up_with_a_metric_and_kep
             assert pending(api.workspace_id)[0]["attempts"] == attempt
     # Then the last attempt gives up: a DeadLettered metric, an error log naming ids only
     assert item["outbox_id"] in report.gave_up
-    assert observability._counts[("DeadLettered", (("queue", "dnd-outbox"),))] >= 1
+    assert emf_total(capsys.readouterr().out, "DeadLettered", queue="dnd-outbox") >= 1
     assert any("given up" in r.getMessage() and r.levelname == "ERROR" for r in caplog.records)
     assert EMAIL not in caplog.text
     # And the item is kept for an operator, out of the pending index: no further attempts
@@ -402,7 +405,6 @@ def test_r12_follow_ups_failing_every_attempt_are_given_up_with_a_metric_and_kep
     report = sweep(after=GRACE + (MAX_ATTEMPTS + 5) * (RETRY_MAX_SECONDS + 1))
     assert item["outbox_id"] not in report.completed + report.failed + report.gave_up
     assert mine(faults.writebacks, api) == []
-    observability._counts.clear()
 
 
 def test_outbox_keys_spread_over_every_shard():

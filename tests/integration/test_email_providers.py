@@ -350,3 +350,59 @@ def test_r19_a_group_unsubscribe_lands_on_the_topic_that_maps_its_asm_group(hook
     back = [{**other[0], "event": "group_resubscribe", "sg_event_id": uuid.uuid4().hex}]
     assert post_sendgrid(hooked, back)[0] == 200
     assert not email_allowed(hooked, "other@example.com")
+
+
+# --- the provider registry (#12): a provider is one entry in chalicelib/email_providers/registry.py ----
+
+
+def test_r19_a_registered_provider_feeds_the_one_feedback_path(hooked, monkeypatch):
+    # Given a provider added to the registry in this test only (its secret: an existing setting)
+    from chalicelib.email_providers import Verified, WebhookRequest, forbidden, json_object
+    from chalicelib.email_providers.registry import EMAIL_PROVIDERS, EmailProvider
+    from chalicelib.errors import Forbidden
+    from chalicelib.models.email_feedback import EmailFeedback
+    from chalicelib.services.context import get_services
+    from chalicelib.services.email_webhooks import handle_email_webhook
+
+    def authenticate(secret: str, request: WebhookRequest, now: int) -> Verified:
+        if request.header("X-Acme-Key") != secret:
+            raise forbidden("does not match", "X-Acme-Key")
+        return Verified()
+
+    def parse(body: bytes) -> list[EmailFeedback]:
+        event = json_object(body)
+        return [EmailFeedback("acme_mail", event["id"], event["to"], "complaint")]
+
+    acme = EmailProvider("acme_mail", "postmark_webhook_secret", authenticate, parse, "", "", "object")
+    monkeypatch.setitem(EMAIL_PROVIDERS, "acme_mail", acme)
+    body = json.dumps({"id": "m-1", "to": "acme.victim@example.com"}).encode()
+
+    # When a request it did not sign arrives, Then it is refused and nothing is recorded
+    forged = WebhookRequest(hooked.workspace_id, {"X-Acme-Key": "wrong"}, body)
+    with pytest.raises(Forbidden):
+        handle_email_webhook(get_services(), "acme_mail", forged)
+    assert audit(hooked, "acme.victim@example.com") == []
+
+    # When it signs one (twice: a redelivery), Then its parser's feedback is recorded once, as a complaint
+    signed = WebhookRequest(hooked.workspace_id, {"X-Acme-Key": POSTMARK_SECRET}, body)
+    first = handle_email_webhook(get_services(), "acme_mail", signed)
+    again = handle_email_webhook(get_services(), "acme_mail", signed)
+    assert (first["applied"], again["applied"], again["duplicates"]) == (1, 0, 1)
+    assert audit(hooked, "acme.victim@example.com") == [("enabled", "system", "spam_complaint", "permanent")]
+
+
+def test_r19_every_registered_provider_has_its_route_its_document_and_a_write_only_secret(api):
+    # Given the registry, Then each provider has a route, an OpenAPI operation, and a write-only setting
+    import app
+    from chalicelib.email_providers.registry import EMAIL_PROVIDERS
+    from chalicelib.models.domain import WorkspaceSettings
+    from chalicelib.openapi import OPERATIONS
+
+    status, shown = api.get("/v1/settings")
+    assert status == 200, shown
+    for name, provider in EMAIL_PROVIDERS.items():
+        path = f"/v1/webhooks/{name}/{{workspace_id}}"
+        assert "POST" in app.app.routes[path]
+        assert OPERATIONS[(path, "POST")].summary == provider.summary
+        assert provider.secret_setting in WorkspaceSettings.model_fields
+        assert provider.secret_setting not in shown and shown[provider.secret_setting + "_set"] is False

@@ -343,6 +343,7 @@ def test_r3_webhook_unsubscribe_and_fault_paths_log_no_address(
     """test_logging.py covers the internal routes; these are the public intake paths and the
     exception paths (tracebacks of injected store errors), where an address is likeliest to leak."""
     from chalicelib.observability import logger as powertools_logger
+    from chalicelib.services import sms
 
     records = _Records()
     optout, root = logging.getLogger(powertools_logger.name), logging.getLogger()
@@ -382,7 +383,7 @@ def test_r3_webhook_unsubscribe_and_fault_paths_log_no_address(
         root.setLevel(levels[1])
     # Then the paths logged (the failures at least), and no form of the address appears anywhere
     assert any(r.levelno >= logging.WARNING for r in records.records), "the injected failures are logged"
-    assert any(r.name == "chalicelib.services.sms" for r in records.records), "the SMS path's own logs are seen"
+    assert any(r.name == sms.logger.name for r in records.records), "the SMS path's own logs are seen"
     captured = capfd.readouterr()
     for text, where in (
         (" ".join(_record_text(r) for r in records.records), "log records"),

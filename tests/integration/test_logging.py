@@ -150,3 +150,44 @@ def test_urls_in_shipped_logs_lose_tokens_and_address_parameters(captured: dict[
         assert form.lower() not in shipped.lower(), form
     for kept in ("/u/<token>", "scope=all", "contact_id=log-c1", "email=<address>", "phone=<address>", "x=1"):
         assert kept in shipped, kept
+
+
+SERVICE_MODULES = (
+    "chalicelib.services.sms",
+    "chalicelib.services.dnd",
+    "chalicelib.services.email_webhooks",
+    "chalicelib.services.unsubscribe",
+    "chalicelib.services.email_feedback",
+    "chalicelib.services.enrollments",
+    "chalicelib.services.outbox",
+    "chalicelib.store.workspaces",
+)
+
+
+@pytest.mark.parametrize("module_name", SERVICE_MODULES)
+def test_issue12_every_module_logs_through_the_service_logger(module_name: str):
+    """One logger tree: a module's logger is a Powertools child of the service logger, so its lines go
+    out through that logger's masking JSON handler (not a second, std-logging path)."""
+    import importlib
+
+    module = importlib.import_module(module_name)
+    assert module.logger.name == f"{powertools_logger.name}.{module_name}"
+    assert logging.getLogger(module.logger.name).parent is logging.getLogger(powertools_logger.name)
+
+
+def test_issue12_a_service_module_line_carries_the_correlation_id_and_service_keys(api: Api, captured: dict[str, Any]):
+    # Given a contact enrolled in a sequence
+    assert api.put("/v1/contacts/log-e1", {"email": EMAIL})[0] in (200, 201)
+    assert api.put("/v1/sequences/log-s1", {})[0] == 200
+    assert api.post("/v1/sequences/log-s1/enrollments", {"contact_id": "log-e1"})[0] == 201
+    # When the contact opts out of everything (services/enrollments.py logs the unenrollment)
+    status, body = api.post(
+        "/v1/dnd", {"contact_id": "log-e1", "channel": "all", "action": "enable", "source": "user", "reason": "x"}
+    )
+    assert status == 200, body
+    # Then that line is shipped as JSON by the service logger's handler, with the request's keys
+    shipped = [json.loads(line) for line in captured["shipped"].getvalue().splitlines() if line.strip()]
+    [line] = [entry for entry in shipped if entry["message"] == "do-not-contact unenrollment"]
+    assert line["service"] == "optout" and line["correlation_id"] and line["route"] == "/v1/dnd"
+    assert line["unenrolled"] == 1 and line["workspace_id"] == api.workspace_id  # type: ignore[attr-defined]
+    assert line["location"].startswith("unenroll_on_do_not_contact:")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import json
+import logging
 import uuid
 from datetime import timedelta
 from pathlib import Path
@@ -276,7 +277,12 @@ def test_r8_a_tag_naming_no_existing_workspace_is_not_trusted(ses_handler, api):
 def test_r8_malformed_messages_are_dropped_not_retried(ses_handler, api, message, caplog):
     event = load("ses-event-bounce.json")
     event["Records"][0]["Sns"]["Message"] = message
+    caplog.set_level(logging.WARNING)
     deliver(ses_handler, event)  # no exception: SNS must not retry it forever
+    # Then it is dropped with a warning, and nothing is recorded for the sample's recipient
+    dropped = [r for r in caplog.records if r.levelno == logging.WARNING and "dropped" in r.getMessage()]
+    assert len(dropped) == 1, [r.getMessage() for r in caplog.records]
+    assert audit(api, "recipient@example.com") == [] and email_allowed(api, email="recipient@example.com")
 
 
 def test_r8_malformed_message_logs_carry_no_address(ses_handler, capsys):

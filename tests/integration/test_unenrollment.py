@@ -15,6 +15,7 @@ import boto3
 import pytest
 
 from infra.local.dispatcher import sqs_record
+from tests.integration.conftest import emf_total
 
 
 class QueueDriver:
@@ -470,13 +471,4 @@ def test_r11_bulk_unenrollment_emits_its_throughput_metric(api, queue, capsys):
     status, answer = api.post("/v1/unenrollments", {"sequence_id": "s1"})
     queue.drain()
     assert job(api, answer["job_id"])["unenrolled"] == 130
-    assert _unenrollments_metric(capsys.readouterr().out) == 130
-
-
-def _unenrollments_metric(stdout: str) -> int:
-    total = 0
-    for line in stdout.splitlines():
-        if line.startswith('{"_aws"'):
-            value = json.loads(line).get("Unenrollments", 0)
-            total += sum(value) if isinstance(value, list) else value
-    return total
+    assert emf_total(capsys.readouterr().out, "Unenrollments") == 130
