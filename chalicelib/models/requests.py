@@ -281,27 +281,27 @@ class SubscriptionBody(RecipientBody, defer_build=True, invalid="invalid subscri
     evidence: str | None = Field(default=None, min_length=1, max_length=500)
 
 
-class SuppressionFilters(RequestBody, extra="forbid", defer_build=True, invalid="invalid filters"):
-    """The query of GET /v1/suppressions, and the filters of an export."""
+class EntryFilters(RequestBody):
+    """The filters of suppressions and audit entries: GET /v1/suppressions, POST /v1/exports."""
 
     channel: ChannelOrAll | None = None
     reason: str | None = Field(default=None, min_length=1, max_length=500)
     source: EntrySource | None = None
-    kind: Literal["permanent", "temporary"] | None = None
     since: str | None = None
     until: str | None = None
 
 
-class ExportBody(RequestBody, extra="forbid", defer_build=True, invalid="invalid export"):
+class SuppressionFilters(EntryFilters, extra="forbid", defer_build=True, invalid="invalid filters"):
+    """The query of GET /v1/suppressions, and the filters of an export."""
+
+    kind: Literal["permanent", "temporary"] | None = None
+
+
+class ExportBody(EntryFilters, extra="forbid", defer_build=True, invalid="invalid export"):
     """POST /v1/exports. The filters of GET /v1/suppressions, at the top level (the entry kind as
     ``entry_kind``, since ``kind`` names the export) or in a ``filters`` object (with ``kind``)."""
 
     kind: Literal["suppressions", "audit"]
     format: Literal["csv", "ndjson"] = "csv"
-    channel: ChannelOrAll | None = None
-    reason: str | None = Field(default=None, min_length=1, max_length=500)
-    source: EntrySource | None = None
     entry_kind: Literal["permanent", "temporary"] | None = None
-    since: str | None = None
-    until: str | None = None
     filters: SuppressionFilters | None = None

@@ -25,6 +25,13 @@ JobStatus = Literal["queued", "running", "done", "failed"]
 SettingsView = Annotated[dict[str, Any], WithJsonSchema({"x-component": "Settings"})]
 
 
+def page_of(name: str, items: str, item: type[BaseModel]) -> type[BaseModel]:
+    """A page of a list: the items, oldest first, and ``next``, the cursor of the following page
+    (null on the last)."""
+    fields: dict[str, Any] = {items: (list[item], ...), "next": (str | None, ...)}  # type: ignore[valid-type]
+    return create_model(name, __doc__=page_of.__doc__, **fields)
+
+
 class Error(BaseModel):
     """Every 4xx/5xx JSON answer (API.md); some add fields (e.g. matching_contacts)."""
 
@@ -139,7 +146,16 @@ class Audit(BaseModel):
     entries: list[AuditEntry]
 
 
-class Flag(BaseModel):
+class FlagResolution(BaseModel):
+    """What a resolved flag adds (R15)."""
+
+    resolution: Literal["opt_out", "dismiss"] | Absent = None
+    resolved_at: str | Absent = None
+    resolved_by: str | Absent = None
+    resolution_reason: str | Absent = None
+
+
+class Flag(FlagResolution):
     flag_id: str
     contact_ids: list[str]
     channel: str
@@ -149,17 +165,9 @@ class Flag(BaseModel):
     at: str
     due_by: str
     status: Literal["open", "resolved"]
-    resolution: Literal["opt_out", "dismiss"] | Absent = None
-    resolved_at: str | Absent = None
-    resolved_by: str | Absent = None
-    resolution_reason: str | Absent = None
 
 
-class FlagPage(BaseModel):
-    """A page of flags, oldest first; ``next``: the cursor of the following page (null on the last)."""
-
-    flags: list[Flag]
-    next: str | None
+FlagPage = page_of("FlagPage", "flags", Flag)
 
 
 # --- topics -------------------------------------------------------------------------------------
@@ -323,11 +331,7 @@ class Enrollment(BaseModel):
     unenroll_reason: str | Absent = None
 
 
-class EnrollmentPage(BaseModel):
-    """A page of a sequence's enrollments; ``next``: the cursor of the following page (null on the last)."""
-
-    enrollments: list[Enrollment]
-    next: str | None
+EnrollmentPage = page_of("EnrollmentPage", "enrollments", Enrollment)
 
 
 class EnrollmentBlocked(BaseModel):
@@ -354,25 +358,35 @@ class JobAccepted(BaseModel):
     job_id: str
 
 
-class Job(BaseModel):
-    """A job's progress; imports add rejected/imported/unchanged, a done export download_url."""
+class ImportOutcome(BaseModel):
+    """What an import job adds: the lines taken, the lines already there, the lines refused."""
+
+    imported: Count | Absent = None
+    unchanged: Count | Absent = None
+    rejected: list[Rejection] | Absent = None
+    rejected_count: Count | Absent = None
+
+
+class ExportOutcome(BaseModel):
+    """What a done export job adds: where to fetch the file, for how long (seconds), its format."""
+
+    download_url: str | Absent = None
+    expires_in: Count | Absent = None
+    format: str | None = None
+
+
+class Job(ExportOutcome, ImportOutcome):
+    """A job's progress (bulk unenrollment, suppression import or export)."""
 
     job_id: str
     status: JobStatus
+    kind: str | None = None
+    created_at: str | None = None
     total: Count
     processed: Count
     failed: Count
     unenrolled: Count | Absent = None
-    kind: str | None = None
-    created_at: str | None = None
     error: str | Absent = None
-    rejected: list[Rejection] | Absent = None
-    rejected_count: Count | Absent = None
-    imported: Count | Absent = None
-    unchanged: Count | Absent = None
-    download_url: str | Absent = None
-    expires_in: Count | Absent = None
-    format: str | None = None
 
 
 class Suppression(BaseModel):
@@ -387,11 +401,7 @@ class Suppression(BaseModel):
     subject: Literal["email", "phone", "contact"] | Absent = None
 
 
-class SuppressionPage(BaseModel):
-    """A page of active suppressions, oldest first; ``next``: the cursor of the following page (null on the last)."""
-
-    suppressions: list[Suppression]
-    next: str | None
+SuppressionPage = page_of("SuppressionPage", "suppressions", Suppression)
 
 
 # Every JSON answer's model, by the component name the operations use.
