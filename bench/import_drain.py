@@ -15,53 +15,19 @@ What it does, over the real HTTP API:
 
 from __future__ import annotations
 
-import argparse
 import io
 import json
-import os
-import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
-import uuid
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
+if __package__ in (None, ""):  # run as a script: make the repository importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.drain import arguments, call, local_stack, new_workspace  # noqa: E402
+
 MAX_BODY = 10 * 1024 * 1024
-
-
-def call(
-    base: str, method: str, path: str, key: str, body: Any = None, content_type: str = "application/json"
-) -> tuple[int, Any]:
-    data = body if isinstance(body, bytes) else json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(
-        base + path,
-        data=data,
-        method=method,
-        headers={"Authorization": f"Bearer {key}", "Content-Type": content_type},
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=120) as response:  # noqa: S310 (local URL)
-            raw = response.read()
-            return response.status, json.loads(raw) if raw else None
-    except urllib.error.HTTPError as error:
-        raw = error.read()
-        return error.code, json.loads(raw) if raw else None
-
-
-def wait_healthy(base: str, timeout: float = 120.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(base + "/health", timeout=2) as response:  # noqa: S310
-                if response.status == 200:
-                    return
-        except (urllib.error.URLError, ConnectionError, TimeoutError):
-            pass
-        time.sleep(0.5)
-    raise SystemExit(f"{base}/health did not answer within {timeout:.0f}s")
 
 
 def csv_bodies(count: int) -> list[bytes]:
@@ -82,11 +48,7 @@ def csv_bodies(count: int) -> list[bytes]:
 
 
 def measure(api_url: str, admin_key: str, count: int, timeout: float) -> dict[str, Any]:
-    workspace_id = "bench-" + uuid.uuid4().hex[:8]
-    status, created = call(api_url, "POST", "/v1/admin/workspaces", admin_key, {"workspace_id": workspace_id})
-    if status != 201:
-        raise SystemExit(f"creating the workspace failed: {status} {created}")
-    key = created["api_key"]
+    _workspace_id, key = new_workspace(api_url, admin_key)
     bodies = csv_bodies(count)
 
     started = time.monotonic()
@@ -94,7 +56,7 @@ def measure(api_url: str, admin_key: str, count: int, timeout: float) -> dict[st
     accepted: list[float] = []
     for body in bodies:
         posted = time.monotonic()
-        status, answer = call(api_url, "POST", "/v1/suppressions/import", key, body, "text/csv")
+        status, answer = call(api_url, "POST", "/v1/suppressions/import", key, body, "text/csv", timeout=120)
         accepted.append(time.monotonic() - posted)
         if status != 202:
             raise SystemExit(f"POST /v1/suppressions/import: {status} {answer}")
@@ -128,47 +90,16 @@ def measure(api_url: str, admin_key: str, count: int, timeout: float) -> dict[st
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = arguments(__doc__, port=18100, aws_port=14666)
     parser.add_argument("--count", type=int, default=100_000)
     parser.add_argument("--timeout", type=float, default=3600.0)
-    parser.add_argument("--start", action="store_true", help="spawn `python -m infra.local` for the run")
-    parser.add_argument("--port", type=int, default=int(os.environ.get("OPTOUT_PORT", "18100")))
-    parser.add_argument("--aws-port", type=int, default=int(os.environ.get("OPTOUT_AWS_PORT", "14666")))
-    parser.add_argument("--api-url")
-    parser.add_argument("--admin-key", default=os.environ.get("OPTOUT_ADMIN_KEY", "dev-admin-key"))
     args = parser.parse_args()
-    api_url = args.api_url or f"http://127.0.0.1:{args.port}"
-
-    stack = None
-    if args.start:
-        env = {
-            **os.environ,
-            "OPTOUT_PORT": str(args.port),
-            "OPTOUT_AWS_PORT": str(args.aws_port),
-            "OPTOUT_ADMIN_KEY": args.admin_key,
-        }
-        stack = subprocess.Popen(
-            [sys.executable, "-m", "infra.local"],
-            cwd=ROOT,
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-    try:
-        wait_healthy(api_url)
+    with local_stack(args) as (api_url, _aws_url):
         result = measure(api_url, args.admin_key, args.count, args.timeout)
-    finally:
-        if stack is not None:
-            stack.terminate()
-            try:
-                stack.wait(15)
-            except subprocess.TimeoutExpired:
-                stack.kill()
     print(json.dumps(result, indent=2))
     ok = result["statuses"] == ["done"] and result["processed"] == args.count and result["sampled_addresses_blocked"]
     return 0 if ok else 1
 
 
 if __name__ == "__main__":
-    sys.path.insert(0, str(ROOT))
     sys.exit(main())

@@ -177,6 +177,28 @@ def _us(values: list[float]) -> float:
     return round(statistics.median(values) * 1e6, 1)
 
 
+def counted_and_timed(
+    name: str, requests_key: str, app_call: Callable[[], Any], floor: Callable[[], Any], runs: int
+) -> dict[str, Any]:
+    """The app's DynamoDB requests for one call (after the caller's warm-up), then ``runs``
+    interleaved timings of the app call and its floor: ``<name>_ratio`` of the medians."""
+    with RequestCounter().counting() as counter:
+        app_call()
+        requests = sum(counter.operations.values())
+        operations = dict(counter.operations)
+    with quiet_stdout():
+        samples = interleaved(runs, app=app_call, floor=floor)
+    app_us, floor_us = _us(samples["app"]), _us(samples["floor"])
+    return {
+        f"{name}_ratio": round(app_us / floor_us, 3),
+        f"{name}_app_us": app_us,
+        f"{name}_floor_us": floor_us,
+        f"ddb_requests_{requests_key}": requests,
+        f"ddb_operations_{requests_key}": operations,
+        f"{name}_runs": runs,
+    }
+
+
 def measure_send_check(bench: Bench, runs: int) -> dict[str, Any]:
     """Item 1 and 3 (single): one send-check vs GetItem(contact) + BatchGetItem(addresses, enrollment)."""
     from chalicelib.store.items import from_item
@@ -200,21 +222,7 @@ def measure_send_check(bench: Bench, runs: int) -> dict[str, Any]:
         bench.raw.get_item(TableName=contacts_table, Key=bench.contact_key(contact_id), ConsistentRead=True)
         bench.raw.batch_get_item(RequestItems=second)
 
-    with RequestCounter().counting() as counter:
-        app_check()
-        requests = sum(counter.operations.values())
-        operations = dict(counter.operations)
-    with quiet_stdout():
-        samples = interleaved(runs, app=app_check, floor=floor)
-    app_us, floor_us = _us(samples["app"]), _us(samples["floor"])
-    return {
-        "send_check_ratio": round(app_us / floor_us, 3),
-        "send_check_app_us": app_us,
-        "send_check_floor_us": floor_us,
-        "ddb_requests_single": requests,
-        "ddb_operations_single": operations,
-        "send_check_runs": runs,
-    }
+    return counted_and_timed("send_check", "single", app_check, floor, runs)
 
 
 def measure_batch(bench: Bench, contact_ids: list[str], runs: int) -> dict[str, Any]:
@@ -245,21 +253,7 @@ def measure_batch(bench: Bench, contact_ids: list[str], runs: int) -> dict[str, 
         for request in chunks:
             bench.raw.batch_get_item(RequestItems=request)
 
-    with RequestCounter().counting() as counter:
-        app_batch()
-        requests = sum(counter.operations.values())
-        operations = dict(counter.operations)
-    with quiet_stdout():
-        samples = interleaved(runs, app=app_batch, floor=floor)
-    app_us, floor_us = _us(samples["app"]), _us(samples["floor"])
-    return {
-        "batch_check_ratio": round(app_us / floor_us, 3),
-        "batch_check_app_us": app_us,
-        "batch_check_floor_us": floor_us,
-        "ddb_requests_batch100": requests,
-        "ddb_operations_batch100": operations,
-        "batch_check_runs": runs,
-    }
+    return counted_and_timed("batch_check", "batch100", app_batch, floor, runs)
 
 
 class RoundRecorder:
@@ -376,17 +370,23 @@ def setup_moto() -> Any:
 
 
 def run(
-    runs_single: int = 300, runs_batch: int = 30, unenroll_count: int = 10_000, unenroll_rounds: int = 3
+    runs_single: int = 300,
+    runs_batch: int = 30,
+    unenroll_count: int = 10_000,
+    unenroll_rounds: int = 3,
+    import_count: int = 10_000,
 ) -> dict[str, Any]:
     mock = setup_moto()
     try:
         with quiet_stdout():
-            return _run(runs_single, runs_batch, unenroll_count, unenroll_rounds)
+            return _run(runs_single, runs_batch, unenroll_count, unenroll_rounds, import_count)
     finally:
         mock.stop()
 
 
-def _run(runs_single: int, runs_batch: int, unenroll_count: int, unenroll_rounds: int) -> dict[str, Any]:
+def _run(
+    runs_single: int, runs_batch: int, unenroll_count: int, unenroll_rounds: int, import_count: int
+) -> dict[str, Any]:
     bench = Bench()
     # 100 contacts with email and phone, all enrolled in SEQUENCE; every tenth has email DND, c1 SMS DND.
     ids = bench.seed_contacts(100)
@@ -404,45 +404,12 @@ def _run(runs_single: int, runs_batch: int, unenroll_count: int, unenroll_rounds
     results.update(measure_batch(bench, ids, runs_batch))
     results.update(measure_round_trips(bench, ids))
     results.update(measure_unenroll(bench, unenroll_count, unenroll_rounds))
+    if import_count:
+        results.update(measure_import(bench, import_count))
     return results
 
 
 # --- item 4: bulk unenrollment -------------------------------------------------------------------
-
-
-class UnenrollQueueDriver:
-    """Lambda's SQS event source, in-process: receive up to 10 messages (the handler's batch_size),
-    call ``app.on_unenroll_batch`` with the Lambda-shaped event, delete the batch on return."""
-
-    def __init__(self, bench: Bench) -> None:
-        import boto3
-
-        from infra.local.dispatcher import sqs_record
-
-        self.bench = bench
-        self.sqs = boto3.client("sqs", region_name="us-east-1")
-        self.url = bench.config.unenroll_queue_url
-        self.arn = self.sqs.get_queue_attributes(QueueUrl=self.url, AttributeNames=["QueueArn"])["Attributes"][
-            "QueueArn"
-        ]
-        self.record = sqs_record
-        self.invocations = 0
-
-    def drain(self, limit: int = 10_000) -> None:
-        for _ in range(limit):
-            messages = self.sqs.receive_message(
-                QueueUrl=self.url, MaxNumberOfMessages=10, AttributeNames=["All"], VisibilityTimeout=60
-            ).get("Messages", [])
-            if not messages:
-                return
-            event = {"Records": [self.record(m, self.arn, "us-east-1") for m in messages]}
-            self.invocations += 1
-            self.bench.app_module.on_unenroll_batch(event, None)
-            self.sqs.delete_message_batch(
-                QueueUrl=self.url,
-                Entries=[{"Id": str(n), "ReceiptHandle": m["ReceiptHandle"]} for n, m in enumerate(messages)],
-            )
-        raise RuntimeError("the unenrollment queue did not drain")
 
 
 @contextlib.contextmanager
@@ -468,6 +435,17 @@ def time_by_operation() -> Iterator[dict[str, list[float]]]:
         yield spent
     finally:
         botocore.client.BaseClient._make_api_call = original  # type: ignore[method-assign]
+
+
+def drain_figures(name: str, unit: str, count: int, drain_s: float, floor_s: float) -> dict[str, Any]:
+    """A drain's headline figures: its size, seconds, rate and ratio to its floor."""
+    return {
+        f"{name}_{unit}": count,
+        f"{name}_seconds": round(drain_s, 3),
+        f"{name}_rate_per_s": round(count / drain_s, 1),
+        f"{name}_floor_seconds": round(floor_s, 3),
+        f"{name}_ratio": round(drain_s / floor_s, 3),
+    }
 
 
 UPDATE_ITEM_SAMPLE = 500
@@ -545,7 +523,7 @@ def measure_unenroll(bench: Bench, count: int, rounds: int) -> dict[str, Any]:
     from chalicelib.store.enrollments import unenrolled_item
     from chalicelib.store.items import to_item
 
-    driver = UnenrollQueueDriver(bench)
+    driver = QueueDriver(bench, bench.config.unenroll_queue_url, "on_unenroll_batch", 10)
     table = bench.config.enrollments_table
     sequence_id = UNENROLL_SEQUENCE
     contact_ids = [f"u{i:06d}" for i in range(count)]
@@ -629,12 +607,8 @@ def measure_unenroll(bench: Bench, count: int, rounds: int) -> dict[str, Any]:
     drain_s, floor_s = statistics.median(drains), statistics.median(floors)
     read_write_s, verify_floor_s = statistics.median(read_write_floors), statistics.median(verify_floors)
     return {
-        "unenroll_enrollments": count,
-        "unenroll_seconds": round(drain_s, 3),
-        "unenroll_rate_per_s": round(count / drain_s, 1),
-        "unenroll_floor_seconds": round(floor_s, 3),
+        **drain_figures("unenroll", "enrollments", count, drain_s, floor_s),
         "unenroll_floor_rate_per_s": round(count / floor_s, 1),
-        "unenroll_ratio": round(drain_s / floor_s, 3),
         "unenroll_read_write_floor_seconds": round(read_write_s, 3),
         "unenroll_floor_ms_per_item": round(floor_s / count * 1e3, 3),
         "unenroll_update_item_ms_per_item": round(update_item_ms, 3),
@@ -648,6 +622,151 @@ def measure_unenroll(bench: Bench, count: int, rounds: int) -> dict[str, Any]:
         "unenroll_all_seconds": [round(x, 3) for x in drains],
         # the round whose drain time is nearest the median: seconds and calls by AWS operation
         "unenroll_breakdown": breakdowns[min(range(len(drains)), key=lambda n: abs(drains[n] - drain_s))],
+    }
+
+
+# --- suppression import (R18) ---------------------------------------------------------------------
+
+
+class QueueDriver:
+    """Lambda's SQS event source, in-process, for one queue: receive up to ``batch_size`` messages
+    (the handler's registered batch size), call the app's handler with the Lambda-shaped event,
+    delete the batch on return."""
+
+    def __init__(self, bench: Bench, queue_url: str, handler: str, batch_size: int) -> None:
+        import boto3
+
+        from infra.local.dispatcher import sqs_record
+
+        self.bench = bench
+        self.sqs = boto3.client("sqs", region_name="us-east-1")
+        self.url = queue_url
+        self.arn = self.sqs.get_queue_attributes(QueueUrl=self.url, AttributeNames=["QueueArn"])["Attributes"][
+            "QueueArn"
+        ]
+        self.handler = getattr(bench.app_module, handler)
+        self.batch_size = batch_size
+        self.record = sqs_record
+        self.invocations = 0
+
+    def drain(self, limit: int = 100_000) -> None:
+        for _ in range(limit):
+            messages = self.sqs.receive_message(
+                QueueUrl=self.url, MaxNumberOfMessages=self.batch_size, AttributeNames=["All"], VisibilityTimeout=900
+            ).get("Messages", [])
+            if not messages:
+                return
+            event = {"Records": [self.record(m, self.arn, "us-east-1") for m in messages]}
+            self.invocations += 1
+            self.handler(event, None)
+            self.sqs.delete_message_batch(
+                QueueUrl=self.url,
+                Entries=[{"Id": str(n), "ReceiptHandle": m["ReceiptHandle"]} for n, m in enumerate(messages)],
+            )
+        raise RuntimeError(f"{self.url} did not drain")
+
+
+@contextlib.contextmanager
+def captured(service_client: Any, operation: str) -> Iterator[list[dict[str, Any]]]:
+    """The parameters of every ``operation`` call made through a client (a reference each, no copy)."""
+    seen: list[dict[str, Any]] = []
+
+    def keep(params: dict[str, Any], **_: Any) -> None:
+        seen.append(params)
+
+    event = f"before-parameter-build.{service_client.meta.service_model.service_name}.{operation}"
+    service_client.meta.events.register(event, keep, unique_id=f"bench-capture-{operation}")
+    try:
+        yield seen
+    finally:
+        service_client.meta.events.unregister(event, unique_id=f"bench-capture-{operation}")
+
+
+def import_effects(bench: Bench, transactions: list[dict[str, Any]]) -> list[tuple[str, dict[str, Any]]]:
+    """(table, item) of every row's writes in the import's transactions: the address item, its
+    suppression index item, the audit entry, the row's exactly-once marker. Not the outbox items
+    and job markers (optout's machinery), which the floor leaves out."""
+    config = bench.config
+    items = []
+    for request in transactions:
+        for action in request["TransactItems"]:
+            put = action.get("Put")
+            if put is None:
+                continue
+            table, item = put["TableName"], put["Item"]
+            if table == config.dnd_table and "#outbox#" in item["pk"]["S"]:
+                continue
+            if table == config.idempotency_table and not item["id"]["S"].startswith("evt#"):
+                continue
+            items.append((table, item))
+    return items
+
+
+def measure_import(bench: Bench, count: int) -> dict[str, Any]:
+    """``count`` suppressions imported by POST /v1/suppressions/import (one CSV file of distinct
+    addresses, as bench/import_drain.py sends), planned and applied through the suppression-jobs
+    queue (batch size 1, as deployed) until GET /v1/jobs/{id} reads done.
+
+    Floor: the same rows' effects written raw on the same backend, right after: the items the import
+    wrote for its rows (address item, suppression index item, audit entry, exactly-once marker; 4 a
+    row) with BatchWriteItem, 25 a request, and the same dnd.changed events with PublishBatch, 10 a
+    request (R12: one event per change). What the drain adds to that: parsing and validating the
+    file, hashing addresses, SQS, the job and its markers, reading markers and address items first,
+    transactions instead of unconditional writes, the outbox item, finding each address's contacts.
+    ``import_write_floor_seconds``: the writes alone (context)."""
+    import boto3
+
+    from bench.import_drain import csv_bodies
+    from chalicelib.store.aws import client
+
+    (body,) = csv_bodies(count)
+    driver = QueueDriver(bench, bench.config.suppression_jobs_queue_url, "on_suppression_job", 1)
+    headers = {"Content-Type": "text/csv", "Authorization": f"Bearer {bench.key}"}
+    with (
+        quiet_stdout(),
+        time_by_operation() as spent,
+        captured(client("dynamodb"), "TransactWriteItems") as transactions,
+        captured(client("sns"), "PublishBatch") as publishes,
+    ):
+        start = time.perf_counter()
+        response = bench.client.http.request("POST", "/v1/suppressions/import", headers=headers, body=body)
+        assert response.status_code == 202, response.body
+        driver.drain()
+        elapsed = time.perf_counter() - start
+    status, job = bench.call("GET", f"/v1/jobs/{json.loads(response.body)['job_id']}")
+    assert (job["status"], job["processed"], job["imported"], job["failed"]) == ("done", count, count, 0), job
+    breakdown = {
+        op: {"seconds": round(seconds, 3), "calls": calls}
+        for op, (seconds, calls) in sorted(spent.items(), key=lambda kv: -kv[1][0])
+    }
+    breakdown["outside_aws_calls"] = {"seconds": round(elapsed - sum(v[0] for v in spent.values()), 3)}
+
+    items = import_effects(bench, transactions)
+    assert len(items) == 4 * count, len(items)
+    requests: list[dict[str, Any]] = []
+    for first in range(0, len(items), 25):
+        request: dict[str, list[dict[str, Any]]] = {}
+        for table, item in items[first : first + 25]:
+            request.setdefault(table, []).append({"PutRequest": {"Item": item}})
+        requests.append(request)
+    events = [entry for publish in publishes for entry in publish["PublishBatchRequestEntries"]]
+    assert len(events) == count, len(events)
+    sns, topic = boto3.client("sns", region_name="us-east-1"), bench.config.dnd_topic
+    start = time.perf_counter()
+    for request in requests:
+        assert not bench.raw.batch_write_item(RequestItems=request).get("UnprocessedItems")
+    writes = time.perf_counter() - start
+    for first in range(0, len(events), 10):
+        batch = [{**entry, "Id": str(n)} for n, entry in enumerate(events[first : first + 10])]
+        sns.publish_batch(TopicArn=topic, PublishBatchRequestEntries=batch)
+    floor = time.perf_counter() - start
+    return {
+        **drain_figures("import", "rows", count, elapsed, floor),
+        "import_write_floor_seconds": round(writes, 3),
+        "import_ratio_write_floor": round(elapsed / writes, 3),
+        "import_floor_requests": {"BatchWriteItem": len(requests), "PublishBatch": -(-len(events) // 10)},
+        "import_invocations": driver.invocations,
+        "import_breakdown": breakdown,
     }
 
 

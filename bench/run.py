@@ -6,11 +6,13 @@ writes bench/results.json. Not part of `make test`.
 1. in-process, one moto backend (``moto.mock_aws()`` + ``infra.local.stack.deploy_stack``): the
    send-check and a batch of 100 through ``chalice.test.Client(app, stage_name="local")`` against
    the raw DynamoDB requests for the same keys; requests counted on the app's DynamoDB client; a
-   10,000-enrollment bulk unenrollment through planner, SQS and worker against the raw writes;
+   10,000-enrollment bulk unenrollment through planner, SQS and worker against the raw writes; a
+   10,000-row suppression import (R18) against the raw writes and events of the same rows;
 2. cold start: ``import app`` vs ``import boto3`` + three clients, fresh interpreters;
 3. the local stack (``python -m infra.local`` on spare ports): peak RSS of the Lambda module
    after 1,000 checks, HTTP send-check throughput and latency at 8 clients, and the same
-   10,000-enrollment drain over the real stack (bench/unenroll_drain.py).
+   10,000-enrollment drain and a 10,000-row import over the real stack (bench/unenroll_drain.py,
+   bench/import_drain.py).
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ TARGETS: dict[str, tuple[float, str]] = {
     "ddb_requests_single_with_address": (1, "max"),
     "batch_check_rounds": (2, "max"),
     "unenroll_ratio": (2.0, "max"),
+    "import_ratio": (2.5, "max"),
     "cold_import_ratio": (1.3, "max"),
 }
 
@@ -125,6 +128,17 @@ ROWS: list[tuple[str, str, str]] = [
         "vs {unenroll_floor_ms_per_item} ms/item batched (sample of {unenroll_update_item_sample})",
     ),
     (
+        "import_rate_per_s",
+        "suppression import, rows/s (in-process)",
+        "{import_rows} in {import_seconds} s ({import_invocations} invocations)",
+    ),
+    (
+        "import_ratio",
+        "import / raw floor of its rows' effects",
+        "floor {import_floor_seconds} s (BatchWriteItem of the rows' items + PublishBatch of their events); "
+        "writes alone {import_write_floor_seconds} s: {import_ratio_write_floor}",
+    ),
+    (
         "cold_import_ratio",
         "import app / import boto3 + 3 clients",
         "{cold_import_app_ms} ms vs {cold_import_boto3_clients_ms} ms (median of {cold_import_runs})",
@@ -150,6 +164,11 @@ ROWS: list[tuple[str, str, str]] = [
         "local_stack_unenroll_rate_per_s",
         "local stack: bulk unenroll, enrollments/s",
         "{local_stack_unenroll_enrollments} in {local_stack_unenroll_seconds} s",
+    ),
+    (
+        "local_stack_import_rate_per_s",
+        "local stack: suppression import, rows/s",
+        "{local_stack_import_rows} in {local_stack_import_seconds} s",
     ),
 ]
 
@@ -182,13 +201,14 @@ def main() -> int:
     started = time.monotonic()
     results: dict[str, Any] = {"machine_before": machine()}
     quick = args.quick
-    print("in-process (moto): send-check, batch, request counts, bulk unenrollment ...", flush=True)
+    print("in-process (moto): send-check, batch, request counts, bulk unenrollment, import ...", flush=True)
     results.update(
         inprocess.run(
             runs_single=60 if quick else 300,
             runs_batch=8 if quick else 20,
             unenroll_count=2000 if quick else 10_000,
             unenroll_rounds=1 if quick else 2,
+            import_count=2000 if quick else 10_000,
         )
     )
     print("cold start: import app vs boto3 + clients ...", flush=True)

@@ -30,7 +30,7 @@ from typing import Any
 if __package__ in (None, ""):  # run as a script (python bench/stack.py): make the repository importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench import unenroll_drain  # noqa: E402 -- a colleague's drain over the real stack, reused
+from bench import drain, import_drain, unenroll_drain  # noqa: E402 -- the drains over the real stack, reused
 
 ROOT = Path(__file__).resolve().parents[1]
 HOST = "127.0.0.1"
@@ -75,7 +75,7 @@ class LocalStack:
                 [sys.executable, "-m", "infra.local"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
             )
         try:
-            unenroll_drain.wait_healthy(self.api_url, timeout=180)
+            drain.wait_healthy(self.api_url, timeout=180)
         except BaseException:
             self.__exit__(None, None, None)
             raise
@@ -93,7 +93,7 @@ class LocalStack:
         self.process = None
 
     def call(self, method: str, path: str, body: Any = None, key: str = DEV_KEY) -> tuple[int, Any]:
-        return unenroll_drain.call(self.api_url, method, path, key, body)
+        return drain.call(self.api_url, method, path, key, body)
 
 
 def seed_check_target(stack: LocalStack) -> dict[str, Any]:
@@ -245,15 +245,25 @@ def measure_stack(drain_count: int = 10_000) -> dict[str, Any]:
         )
         results.update(measure_http_load(stack, check))
         if drain_count:
-            drain = unenroll_drain.measure(stack.api_url, stack.aws_url, ADMIN_KEY, "local", drain_count)
-            job = drain["job"]
-            if job.get("status") != "done" or job.get("processed") != drain_count or drain["active_left"] != 0:
-                raise RuntimeError(f"the local-stack drain did not finish cleanly: {drain}")
+            unenroll = unenroll_drain.measure(stack.api_url, stack.aws_url, ADMIN_KEY, "local", drain_count)
+            job = unenroll["job"]
+            if job.get("status") != "done" or job.get("processed") != drain_count or unenroll["active_left"] != 0:
+                raise RuntimeError(f"the local-stack drain did not finish cleanly: {unenroll}")
             results.update(
                 {
                     "local_stack_unenroll_enrollments": drain_count,
-                    "local_stack_unenroll_seconds": drain["drained_in_s"],
-                    "local_stack_unenroll_rate_per_s": drain["enrollments_per_s"],
+                    "local_stack_unenroll_seconds": unenroll["drained_in_s"],
+                    "local_stack_unenroll_rate_per_s": unenroll["enrollments_per_s"],
+                }
+            )
+            imported = import_drain.measure(stack.api_url, ADMIN_KEY, drain_count, timeout=1800.0)
+            if imported["statuses"] != ["done"] or imported["processed"] != drain_count or imported["failed"]:
+                raise RuntimeError(f"the local-stack import did not finish cleanly: {imported}")
+            results.update(
+                {
+                    "local_stack_import_rows": drain_count,
+                    "local_stack_import_seconds": imported["drained_in_s"],
+                    "local_stack_import_rate_per_s": imported["rows_per_s"],
                 }
             )
         return results

@@ -16,50 +16,17 @@ What it does, over the real HTTP API and the embedded AWS endpoint:
 
 from __future__ import annotations
 
-import argparse
 import json
-import os
-import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
-import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
+if __package__ in (None, ""):  # run as a script: make the repository importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-
-def call(base: str, method: str, path: str, key: str, body: Any = None) -> tuple[int, Any]:
-    data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(
-        base + path,
-        data=data,
-        method=method,
-        headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json"},
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=30) as response:
-            raw = response.read()
-            return response.status, json.loads(raw) if raw else None
-    except urllib.error.HTTPError as error:
-        raw = error.read()
-        return error.code, json.loads(raw) if raw else None
-
-
-def wait_healthy(base: str, timeout: float = 120.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(base + "/health", timeout=2) as response:
-                if response.status == 200:
-                    return
-        except (urllib.error.URLError, ConnectionError, TimeoutError):
-            pass
-        time.sleep(0.5)
-    raise SystemExit(f"{base}/health did not answer within {timeout:.0f}s")
+from bench.drain import arguments, call, local_stack, new_workspace  # noqa: E402
 
 
 def seed(aws_url: str, stage: str, workspace_id: str, sequence_id: str, count: int) -> float:
@@ -107,11 +74,7 @@ def seed(aws_url: str, stage: str, workspace_id: str, sequence_id: str, count: i
 
 
 def measure(api_url: str, aws_url: str, admin_key: str, stage: str, count: int) -> dict[str, Any]:
-    workspace_id = "bench-" + uuid.uuid4().hex[:8]
-    status, created = call(api_url, "POST", "/v1/admin/workspaces", admin_key, {"workspace_id": workspace_id})
-    if status != 201:
-        raise SystemExit(f"creating the workspace failed: {status} {created}")
-    key = created["api_key"]
+    workspace_id, key = new_workspace(api_url, admin_key)
     sequence_id = "bench-seq"
     status, body = call(api_url, "PUT", f"/v1/sequences/{sequence_id}", key, {})
     assert status == 200, body
@@ -143,49 +106,16 @@ def measure(api_url: str, aws_url: str, admin_key: str, stage: str, count: int) 
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = arguments(__doc__, port=18000, aws_port=14566)
     parser.add_argument("--count", type=int, default=10_000)
-    parser.add_argument("--start", action="store_true", help="spawn `python -m infra.local` for the run")
-    parser.add_argument("--port", type=int, default=int(os.environ.get("OPTOUT_PORT", "18000")))
-    parser.add_argument("--aws-port", type=int, default=int(os.environ.get("OPTOUT_AWS_PORT", "14566")))
-    parser.add_argument("--api-url")
-    parser.add_argument("--aws-url")
-    parser.add_argument("--admin-key", default=os.environ.get("OPTOUT_ADMIN_KEY", "dev-admin-key"))
     parser.add_argument("--stage", default="local")
     args = parser.parse_args()
-    api_url = args.api_url or f"http://127.0.0.1:{args.port}"
-    aws_url = args.aws_url or f"http://127.0.0.1:{args.aws_port}"
-
-    stack = None
-    if args.start:
-        env = {
-            **os.environ,
-            "OPTOUT_PORT": str(args.port),
-            "OPTOUT_AWS_PORT": str(args.aws_port),
-            "OPTOUT_ADMIN_KEY": args.admin_key,
-        }
-        stack = subprocess.Popen(
-            [sys.executable, "-m", "infra.local"],
-            cwd=ROOT,
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-    try:
-        wait_healthy(api_url)
+    with local_stack(args) as (api_url, aws_url):
         result = measure(api_url, aws_url, args.admin_key, args.stage, args.count)
-    finally:
-        if stack is not None:
-            stack.terminate()
-            try:
-                stack.wait(15)
-            except subprocess.TimeoutExpired:
-                stack.kill()
     print(json.dumps(result, indent=2))
     ok = result["job"].get("status") == "done" and result["job"].get("processed") == args.count
     return 0 if ok and result["active_left"] == 0 else 1
 
 
 if __name__ == "__main__":
-    sys.path.insert(0, str(ROOT))
     sys.exit(main())

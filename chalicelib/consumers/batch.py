@@ -18,10 +18,13 @@ crash, is delivered again.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chalicelib.observability import logger, record_dead_lettered
 from chalicelib.store.queues import WorkQueue
+
+if TYPE_CHECKING:
+    from chalicelib.services.context import Services
 
 
 class BatchFailed(Exception):
@@ -63,3 +66,23 @@ def process_partial_batch(
         except Exception:  # redelivery of a handled record is harmless (idempotent handlers)
             logger.warning("could not delete the handled SQS records of a failed batch")
     raise BatchFailed(f"{len(failed)} of {len(records)} messages failed: {', '.join(failed)}")
+
+
+def process_job_batch(
+    services: Services,
+    records: list[dict[str, Any]],
+    handle: Callable[[Services, str], Any],
+    final_failure: Callable[[Services, str], Any],
+    queue: WorkQueue,
+    metric_name: str,
+) -> int:
+    """A job queue's batch (bulk unenrollment; suppression import and export): each message through
+    ``handle(services, body)`` (idempotent); a message failing for the last time is counted in its
+    job by ``final_failure(services, body)``, so the job still completes."""
+    return process_partial_batch(
+        records,
+        lambda body: handle(services, body),
+        queue,
+        metric_name,
+        on_final_failure=lambda body: final_failure(services, body),
+    )

@@ -6,16 +6,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from chalicelib.consumers.batch import process_partial_batch
+from chalicelib.consumers.batch import process_job_batch
 from chalicelib.services.context import Services
 from chalicelib.services.suppressions import handle_job_message, record_final_failure
 
 
 def handle_suppression_job_event(services: Services, records: list[dict[str, Any]]) -> int:
-    return process_partial_batch(
-        records,
-        lambda body: handle_job_message(services, body),
-        services.suppression_jobs_queue,
-        "suppression-jobs",
-        on_final_failure=lambda body: record_final_failure(services, body),
-    )
+    queue = services.suppression_jobs_queue
+    return process_job_batch(services, records, handle_job_message, record_final_failure, queue, "suppression-jobs")

@@ -7,17 +7,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from chalicelib.consumers.batch import process_partial_batch
+from chalicelib.consumers.batch import process_job_batch
 from chalicelib.services.context import Services
 from chalicelib.services.jobs import handle_message, record_final_failure
 
 
 def handle_unenroll_event(services: Services, records: list[dict[str, Any]]) -> int:
     """``records``: the Lambda SQS event's ``Records`` (messageId, receiptHandle, body, attributes)."""
-    return process_partial_batch(
-        records,
-        lambda body: handle_message(services, body),
-        services.unenroll_queue,
-        "unenroll",
-        on_final_failure=lambda body: record_final_failure(services, body),
+    return process_job_batch(
+        services, records, handle_message, record_final_failure, services.unenroll_queue, "unenroll"
     )

@@ -70,14 +70,25 @@ def _records(body: bytes, media_type: str) -> Iterator[tuple[int, dict[str, Any]
 
 
 def parse_import(body: bytes, media_type: str, default_region: str, now: datetime) -> ParsedImport:
-    records = _records(body, media_type)
     parsed = ParsedImport(rows=[], rejected=[])
-    for line, record in records:
-        try:
-            parsed.rows.append(validate_row(line, record, default_region, now))
-        except ValueError as exc:
-            parsed.rejected.append((line, str(exc)))
+    for row in iter_import(body, media_type, default_region, now):
+        if isinstance(row, ImportRow):
+            parsed.rows.append(row)
+        else:
+            parsed.rejected.append(row)
     return parsed
+
+
+def iter_import(
+    body: bytes, media_type: str, default_region: str, now: datetime
+) -> Iterator[ImportRow | tuple[int, str]]:
+    """Each record in file order: a valid row, or ``(line, error)``; the planner queues rows while
+    it is still reading the file."""
+    for line, record in _records(body, media_type):
+        try:
+            yield validate_row(line, record, default_region, now)
+        except ValueError as exc:
+            yield line, str(exc)
 
 
 def _csv_records(text: str) -> Iterator[tuple[int, dict[str, Any]]]:

@@ -14,7 +14,7 @@ from typing import Any, ClassVar, Literal, TypeVar
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from chalicelib.errors import InvalidInput
-from chalicelib.models.domain import Channel, Purpose
+from chalicelib.models.domain import Channel, ChannelOrAll, Direction, Kind, Mode, Purpose, Source
 
 FREE_TEXT_MAX = 500
 MAX_CONTACT_IDS = 1000  # per POST /v1/unenrollments
@@ -24,10 +24,8 @@ MAX_ATTRIBUTES_BYTES = 64 * 1024
 MAX_ATTRIBUTE_DEPTH = 16
 MAX_ATTRIBUTE_NAME = 128
 
-ChannelOrAll = Literal["email", "sms", "call", "whatsapp", "facebook", "gbp", "all"]
-Source = Literal["user", "workflow", "crm", "contact"]
+RequestSource = Literal["user", "workflow", "crm", "contact"]  # who asks; "system" is ours alone
 Via = Literal["phone", "dialer", "in_person", "email", "chat", "letter", "other"]
-EntrySource = Literal["contact", "user", "workflow", "system", "crm"]
 
 Model = TypeVar("Model", bound=BaseModel)
 
@@ -119,9 +117,9 @@ class DndBody(RecipientBody, defer_build=True, invalid="invalid DND change"):
     """POST /v1/dnd."""
 
     channel: ChannelOrAll
-    direction: Literal["outbound", "inbound"] = "outbound"
+    direction: Direction = "outbound"
     action: Literal["enable", "disable"]
-    source: Source
+    source: RequestSource
     actor: str | None = Field(default=None, max_length=256)
     # How the contact expressed it, when a team member records the contact's own words (R15).
     via: Via | None = None
@@ -147,7 +145,7 @@ class CheckBody(RecipientBody, invalid="invalid send-check"):
     """POST /v1/send-check, and each check of POST /v1/send-check/batch."""
 
     channel: Channel
-    mode: Literal["automated", "manual"] = "automated"
+    mode: Mode = "automated"
     sequence_id: str | None = Field(default=None, min_length=1, max_length=128)
     audience_id: str | None = Field(default=None, min_length=1, max_length=128)
     topic_id: str | None = Field(default=None, min_length=1, max_length=128)
@@ -207,7 +205,7 @@ class EnrollBody(RequestBody, extra="forbid", defer_build=True, invalid="invalid
 
     contact_id: str
     audience_id: str | None = None
-    mode: Literal["automated", "manual"] = "automated"
+    mode: Mode = "automated"
 
 
 class UnenrollmentBody(RequestBody, extra="forbid", defer_build=True, invalid="invalid unenrollment"):
@@ -275,7 +273,7 @@ class SubscriptionBody(RecipientBody, defer_build=True, invalid="invalid subscri
     topic_id: str = Field(min_length=1, max_length=128)
     channel: Channel | None = None
     action: Literal["unsubscribe", "resubscribe"]
-    source: Source
+    source: RequestSource
     actor: str | None = Field(default=None, min_length=1, max_length=256)
     via: Via | None = None
     evidence: str | None = Field(default=None, min_length=1, max_length=500)
@@ -286,7 +284,7 @@ class EntryFilters(RequestBody):
 
     channel: ChannelOrAll | None = None
     reason: str | None = Field(default=None, min_length=1, max_length=500)
-    source: EntrySource | None = None
+    source: Source | None = None
     since: str | None = None
     until: str | None = None
 
@@ -294,7 +292,7 @@ class EntryFilters(RequestBody):
 class SuppressionFilters(EntryFilters, extra="forbid", defer_build=True, invalid="invalid filters"):
     """The query of GET /v1/suppressions, and the filters of an export."""
 
-    kind: Literal["permanent", "temporary"] | None = None
+    kind: Kind | None = None
 
 
 class ExportBody(EntryFilters, extra="forbid", defer_build=True, invalid="invalid export"):
@@ -303,5 +301,5 @@ class ExportBody(EntryFilters, extra="forbid", defer_build=True, invalid="invali
 
     kind: Literal["suppressions", "audit"]
     format: Literal["csv", "ndjson"] = "csv"
-    entry_kind: Literal["permanent", "temporary"] | None = None
+    entry_kind: Kind | None = None
     filters: SuppressionFilters | None = None

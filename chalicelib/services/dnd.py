@@ -257,7 +257,6 @@ def apply_dnd_change(services: Services, change: DndChange) -> DndResult:
 
 # At most this many items in one TransactWriteItems request (DynamoDB's limit).
 MAX_TRANSACTION_ITEMS = 100
-FOLLOW_UP_THREADS = 8
 _Group = tuple[list[int], list[dict[str, Any]], list[dict[str, Any]]]  # change indexes, actions, outbox payloads
 
 
@@ -405,19 +404,12 @@ def _complete_batches(services: Services, outboxes: list[dict[str, Any]]) -> Non
 
 
 def _run_batch_follow_ups(services: Services, outbox: dict[str, Any]) -> bool:
-    """The follow-ups of a batch outbox item: the contacts of every change (a few lookups at a
-    time), every event in PublishBatch calls of 10, then the hooks per change."""
-    from concurrent.futures import ThreadPoolExecutor
-
+    """The follow-ups of a batch outbox item: the contacts of every change (one lookup for the
+    batch), every event in PublishBatch calls of 10, then the hooks per change."""
     ws = outbox["ws"]
     payloads = list(outbox.get("changes") or [])
-
-    def contacts(payload: dict[str, Any]) -> list[str]:
-        return _affected_contacts(services, payload.get("contact_id"), payload.get("address_pks") or {})
-
     try:
-        with ThreadPoolExecutor(max_workers=FOLLOW_UP_THREADS) as pool:
-            contact_ids = list(pool.map(contacts, payloads))
+        contact_ids = _batch_contacts(services, ws, payloads)
     except Exception:
         logger.exception("finding the contacts of dnd changes failed")
         return False
@@ -443,6 +435,19 @@ def _run_batch_follow_ups(services: Services, outbox: dict[str, Any]) -> bool:
         )
         ok = _run_hooks(services, ws, result) and ok
     return ok
+
+
+def _batch_contacts(services: Services, ws: str, payloads: list[dict[str, Any]]) -> list[list[str]]:
+    """``_affected_contacts`` of every change of a batch, from one lookup of all their addresses."""
+    addresses = {pk: kind for p in payloads for kind, pk in (p.get("address_pks") or {}).items()}
+    holders = services.contacts.contact_ids_with_addresses(ws, addresses)
+    found = []
+    for payload in payloads:
+        ids = [payload["contact_id"]] if payload.get("contact_id") else []
+        for _kind, pk in sorted((payload.get("address_pks") or {}).items()):  # email, then phone
+            ids.extend(holders[pk])
+        found.append(list(dict.fromkeys(ids)))
+    return found
 
 
 def _outbox_item(

@@ -36,18 +36,20 @@ from datetime import UTC, datetime
 from typing import Any
 
 from chalicelib.errors import InvalidInput, MalformedBody, OptoutError, StoreUnavailable
-from chalicelib.logic.suppression_import import ImportRow, MalformedImport, check_structure, parse_import
+from chalicelib.logic.suppression_import import ImportRow, MalformedImport, check_structure, iter_import
 from chalicelib.models.requests import ExportBody, SuppressionFilters, parse
 from chalicelib.observability import logger
 from chalicelib.services.context import Services, iso
 from chalicelib.services.recipients import Target, address_pk
 from chalicelib.store import keys
 from chalicelib.store.batch import batch_get
+from chalicelib.store.dnd import subject_from_item
 from chalicelib.store.items import to_item
 from chalicelib.store.suppressions import subject_kind
 
 MAX_BODY_BYTES = 10 * 1024 * 1024  # what API Gateway accepts
 ROWS_PER_MESSAGE = 100
+CHUNKS_PER_SEND = 10  # the planner queues rows 1,000 at a time while it reads the file
 MAX_REJECTED_LISTED = 1000
 IMPORT_JOB = "suppression_import"
 EXPORT_JOB = "export"
@@ -103,8 +105,10 @@ def request_import(services: Services, workspace_id: str, content_type: str, bod
 
 
 def plan_import(services: Services, message: dict[str, Any]) -> None:
-    """Validate the staged file, queue its valid rows in chunks (addresses hashed), record the
-    rejected lines, then delete the file. Re-running it is harmless: chunks are applied once each."""
+    """Validate the staged file, queue its valid rows in chunks (addresses hashed) while reading it,
+    record the rejected lines, then delete the file. A row repeated in the file is queued once (and
+    counted unchanged). Re-running it is harmless: the chunks come out the same (numbered in file
+    order) and are applied once each; the plan's counts are committed once, with its marker."""
     ws, job_id = message["ws"], message["job_id"]
     jobs = services.jobs
     job = jobs.get(ws, job_id)
@@ -117,21 +121,52 @@ def plan_import(services: Services, message: dict[str, Any]) -> None:
         jobs.set_error(ws, job_id, "import_file_missing")
         return
     region = services.config_cache.get(ws).settings.default_phone_region
-    parsed = parse_import(body, job["spec"]["media_type"], region, services.clock())
-    rows = [_row_message(services, ws, row) for row in parsed.rows]
-    messages = [
-        {"kind": "import", "ws": ws, "job_id": job_id, "chunk": n, "rows": rows[start : start + ROWS_PER_MESSAGE]}
-        for n, start in enumerate(range(0, len(rows), ROWS_PER_MESSAGE))
-    ]
-    services.suppression_jobs_queue.send(messages)
-    jobs.set_fields(
+    queue = services.suppression_jobs_queue
+    seen: set[str] = set()
+    rows: list[list[Any]] = []
+    rejected: list[tuple[int, str]] = []
+    repeats = chunks = 0
+
+    def send(final: bool) -> None:
+        nonlocal rows, chunks
+        ready = len(rows) if final else len(rows) - len(rows) % ROWS_PER_MESSAGE
+        messages = [
+            {
+                "kind": "import",
+                "ws": ws,
+                "job_id": job_id,
+                "chunk": chunks + n,
+                "rows": rows[start : start + ROWS_PER_MESSAGE],
+            }
+            for n, start in enumerate(range(0, ready, ROWS_PER_MESSAGE))
+        ]
+        queue.send(messages)
+        chunks += len(messages)
+        rows = rows[ready:]
+
+    for row in iter_import(body, job["spec"]["media_type"], region, services.clock()):
+        if not isinstance(row, ImportRow):
+            rejected.append(row)
+            continue
+        queued = _row_message(services, ws, row)
+        if queued[-1] in seen:
+            repeats += 1
+            continue
+        seen.add(queued[-1])
+        rows.append(queued)
+        if len(rows) >= ROWS_PER_MESSAGE * CHUNKS_PER_SEND:
+            send(final=False)
+    send(final=True)
+    jobs.commit_step(
         ws,
         job_id,
-        {
-            "total": len(rows) + len(parsed.rejected),
+        "plan",
+        add={"processed": repeats, "unchanged": repeats},
+        set_fields={
+            "total": len(seen) + repeats + len(rejected),
             "planned": True,
-            "rejected_count": len(parsed.rejected),
-            "rejected": [{"line": line, "error": error} for line, error in parsed.rejected[:MAX_REJECTED_LISTED]],
+            "rejected_count": len(rejected),
+            "rejected": [{"line": line, "error": error} for line, error in rejected[:MAX_REJECTED_LISTED]],
         },
     )
     files.delete(staged)
@@ -171,7 +206,7 @@ def apply_import_chunk(services: Services, message: dict[str, Any]) -> None:
         )
         for _line, kind, pk, channels, reason, entry_kind, source, at, key in message["rows"]
     ]
-    outcomes = apply_dnd_changes(services, changes)
+    outcomes = _applied_by_this_job(services, message, apply_dnd_changes(services, changes))
     rejected = [
         (row[0], o.removeprefix("rejected: "))
         for row, o in zip(message["rows"], outcomes, strict=True)
@@ -193,6 +228,29 @@ def apply_import_chunk(services: Services, message: dict[str, Any]) -> None:
             "rejected_count": len(rejected),
         },
     )
+
+
+def _applied_by_this_job(services: Services, message: dict[str, Any], outcomes: list[str]) -> list[str]:
+    """Rows found already applied (``duplicate``) that this job applied itself, in an earlier
+    delivery of this chunk that stopped before counting them (or ran at the same time): their entry
+    carries this job as actor and the row's own time. They count as imported, once (the chunk's
+    marker), not as unchanged; a row the job met twice in its file was never queued twice."""
+    duplicates = [n for n, outcome in enumerate(outcomes) if outcome == "duplicate"]
+    if not duplicates:
+        return outcomes
+    rows = message["rows"]
+    items = services.dnd.get_address_items(list({rows[n][2] for n in duplicates}))
+    actor = f"import {message['job_id']}"
+    settled = list(outcomes)
+    for n in duplicates:
+        _line, _kind, pk, channels, reason, _entry_kind, _source, at, _key = rows[n]
+        state = subject_from_item(services.config.dnd_table, pk, pk, message["ws"], items.get(pk)).state
+        for channel in channels:
+            entry = state.entries("outbound", channel).get(reason)
+            if entry is not None and entry.actor == actor and (at is None or entry.at == at):
+                settled[n] = "applied"
+                break
+    return settled
 
 
 # --- the queue's messages ------------------------------------------------------------------------

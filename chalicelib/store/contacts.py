@@ -99,6 +99,37 @@ class ContactStore:
         )
         return [item["contact_id"] for item in islice(items, 1000)]
 
+    def contact_ids_with_addresses(self, workspace_id: str, addresses: dict[str, str]) -> dict[str, list[str]]:
+        """Contacts holding each address (address pk -> ``email``/``phone``), for a batch of changes.
+        A workspace with fewer contacts than the batch has addresses is answered by one Query of its
+        contacts (by_workspace, ids and address keys only): never more items read than one Query per
+        address would return requests. Otherwise one Query per address, a few at a time."""
+        if not addresses:
+            return {}
+        page = self._ddb.query(
+            TableName=self.table,
+            IndexName="by_workspace",
+            KeyConditionExpression="#w = :w",
+            ProjectionExpression="contact_id, email_key, phone_key",
+            ExpressionAttributeNames={"#w": "ws"},
+            ExpressionAttributeValues={":w": to_value(workspace_id)},
+            Limit=len(addresses) + 1,
+        )
+        if "LastEvaluatedKey" not in page:  # every contact of the workspace is in hand
+            found: dict[str, list[str]] = {pk: [] for pk in addresses}
+            for item in page.get("Items", []):
+                for attribute in ("email_key", "phone_key"):
+                    holders = found.get((item.get(attribute) or {}).get("S", ""))
+                    if holders is not None:
+                        holders.append(item["contact_id"]["S"])
+            return found
+        from concurrent.futures import ThreadPoolExecutor
+
+        pks = list(addresses)
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            ids = list(pool.map(lambda pk: self.contact_ids_with_address(pk, addresses[pk]), pks))
+        return dict(zip(pks, ids, strict=True))
+
     def contact_ids_with_crm_id(self, workspace_id: str, crm_id: str) -> list[str]:
         """Contacts linked to a CRM record (attributes.crm_id; GSI by_crm_id, one Query)."""
         found = self._ddb.query(

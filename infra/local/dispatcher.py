@@ -1,24 +1,33 @@
 """Local stand-in for Lambda's event sources: poll SQS on the embedded endpoint, call the app's handlers.
 
-In AWS, SNS invokes ``on_ses_notification`` and SQS event source mappings invoke ``on_unenroll_batch`` /
-``on_crm_writeback``. Locally a thread per source polls the queue (for SNS: the tap queue subscribed to
-the topic, see ``stack.py``), rebuilds the event Lambda would pass and calls the very same Chalice
-handler object: ``handler(event, context)``.
+In AWS, SNS invokes ``on_ses_notification``, SQS event source mappings invoke ``on_unenroll_batch`` /
+``on_crm_writeback`` / ``on_suppression_job`` and EventBridge invokes ``on_outbox_sweep``. Locally
+the event sources are read from the Chalice app's own registry (``app.event_sources``, filled by
+``@app.on_sqs_message`` / ``@app.on_sns_message`` / ``@app.schedule``): there is no second list to keep
+in step. A thread per source polls the queue (for SNS: the tap queue subscribed to the topic, see
+``stack.py``), rebuilds the event Lambda would pass and calls the very same Chalice handler object:
+``handler(event, context)``.
 
 Delivery semantics follow Lambda's:
-- SQS: up to ``batch_size`` records per invocation. Normal return -> the batch is deleted. Exception ->
-  nothing is deleted; the messages become visible again and the queue's RedrivePolicy moves them to
-  the DLQ after ``maxReceiveCount`` receives. Handlers may delete records themselves (partial batch
-  success), so deleting an already-deleted receipt handle is expected and harmless. The return value
-  is ignored: chalice does not enable ReportBatchItemFailures, so ``batchItemFailures`` means nothing
-  in AWS either.
+- SQS: up to the registered ``batch_size`` records per invocation. Normal return -> the batch is
+  deleted. Exception -> nothing is deleted; the messages become visible again and the queue's
+  RedrivePolicy moves them to the DLQ after ``maxReceiveCount`` receives. Handlers may delete records
+  themselves (partial batch success), so deleting an already-deleted receipt handle is expected and
+  harmless. The return value is ignored: chalice does not enable ReportBatchItemFailures, so
+  ``batchItemFailures`` means nothing in AWS either.
+- A received message stays invisible for **the queue's own visibility timeout** (``infra/template.yaml``,
+  e.g. 960 s for suppression jobs), the same as Lambda's poller: a handler that is still running is
+  never handed the same message a second time. The context's ``get_remaining_time_in_millis`` counts
+  down from the function's deployed timeout (``lambda_timeout`` of stage ``dev`` in
+  ``.chalice/config.json``, which Lambda requires to be at most the queue's visibility timeout);
+  Lambda would stop a handler there, so one that runs longer is logged.
 - SNS: one record per invocation; a failed invocation is retried (the tap queue's redrive policy
-  gives up after 3 attempts, like Lambda's asynchronous retries).
+  gives up after 3 attempts, like Lambda's asynchronous retries). While it runs, the tap message
+  stays invisible for the function's timeout.
+- Schedules: ``Rate`` expressions, invoked every period with the event EventBridge sends.
 
 Locally a failed batch is made visible again after ``retry_delay`` seconds instead of the queue's
-visibility timeout, so retries and dead-lettering happen in seconds; while a handler runs, its
-messages stay invisible for ``visibility_timeout`` seconds, so a slow batch is never redelivered
-to a second worker mid-flight.
+visibility timeout, so retries and dead-lettering happen in seconds.
 """
 
 from __future__ import annotations
@@ -26,39 +35,115 @@ from __future__ import annotations
 import base64
 import json
 import logging
+import re
 import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from functools import cache
+from pathlib import Path
+from typing import Any, Literal, NamedTuple
 from urllib.parse import parse_qs, urlparse
 
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
-from infra.local.stack import SES_TAP_ENV
+from infra.local.stack import tap_queue_name
 
 logger = logging.getLogger(__name__)
 
 LOCAL_ACCOUNT_ID = "123456789012"  # moto's default account
+CHALICE_CONFIG = Path(__file__).resolve().parents[2] / ".chalice" / "config.json"
+DEPLOYED_STAGE = "dev"  # whose per-function settings (timeouts) the local stack reproduces
+LAMBDA_MAX_TIMEOUT = 900
 
 
 class Source(NamedTuple):
-    handler: str  # attribute of the ``app`` module
-    shape: str  # "sns": the queue is an SNS tap; "sqs": the queue is the event source itself
-    batch_size: int = 10  # at most the dispatcher's; as app.py's @app.on_sqs_message(batch_size=...)
+    """One event source of the app, as registered by its decorator."""
+
+    handler: str  # the registered function's name (an attribute of the ``app`` module)
+    shape: Literal["sqs", "sns"]  # "sqs": the queue is the event source; "sns": poll the topic's tap queue
+    resource: str  # the queue or topic name given to the decorator (app.py: ``deployed_name(...)``)
+    batch_size: int = 10  # @app.on_sqs_message(batch_size=...); 1 for SNS
 
 
-# The one mapping: variable naming the polled queue -> the app handler Lambda would invoke.
-SOURCES: dict[str, Source] = {
-    SES_TAP_ENV: Source("on_ses_notification", "sns"),
-    "OPTOUT_UNENROLL_QUEUE_URL": Source("on_unenroll_batch", "sqs"),
-    "OPTOUT_CRM_QUEUE_URL": Source("on_crm_writeback", "sqs"),
-    "OPTOUT_SUPPRESSION_JOBS_QUEUE_URL": Source("on_suppression_job", "sqs", batch_size=1),
-}
-# Scheduled handlers (an EventBridge rule in AWS): app handler -> period in seconds.
-SCHEDULES: dict[str, float] = {"on_outbox_sweep": 60.0}
+def event_sources(chalice_app: Any) -> tuple[dict[str, Source], dict[str, float]]:
+    """The SQS/SNS sources (handler name -> Source) and schedules (handler name -> period in seconds)
+    registered on a Chalice app."""
+    from chalice.app import ScheduledEventConfig, SNSEventConfig, SQSEventConfig
+
+    sources: dict[str, Source] = {}
+    schedules: dict[str, float] = {}
+    for config in chalice_app.event_sources:
+        if isinstance(config, SQSEventConfig):
+            queue = config.queue or (config.queue_arn or "").rsplit(":", 1)[-1]
+            sources[config.name] = Source(config.name, "sqs", queue, config.batch_size)
+        elif isinstance(config, SNSEventConfig):
+            sources[config.name] = Source(config.name, "sns", config.topic.rsplit(":", 1)[-1], 1)
+        elif isinstance(config, ScheduledEventConfig):
+            period = schedule_period(config.schedule_expression)
+            if period is None:
+                logger.warning("%s: only rate() schedules run locally; it will not be invoked", config.name)
+            else:
+                schedules[config.name] = period
+        else:
+            logger.warning("%s: %s is not dispatched locally", config.name, type(config).__name__)
+    return sources, schedules
+
+
+_RATE = re.compile(r"rate\((\d+) (minute|minutes|hour|hours|day|days)\)")
+_UNIT_SECONDS = {"minute": 60.0, "hour": 3600.0, "day": 86400.0}
+
+
+def schedule_period(expression: Any) -> float | None:
+    """Seconds between invocations of a ``Rate`` (object or ``rate(...)`` string); None for cron."""
+    text = expression.to_string() if hasattr(expression, "to_string") else str(expression)
+    match = _RATE.fullmatch(text.strip())
+    if match is None:
+        return None
+    return int(match.group(1)) * _UNIT_SECONDS[match.group(2).removesuffix("s")]
+
+
+@cache
+def _registered() -> tuple[dict[str, Source], dict[str, float]]:
+    import app as app_module  # the real app (imported late: it reads the OPTOUT_* variables)
+
+    return event_sources(app_module.app)
+
+
+def __getattr__(name: str) -> Any:
+    """``SOURCES``: the real app's SQS/SNS sources (handler name -> Source), read from its registry."""
+    if name == "SOURCES":
+        return _registered()[0]
+    raise AttributeError(name)
+
+
+# Period overrides (handler name -> seconds) for scheduled handlers, e.g. a test's quicker sweep;
+# without one a schedule runs at the rate its @app.schedule registered.
+SCHEDULES: dict[str, float] = {}
+
+
+@cache
+def function_timeout(handler: str) -> float:
+    """The function's deployed timeout in seconds (``.chalice/config.json``, stage ``dev``)."""
+    from chalice.config import Config as ChaliceConfig
+
+    try:
+        data = json.loads(CHALICE_CONFIG.read_text(encoding="utf-8"))
+        config = ChaliceConfig(chalice_stage=DEPLOYED_STAGE, function_name=handler, config_from_disk=data)
+        timeout = config.lambda_timeout
+    except (OSError, ValueError):
+        timeout = None
+    return float(timeout or LAMBDA_MAX_TIMEOUT)
+
+
+def stage_resource_name(name: str, stage: str) -> str:
+    """A registered queue/topic name in ``stage``: app.py names them ``optout-<stage>-<suffix>``
+    (``deployed_name``) when it is imported; an app imported for another stage (or a bare suffix)
+    is rebased on the dispatcher's stage."""
+    suffix = name.split("-", 2)[2] if name.startswith("optout-") and name.count("-") >= 2 else name
+    return f"optout-{stage}-{suffix}"
 
 
 @dataclass
@@ -150,18 +235,22 @@ def sns_event(envelope: Mapping[str, Any]) -> dict[str, Any]:
 
 @dataclass
 class _Watch:
-    env_var: str
     source: Source
     queue_url: str
     queue_arn: str
     handler: Callable[[Any, Any], Any]
+    visibility_timeout: int  # seconds a received message stays invisible while its handler runs
+    timeout: float  # the function's timeout (the context's remaining time counts down from it)
 
 
 class Dispatcher:
     """Background pollers delivering queue messages to the app's event handlers.
 
     ``app_module`` defaults to the imported ``app`` module (import it only after the OPTOUT_*
-    variables are set). ``env`` defaults to ``os.environ``.
+    variables are set); its ``app`` (the Chalice app) says which handlers consume which queue,
+    topic or schedule. A stand-in module without a Chalice ``app`` (tests) provides handlers for the
+    real app's registrations. ``env`` (default ``os.environ``) gives ``OPTOUT_STAGE``.
+    ``visibility_timeout``: None (the default) keeps each queue's own, as Lambda does.
     """
 
     def __init__(
@@ -173,7 +262,7 @@ class Dispatcher:
         batch_size: int = 10,
         workers_per_source: int = 2,
         wait_seconds: int = 1,
-        visibility_timeout: int = 60,
+        visibility_timeout: int | None = None,
         retry_delay: int = 1,
     ) -> None:
         import os
@@ -202,25 +291,34 @@ class Dispatcher:
         """Queue URL -> handler name for every source being dispatched."""
         return {w.queue_url: w.source.handler for w in self._watches}
 
+    @property
+    def visibility_timeouts(self) -> dict[str, int]:
+        """Handler name -> how long a message it received stays invisible (seconds)."""
+        return {w.source.handler: w.visibility_timeout for w in self._watches}
+
+    def _registrations(self) -> tuple[dict[str, Source], dict[str, float]]:
+        from chalice import Chalice
+
+        chalice_app = getattr(self._app_module, "app", None)
+        if isinstance(chalice_app, Chalice):
+            return event_sources(chalice_app)
+        return _registered()
+
     def start(self) -> Dispatcher:
         if self._app_module is None:
             import app as app_module  # the Chalice app; imported late so it reads the local config
 
             self._app_module = app_module
+        sources, schedules = self._registrations()
         sqs = self._client()
-        for env_var, source in SOURCES.items():
-            queue_url = self._env.get(env_var)
-            if not queue_url:
-                logger.warning("%s is not set; %s will not be invoked", env_var, source.handler)
-                continue
+        for source in sources.values():
             handler = getattr(self._app_module, source.handler, None)
             if not callable(handler):
-                logger.warning("app has no handler %r; messages on %s stay queued", source.handler, queue_url)
+                logger.warning("app has no handler %r; messages for %s stay queued", source.handler, source.resource)
                 continue
-            queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"][
-                "QueueArn"
-            ]
-            self._watches.append(_Watch(env_var, source, queue_url, queue_arn, handler))
+            watch = self._watch(sqs, source, handler)
+            if watch is not None:
+                self._watches.append(watch)
         for watch in self._watches:
             for n in range(self._workers_per_source):
                 thread = threading.Thread(
@@ -228,15 +326,46 @@ class Dispatcher:
                 )
                 thread.start()
                 self._threads.append(thread)
-        for name, period in SCHEDULES.items():
+        for name, period in schedules.items():
             scheduled = getattr(self._app_module, name, None)
             if callable(scheduled):
                 thread = threading.Thread(
-                    target=self._tick, args=(name, scheduled, period), name=f"schedule-{name}", daemon=True
+                    target=self._tick,
+                    args=(name, scheduled, SCHEDULES.get(name, period)),
+                    name=f"schedule-{name}",
+                    daemon=True,
                 )
                 thread.start()
                 self._threads.append(thread)
         return self
+
+    def _queue_url(self, sqs: Any, name: str) -> str | None:
+        for candidate in dict.fromkeys((name, stage_resource_name(name, self._stage))):
+            try:
+                url: str = sqs.get_queue_url(QueueName=candidate)["QueueUrl"]
+                return url
+            except ClientError:
+                continue
+        return None
+
+    def _watch(self, sqs: Any, source: Source, handler: Callable[[Any, Any], Any]) -> _Watch | None:
+        """The queue a source is polled on (SNS: the topic's local tap queue), with its timeouts."""
+        queue_name = source.resource if source.shape == "sqs" else tap_queue_name(source.resource)
+        queue_url = self._queue_url(sqs, queue_name)
+        if queue_url is None:
+            logger.warning("no queue %s on the endpoint; %s will not be invoked", queue_name, source.handler)
+            return None
+        attributes = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn", "VisibilityTimeout"])[
+            "Attributes"
+        ]
+        timeout = function_timeout(source.handler)
+        if self._visibility_timeout is not None:
+            visibility = self._visibility_timeout
+        elif source.shape == "sqs":
+            visibility = int(attributes.get("VisibilityTimeout", 30))  # the queue's, as Lambda's poller
+        else:
+            visibility = int(timeout)  # SNS invokes asynchronously: no re-run while one is running
+        return _Watch(source, queue_url, attributes["QueueArn"], handler, visibility, timeout)
 
     def _tick(self, name: str, handler: Callable[[Any, Any], Any], period: float) -> None:
         """Invoke a scheduled handler every ``period`` seconds with the event EventBridge would send."""
@@ -255,7 +384,7 @@ class Dispatcher:
             }
             context = LocalLambdaContext(
                 function_name=function_name,
-                timeout_seconds=60.0,
+                timeout_seconds=function_timeout(name),
                 invoked_function_arn=f"arn:aws:lambda:{self._region}:{LOCAL_ACCOUNT_ID}:function:{function_name}",
             )
             try:
@@ -361,7 +490,7 @@ class Dispatcher:
             QueueUrl=watch.queue_url,
             MaxNumberOfMessages=min(self._batch_size, watch.source.batch_size),
             WaitTimeSeconds=self._wait_seconds,
-            VisibilityTimeout=self._visibility_timeout,
+            VisibilityTimeout=watch.visibility_timeout,
             AttributeNames=["All"],
             MessageAttributeNames=["All"],
         )
@@ -372,15 +501,24 @@ class Dispatcher:
         function_name = f"optout-{self._stage}-{watch.source.handler}"
         return LocalLambdaContext(
             function_name=function_name,
+            timeout_seconds=watch.timeout,
             invoked_function_arn=f"arn:aws:lambda:{self._region}:{LOCAL_ACCOUNT_ID}:function:{function_name}",
         )
 
     def _invoke(self, watch: _Watch, event: dict[str, Any]) -> bool:
+        context = self._context(watch)
         try:
-            watch.handler(event, self._context(watch))
+            watch.handler(event, context)
         except Exception:
             logger.exception("%s raised; the message(s) will be retried", watch.source.handler)
             return False
+        finally:
+            if context.get_remaining_time_in_millis() == 0:
+                logger.warning(
+                    "%s ran longer than its %.0f s Lambda timeout (Lambda would have stopped it)",
+                    watch.source.handler,
+                    watch.timeout,
+                )
         return True
 
     def _deliver_sqs(self, sqs: Any, watch: _Watch, messages: list[dict[str, Any]]) -> None:

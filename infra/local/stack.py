@@ -24,13 +24,18 @@ DND_EVENTS_TAP_ENV = "OPTOUT_LOCAL_DND_EVENTS_TAP_URL"
 
 # Topic variable -> (variable naming the tap queue subscribed to it, consumed by the dispatcher?).
 TAPS: dict[str, tuple[str, bool]] = {
-    "OPTOUT_SES_TOPIC": (SES_TAP_ENV, True),  # -> app.on_ses_notification
+    "OPTOUT_SES_TOPIC": (SES_TAP_ENV, True),  # -> app.on_ses_notification (its @app.on_sns_message)
     "OPTOUT_DND_TOPIC": (DND_EVENTS_TAP_ENV, False),  # observed only: tests read published DND events
 }
 
 # SNS invokes Lambda asynchronously: one attempt plus two retries, then the event is dropped (or sent to
 # an on-failure destination). The tap queue's redrive policy reproduces that for the consumed topic.
 TAP_MAX_RECEIVE_COUNT = 3
+
+
+def tap_queue_name(topic_name: str) -> str:
+    """The local tap queue subscribed to a topic (``optout-<stage>-<topic>-local-tap``)."""
+    return f"{topic_name}-local-tap"
 
 
 def stack_name(stage: str) -> str:
@@ -96,5 +101,5 @@ def deploy_stack(stage: str = "local", endpoint_url: str | None = None) -> dict[
     sns = _client("sns", endpoint_url)
     for topic_var, (tap_var, consumed) in TAPS.items():
         topic_short = env[topic_var].rsplit(":", 1)[-1]  # optout-<stage>-ses-notifications
-        env[tap_var] = _create_tap(sqs, sns, env[topic_var], f"{topic_short}-local-tap", with_dlq=consumed)
+        env[tap_var] = _create_tap(sqs, sns, env[topic_var], tap_queue_name(topic_short), with_dlq=consumed)
     return env

@@ -227,3 +227,81 @@ def test_drain_times_out_while_messages_stay_unhandled(local_stack_env):
             dispatcher.drain(timeout=1)
     finally:
         dispatcher.stop()
+
+
+def test_sources_are_read_from_the_apps_registered_handlers(local_stack_env):
+    # Given a Chalice app that registers a queue handler and a schedule, and no list anywhere else
+    from chalice import Chalice, Rate
+
+    from infra.local.dispatcher import event_sources
+
+    chalice_app = Chalice(app_name="dispatch-registry-test")
+    seen: list[str] = []
+
+    @chalice_app.on_sqs_message(queue="crm-writeback", batch_size=3)
+    def on_crm_writeback(event):
+        seen.extend(record.body for record in event)
+
+    @chalice_app.schedule(Rate(2, unit=Rate.HOURS), name="hourly")
+    def hourly(event):
+        pass
+
+    # Then the registrations are the dispatcher's sources: queue, batch size, period
+    sources, schedules = event_sources(chalice_app)
+    assert sources["on_crm_writeback"].resource == "crm-writeback"
+    assert sources["on_crm_writeback"].batch_size == 3
+    assert schedules == {"hourly": 7200.0}
+
+    # And a message on that queue reaches the handler
+    module = SimpleNamespace(app=chalice_app, on_crm_writeback=on_crm_writeback, hourly=hourly)
+    with _dispatcher(module, local_stack_env) as dispatcher:
+        boto3.client("sqs").send_message(QueueUrl=local_stack_env["OPTOUT_CRM_QUEUE_URL"], MessageBody="m")
+        dispatcher.drain(timeout=20)
+    assert seen == ["m"]
+    assert dispatcher.watched == {local_stack_env["OPTOUT_CRM_QUEUE_URL"]: "on_crm_writeback"}
+
+
+def test_the_real_apps_sources_match_its_decorators(local_stack_env):
+    import app as app_module
+    from infra.local.dispatcher import event_sources
+
+    sources, schedules = event_sources(app_module.app)
+    assert {name: (s.shape, s.batch_size) for name, s in sources.items()} == {
+        "on_ses_notification": ("sns", 1),
+        "on_unenroll_batch": ("sqs", 10),
+        "on_crm_writeback": ("sqs", 10),
+        "on_suppression_job": ("sqs", 1),
+    }
+    assert schedules == {"on_outbox_sweep": 60.0}
+
+
+def test_a_running_handler_keeps_its_message_for_the_queues_visibility_timeout(local_stack_env):
+    """Lambda's poller hides a received message for the queue's VisibilityTimeout (infra/template.yaml:
+    960 s for suppression jobs), longer than the function may run (900 s): a chunk still being imported
+    is never handed to a second worker."""
+    # Given a suppression-job handler that, while it runs, looks at its own queue
+    sqs = boto3.client("sqs")
+    queue_url = local_stack_env["OPTOUT_SUPPRESSION_JOBS_QUEUE_URL"]
+    observed: list[tuple[list[Any], int]] = []
+
+    def on_suppression_job(event: dict[str, Any], context: Any) -> None:
+        visible = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, VisibilityTimeout=0)
+        observed.append((visible.get("Messages", []), context.get_remaining_time_in_millis()))
+
+    sqs.send_message(QueueUrl=queue_url, MessageBody="chunk")
+    with _dispatcher(SimpleNamespace(on_suppression_job=on_suppression_job), local_stack_env) as dispatcher:
+        dispatcher.drain(timeout=20)
+
+    # Then the handler ran once, its message was invisible meanwhile, its context counts down from
+    # the function's deployed timeout, and the dispatcher hides messages for the queue's own timeout
+    assert len(observed) == 1
+    messages, remaining_ms = observed[0]
+    assert messages == []
+    assert 800_000 < remaining_ms <= 900_000
+    visibility = int(
+        sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["VisibilityTimeout"])["Attributes"][
+            "VisibilityTimeout"
+        ]
+    )
+    assert visibility == 960
+    assert dispatcher.visibility_timeouts == {"on_suppression_job": 960}

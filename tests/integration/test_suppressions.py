@@ -174,6 +174,52 @@ def test_r18_a_redelivered_chunk_counts_and_writes_nothing_twice(api: Api, jobs:
     assert jobs.bodies() == []
 
 
+def test_r18_a_chunk_redelivered_after_its_rows_were_written_counts_them_imported_once(
+    api: Api, jobs: JobsQueue, monkeypatch: pytest.MonkeyPatch
+):
+    """A worker that wrote a chunk's rows and stopped before counting them (Lambda timeout, crash,
+    a second delivery running at the same time): the redelivery writes nothing again and counts
+    those rows as imported by this job, not as unchanged; nothing goes to the DLQ."""
+    import app as app_module
+    from chalicelib.store.jobs import JobStore
+
+    job_id = import_file(api, csv_body(rows_with_bad(10, {})))[1]["job_id"]
+    jobs.step()  # the planner
+    chunk = jobs.bodies()[0]
+    # Given the first delivery of the chunk writes its rows, then stops before counting them
+    original = JobStore.commit_step
+
+    def stop_before_counting(self: JobStore, *args: Any, **kwargs: Any) -> bool:
+        raise RuntimeError("worker stopped (test)")
+
+    monkeypatch.setattr(JobStore, "commit_step", stop_before_counting)
+    record = {"messageId": "m", "receiptHandle": "r", "body": json.dumps(chunk), "attributes": {}}
+    with pytest.raises(Exception, match="1 of 1 messages failed"):
+        app_module.on_suppression_job({"Records": [record]}, None)
+    assert job(api, job_id)["processed"] == 0
+    assert len(api.get("/v1/audit?email=person1@example.com")[1]["entries"]) == 1
+    # When the chunk is delivered again
+    monkeypatch.setattr(JobStore, "commit_step", original)
+    jobs.drain()
+    # Then every row is counted once, as imported, and written once
+    done = job(api, job_id)
+    assert (done["status"], done["processed"], done["imported"], done["unchanged"], done["failed"]) == (
+        "done", 10, 10, 0, 0,
+    )  # fmt: skip
+    assert len(api.get("/v1/audit?email=person1@example.com")[1]["entries"]) == 1
+
+
+def test_r18_a_row_repeated_in_the_file_is_applied_once_and_counted_unchanged(api: Api, jobs: JobsQueue):
+    rows = rows_with_bad(150, {})
+    job_id = import_file(api, csv_body(rows + rows[:3] + rows[120:122]))[1]["job_id"]
+    jobs.drain()
+    counts = {
+        k: v for k, v in job(api, job_id).items() if k in ("status", "total", "processed", "imported", "unchanged")
+    }
+    assert counts == {"status": "done", "total": 155, "processed": 155, "imported": 150, "unchanged": 5}
+    assert [e["action"] for e in api.get("/v1/audit?email=person121@example.com")[1]["entries"]] == ["enabled"]
+
+
 def staged_files(workspace_id: str) -> list[str]:
     s3 = boto3.client("s3", region_name="us-east-1")
     bucket = os.environ["OPTOUT_EXPORTS_BUCKET"]
