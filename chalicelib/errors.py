@@ -1,4 +1,8 @@
-"""Domain errors. Mapped to HTTP responses in one place (chalicelib/api/http.py)."""
+"""Domain errors. Mapped to HTTP responses in one place (chalicelib/api/http.py).
+
+Each error names its HTTP status and error code where it is declared:
+``class NotFound(OptoutError, status=404, code="not_found")``; a subclass keeps what it does not name.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +12,13 @@ from typing import Any
 class OptoutError(Exception):
     status = 400
     code = "bad_request"
+
+    def __init_subclass__(cls, *, status: int | None = None, code: str | None = None, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if status is not None:
+            cls.status = status
+        if code is not None:
+            cls.code = code
 
     def __init__(
         self,
@@ -28,49 +39,40 @@ class OptoutError(Exception):
         return {"error": self.code, "message": self.message, "fields": self.fields, **self.extra}
 
 
-class InvalidInput(OptoutError):
-    status = 422
-    code = "validation_error"
+class InvalidInput(OptoutError, status=422, code="validation_error"):
+    """A well-formed request with a value that is not acceptable; ``fields`` name each one."""
 
 
-class MalformedBody(OptoutError):
-    status = 400
-    code = "invalid_json"
+class MalformedBody(OptoutError, status=400, code="invalid_json"):
+    """A body that cannot be read at all (not JSON, not the expected shape)."""
 
 
-class Unauthorized(OptoutError):
-    status = 401
-    code = "unauthorized"
+class Unauthorized(OptoutError, status=401, code="unauthorized"):
+    """No credentials, or credentials nobody issued."""
 
 
-class Forbidden(OptoutError):
-    status = 403
-    code = "forbidden"
+class Forbidden(OptoutError, status=403, code="forbidden"):
+    """Credentials that do not reach this: another kind of key, a bad webhook signature."""
 
 
-class NotFound(OptoutError):
-    status = 404
-    code = "not_found"
+class NotFound(OptoutError, status=404, code="not_found"):
+    """Nothing of that id in the caller's workspace."""
 
 
-class Conflict(OptoutError):
-    status = 409
-    code = "conflict"
+class Conflict(OptoutError, status=409, code="conflict"):
+    """The request contradicts the stored state."""
 
 
 class DndClearRefused(Conflict):
     """A clear the rules of R2 do not allow (code permanent_dnd or spam_complaint)."""
 
 
-class StoreUnavailable(OptoutError):
+class StoreUnavailable(OptoutError, status=503, code="store_unavailable"):
     """The store could not durably record the change; the caller must retry (never a 2xx)."""
 
-    status = 503
-    code = "store_unavailable"
 
-
-class ConcurrentUpdate(StoreUnavailable):
-    code = "concurrent_update"
+class ConcurrentUpdate(StoreUnavailable, code="concurrent_update"):
+    """Another writer won the race; the caller retries."""
 
 
 class InvalidAddress(ValueError):

@@ -21,7 +21,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from chalicelib.observability import logger, record_dead_lettered
-from chalicelib.store.queues import WorkQueue
+from chalicelib.ports import WorkQueuePort
 
 if TYPE_CHECKING:
     from chalicelib.services.context import Services
@@ -34,7 +34,7 @@ class BatchFailed(Exception):
 def process_partial_batch(
     records: list[dict[str, Any]],
     handle: Callable[[str], Any],
-    queue: WorkQueue,
+    queue: WorkQueuePort,
     metric_name: str,
     on_final_failure: Callable[[str], Any] | None = None,
 ) -> int:
@@ -73,7 +73,7 @@ def process_job_batch(
     records: list[dict[str, Any]],
     handle: Callable[[Services, str], Any],
     final_failure: Callable[[Services, str], Any],
-    queue: WorkQueue,
+    queue: WorkQueuePort,
     metric_name: str,
 ) -> int:
     """A job queue's batch (bulk unenrollment; suppression import and export): each message through

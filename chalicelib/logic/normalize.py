@@ -13,17 +13,23 @@ from chalicelib.errors import InvalidAddress
 # email_validator and phonenumbers are imported where they are used: together ~160 ms of a Lambda
 # cold start, and a send-check by contact id (the common case) needs neither.
 
-_ID_RE = re.compile(r"^[A-Za-z0-9_.:@+-]{1,128}$")
+ID_RE = re.compile(r"^[A-Za-z0-9_.:@+-]{1,128}$")
 _DOMAIN_LABEL_RE = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
+
+
+def _trimmed(raw: str, kind: str, max_length: int) -> str:
+    """The input without surrounding space: a non-empty string of at most ``max_length`` characters."""
+    if not isinstance(raw, str):
+        raise InvalidAddress(f"{kind} must be a string")
+    candidate = raw.strip()
+    if not candidate or len(candidate) > max_length:
+        raise InvalidAddress(f"{kind} is empty or too long")
+    return candidate
 
 
 def normalize_email(raw: str) -> str:
     """Trimmed, lower-cased, syntactically valid address (no DNS lookups)."""
-    if not isinstance(raw, str):
-        raise InvalidAddress("email must be a string")
-    candidate = raw.strip()
-    if not candidate or len(candidate) > 320:
-        raise InvalidAddress("email is empty or too long")
+    candidate = _trimmed(raw, "email", 320)
     from email_validator import EmailNotValidError, validate_email
 
     try:
@@ -35,11 +41,7 @@ def normalize_email(raw: str) -> str:
 
 def normalize_phone(raw: str, default_region: str = "US") -> str:
     """E.164 form of a valid phone number; national numbers use ``default_region``."""
-    if not isinstance(raw, str):
-        raise InvalidAddress("phone must be a string")
-    candidate = raw.strip()
-    if not candidate or len(candidate) > 64:
-        raise InvalidAddress("phone is empty or too long")
+    candidate = _trimmed(raw, "phone", 64)
     import phonenumbers
 
     try:
@@ -102,4 +104,4 @@ def is_valid_id(value: object) -> bool:
     """Workspace, contact, sequence and other ids: they become parts of DynamoDB keys, and path
     segments of our URLs. Case-sensitive (``Acme`` and ``acme`` are two ids); no ``/``; and never
     only dots (``.``, ``..``), which URL resolution in clients, proxies and log tools rewrites."""
-    return isinstance(value, str) and bool(_ID_RE.match(value)) and value.strip(".") != ""
+    return isinstance(value, str) and bool(ID_RE.match(value)) and value.strip(".") != ""

@@ -29,11 +29,11 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from chalicelib.logic.normalize import ID_RE
 from chalicelib.models.domain import ADDRESS_KINDS, CHANNELS
 
 MAX_TOKEN_LENGTH = 2048
 _KID_RE = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
-_ID_RE = re.compile(r"^[A-Za-z0-9_.:@+-]{1,128}$")
 _DIGEST_RE = re.compile(r"^[0-9a-f]{64}$")
 
 
@@ -57,27 +57,30 @@ class UnsubscribeClaims:
     topic_id: str | None = None  # a topic link (R16): one-click leaves that topic; the page is a preference center
 
     def to_json(self) -> dict[str, Any]:
-        claims: dict[str, Any] = {
-            "w": self.workspace_id,
-            "ch": self.channel,
-            "iat": self.issued_at,
+        """The signed claims: the required ones, and each optional one that is set."""
+        return {
+            claim: getattr(self, name)
+            for claim, name in CLAIM_NAMES.items()
+            if claim in REQUIRED_CLAIMS or getattr(self, name) is not None
         }
-        if self.expires_at is not None:
-            claims["exp"] = self.expires_at
-        if self.contact_id is not None:
-            claims["c"] = self.contact_id
-        if self.address_digest is not None:
-            claims["ak"] = self.address_kind
-            claims["a"] = self.address_digest
-        if self.sequence_id is not None:
-            claims["s"] = self.sequence_id
-        if self.email_digest is not None:
-            claims["he"] = self.email_digest
-        if self.phone_digest is not None:
-            claims["hp"] = self.phone_digest
-        if self.topic_id is not None:
-            claims["t"] = self.topic_id
-        return claims
+
+
+# Claim in the token -> field of UnsubscribeClaims. Short names keep links short; never rename one
+# (links already in inboxes carry them).
+CLAIM_NAMES = {
+    "w": "workspace_id",
+    "ch": "channel",
+    "iat": "issued_at",
+    "exp": "expires_at",
+    "c": "contact_id",
+    "ak": "address_kind",
+    "a": "address_digest",
+    "s": "sequence_id",
+    "he": "email_digest",
+    "hp": "phone_digest",
+    "t": "topic_id",
+}
+REQUIRED_CLAIMS = ("w", "ch", "iat")
 
 
 def parse_keys(token_keys: list[str]) -> list[tuple[str, bytes]]:
@@ -142,22 +145,10 @@ def verify(token: str, token_keys: list[str]) -> UnsubscribeClaims:
 def _claims_from_json(raw: Any) -> UnsubscribeClaims:
     if not isinstance(raw, dict):
         raise InvalidToken("bad payload")
-    try:
-        claims = UnsubscribeClaims(
-            workspace_id=raw["w"],
-            channel=raw["ch"],
-            issued_at=raw["iat"],
-            contact_id=raw.get("c"),
-            address_kind=raw.get("ak"),
-            address_digest=raw.get("a"),
-            sequence_id=raw.get("s"),
-            email_digest=raw.get("he"),
-            phone_digest=raw.get("hp"),
-            expires_at=raw.get("exp"),
-            topic_id=raw.get("t"),
-        )
-    except KeyError:
-        raise InvalidToken("bad payload") from None
+    if any(claim not in raw for claim in REQUIRED_CLAIMS):
+        raise InvalidToken("bad payload")
+    fields: dict[str, Any] = {name: raw.get(claim) for claim, name in CLAIM_NAMES.items()}
+    claims = UnsubscribeClaims(**fields)
     try:
         _validate(claims)
     except ValueError:
@@ -165,9 +156,14 @@ def _claims_from_json(raw: Any) -> UnsubscribeClaims:
     return claims
 
 
+def _is_id(value: Any) -> bool:
+    # The id pattern alone: a link minted before ids could not be only dots still verifies.
+    return isinstance(value, str) and bool(ID_RE.match(value))
+
+
 def _validate(claims: UnsubscribeClaims) -> None:
     """Shape checks shared by signing and verifying (a signed token is still parsed defensively)."""
-    if not isinstance(claims.workspace_id, str) or not _ID_RE.match(claims.workspace_id):
+    if not _is_id(claims.workspace_id):
         raise ValueError("workspace_id")
     if claims.channel not in CHANNELS:
         raise ValueError("channel")
@@ -180,7 +176,7 @@ def _validate(claims: UnsubscribeClaims) -> None:
     has_address = claims.address_digest is not None or claims.address_kind is not None
     if has_contact == has_address:
         raise ValueError("exactly one of contact_id or address")
-    if has_contact and (not isinstance(claims.contact_id, str) or not _ID_RE.match(claims.contact_id)):
+    if has_contact and not _is_id(claims.contact_id):
         raise ValueError("contact_id")
     if has_address and (
         claims.address_kind not in ADDRESS_KINDS
@@ -188,11 +184,9 @@ def _validate(claims: UnsubscribeClaims) -> None:
         or not _DIGEST_RE.match(claims.address_digest)
     ):
         raise ValueError("address")
-    if claims.sequence_id is not None and (
-        not isinstance(claims.sequence_id, str) or not _ID_RE.match(claims.sequence_id)
-    ):
+    if claims.sequence_id is not None and not _is_id(claims.sequence_id):
         raise ValueError("sequence_id")
-    if claims.topic_id is not None and (not isinstance(claims.topic_id, str) or not _ID_RE.match(claims.topic_id)):
+    if claims.topic_id is not None and not _is_id(claims.topic_id):
         raise ValueError("topic_id")
     for digest in (claims.email_digest, claims.phone_digest):
         if digest is not None and (not has_contact or not isinstance(digest, str) or not _DIGEST_RE.match(digest)):

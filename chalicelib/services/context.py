@@ -2,8 +2,9 @@
 queue and cache the services use, the clock, and the ordered DND follow-ups. Nothing registers
 itself on import; a capability that reacts to DND changes is listed in ``_follow_ups`` below.
 
-Services take a ``Services`` and call only what is on it, so a unit test can build one from
-in-memory fakes (tests/unit/fakes.py) and an integration test can set ``services.clock``.
+Each field is typed by its port (chalicelib/ports.py): services call only what is on ``Services``,
+so a unit test builds one from in-memory fakes (tests/unit/fakes.py), and an integration test sets
+``services.clock``.
 """
 
 from __future__ import annotations
@@ -16,22 +17,27 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # the concrete stores are imported by get_services(), on first use (cold start)
     from chalicelib.config import Config
+    from chalicelib.ports import (
+        ApiKeyCachePort,
+        AuditStorePort,
+        BounceStorePort,
+        CheckRecordStorePort,
+        ConfigCachePort,
+        ContactStorePort,
+        DndStorePort,
+        EnrollmentStorePort,
+        EventPublisherPort,
+        ExclusionStorePort,
+        ExportFilesPort,
+        FlagStorePort,
+        JobStorePort,
+        OutboxStorePort,
+        SuppressionIndexPort,
+        WebhookTokenStorePort,
+        WorkQueuePort,
+        WorkspaceStorePort,
+    )
     from chalicelib.services.dnd import DndResult
-    from chalicelib.store.audit import AuditStore
-    from chalicelib.store.bounces import BounceStore
-    from chalicelib.store.contacts import ContactStore
-    from chalicelib.store.dnd import DndStore
-    from chalicelib.store.enrollments import EnrollmentStore
-    from chalicelib.store.events import EventPublisher
-    from chalicelib.store.exclusions import ExclusionStore
-    from chalicelib.store.exports import ExportFiles
-    from chalicelib.store.flags import FlagStore
-    from chalicelib.store.jobs import JobStore
-    from chalicelib.store.outbox import OutboxStore
-    from chalicelib.store.queues import WorkQueue
-    from chalicelib.store.suppressions import SuppressionIndex
-    from chalicelib.store.webhook_tokens import WebhookTokenStore
-    from chalicelib.store.workspaces import ApiKeyCache, ConfigCache, WorkspaceStore
 
 
 def utcnow() -> datetime:
@@ -49,25 +55,26 @@ AfterChangeHook = Callable[["Services", str, "DndResult"], None]
 @dataclass
 class Services:
     config: Config
-    workspaces: WorkspaceStore
-    contacts: ContactStore
-    dnd: DndStore
-    audit: AuditStore
-    events: EventPublisher
-    config_cache: ConfigCache
-    api_keys: ApiKeyCache
-    bounces: BounceStore
-    webhook_tokens: WebhookTokenStore
-    enrollments: EnrollmentStore
-    exclusions: ExclusionStore
-    flags: FlagStore
-    jobs: JobStore
-    outbox: OutboxStore
-    suppressions: SuppressionIndex
-    exports: ExportFiles
-    unenroll_queue: WorkQueue
-    crm_queue: WorkQueue
-    suppression_jobs_queue: WorkQueue
+    workspaces: WorkspaceStorePort
+    contacts: ContactStorePort
+    dnd: DndStorePort
+    audit: AuditStorePort
+    events: EventPublisherPort
+    config_cache: ConfigCachePort
+    api_keys: ApiKeyCachePort
+    bounces: BounceStorePort
+    webhook_tokens: WebhookTokenStorePort
+    enrollments: EnrollmentStorePort
+    exclusions: ExclusionStorePort
+    flags: FlagStorePort
+    jobs: JobStorePort
+    outbox: OutboxStorePort
+    suppressions: SuppressionIndexPort
+    exports: ExportFilesPort
+    unenroll_queue: WorkQueuePort
+    crm_queue: WorkQueuePort
+    suppression_jobs_queue: WorkQueuePort
+    check_records: CheckRecordStorePort  # the send-check's reads (at most two rounds)
     # DND follow-ups, run in this order after each committed change (chalicelib/services/dnd.py).
     follow_ups: tuple[AfterChangeHook, ...] = ()
     # The one clock of every service; tests set it (``monkeypatch.setattr(services, "clock", ...)``).
@@ -86,6 +93,7 @@ def get_services() -> Services:
     from chalicelib.config import get_config
     from chalicelib.store.audit import AuditStore
     from chalicelib.store.bounces import BounceStore
+    from chalicelib.store.check_records import CheckRecordStore
     from chalicelib.store.contacts import ContactStore
     from chalicelib.store.dnd import DndStore
     from chalicelib.store.enrollments import EnrollmentStore
@@ -101,11 +109,13 @@ def get_services() -> Services:
     from chalicelib.store.workspaces import ApiKeyCache, ConfigCache, WorkspaceStore
 
     config = get_config()
-    workspaces = WorkspaceStore(config)
+    exclusions = ExclusionStore(config)
+    workspaces = WorkspaceStore(config, exclusions)
+    contacts = ContactStore(config)
     return Services(
         config=config,
         workspaces=workspaces,
-        contacts=ContactStore(config),
+        contacts=contacts,
         dnd=DndStore(config),
         audit=AuditStore(config),
         events=EventPublisher(config),
@@ -113,7 +123,7 @@ def get_services() -> Services:
         config_cache=ConfigCache(workspaces, config.config_cache_seconds),
         webhook_tokens=WebhookTokenStore(config),
         enrollments=EnrollmentStore(config),
-        exclusions=ExclusionStore(config),
+        exclusions=exclusions,
         flags=FlagStore(config),
         jobs=JobStore(config),
         api_keys=ApiKeyCache(workspaces, ttl=min(1.0, config.config_cache_seconds)),
@@ -124,6 +134,7 @@ def get_services() -> Services:
         unenroll_queue=UnenrollQueue(config),
         crm_queue=CrmQueue(config),
         suppression_jobs_queue=SuppressionJobsQueue(config),
+        check_records=CheckRecordStore(config, contacts),
     )
 
 

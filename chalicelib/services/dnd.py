@@ -35,7 +35,7 @@ from chalicelib.observability import SERVICE, record_dnd_change
 from chalicelib.services.context import Services, iso
 from chalicelib.services.recipients import Target, address_pk, contact_address_pks
 from chalicelib.store import keys
-from chalicelib.store.dnd import AuditRecord, DuplicateEvent, Subject, marker_item, subject_from_item
+from chalicelib.store.dnd import AuditRecord, DuplicateEvent, Subject, subject_from_item
 
 logger = Logger(service=SERVICE, child=True)  # a child of the service logger: correlation ids
 MAX_ATTEMPTS = 6
@@ -360,16 +360,8 @@ def _plan_address(
         applied.append(index)
     if not applied:
         return None
-    actions = services.dnd.change_actions([current] if current is not original else [], audit)
-    actions.extend(
-        {
-            "Put": {
-                "TableName": services.config.idempotency_table,
-                "Item": marker_item(markers[index]),
-                "ConditionExpression": "attribute_not_exists(id)",
-            }
-        }
-        for index in applied
+    actions = services.dnd.change_actions(
+        [current] if current is not original else [], audit, markers=[markers[index] for index in applied]
     )
     return applied, actions, payloads
 

@@ -37,10 +37,7 @@ from chalicelib.models.requests import UnenrollmentBody, parse
 from chalicelib.observability import record_unenrollments
 from chalicelib.services.context import Services, iso
 from chalicelib.services.recipients import Target, match_subject
-from chalicelib.store import keys
-from chalicelib.store.batch import batch_get
 from chalicelib.store.enrollments import ACTIVE
-from chalicelib.store.items import to_item
 from chalicelib.store.workspaces import WorkspaceConfig
 
 BATCH_SIZE = 100  # contacts per SQS message
@@ -338,10 +335,7 @@ def exclusion_page(
         attributes=("contact_id", "audience_id"),
     )
     if contacts is None:
-        table = services.config.contacts_table
-        wanted = [to_item({"pk": keys.contact_pk(workspace_id, item["contact_id"])}) for item in items]
-        found = batch_get({table: wanted}) if wanted else {}
-        contacts = {c["contact_id"]: c for c in found.get(table, []) if not c.get("deleted")}
+        contacts = services.contacts.get_many(workspace_id, [item["contact_id"] for item in items])
     sequence = config.sequences.get(sequence_id)
     matched: list[str] = []
     for item in items:

@@ -17,8 +17,9 @@ from typing import Any
 from aws_lambda_powertools import Logger
 
 from chalicelib.observability import SERVICE, record_dead_lettered
+from chalicelib.ports import OutboxStorePort
 from chalicelib.services.context import Services, iso
-from chalicelib.store.outbox import SHARDS, OutboxStore, shard_key
+from chalicelib.store.outbox import SHARDS, shard_key
 
 logger = Logger(service=SERVICE, child=True)  # a child of the service logger: correlation ids
 
@@ -86,7 +87,7 @@ def sweep_outbox(
 
 def _attempt(
     services: Services,
-    store: OutboxStore,
+    store: OutboxStorePort,
     pending: dict[str, Any],
     now: int,
     report: SweepReport,

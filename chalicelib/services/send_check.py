@@ -23,9 +23,6 @@ from chalicelib.models.requests import CheckBody, parse
 from chalicelib.observability import record_send_check
 from chalicelib.services.context import Services
 from chalicelib.services.recipients import Target, address_pk, contact_address_pks, match_subject, parse_target
-from chalicelib.store import keys
-from chalicelib.store.batch import batch_get
-from chalicelib.store.items import to_item
 from chalicelib.store.workspaces import WorkspaceConfig
 
 MAX_BATCH = 100
@@ -59,7 +56,7 @@ class _Check:
     given: dict[AddressKind, str] = field(default_factory=dict)  # their address pks
     contact: dict[str, Any] | None = None
     pks: list[str] = field(default_factory=list)  # the address items its verdict reads
-    enrollment_key: tuple[str, str] | None = None
+    enrollment_key: tuple[str, str] | None = None  # (sequence_id, contact_id)
 
 
 def _target(body: dict[str, Any], region: str, prefix: str) -> tuple[Target, dict[AddressKind, str]]:
@@ -117,12 +114,10 @@ def check_many(
         _parse(services, body, region, "" if single else f"checks[{i}].", config.topics)
         for i, body in enumerate(bodies)
     ]
-    contacts_table = services.config.contacts_table
-    dnd_table, enrollments_table = services.config.dnd_table, services.config.enrollments_table
     for check in checks:
         check.given = {kind: address_pk(services, workspace_id, kind, a) for kind, a in check.named.items()}
         if check.body.sequence_id and check.target.contact_id:
-            check.enrollment_key = (keys.enrollment_pk(workspace_id, check.body.sequence_id), check.target.contact_id)
+            check.enrollment_key = (check.body.sequence_id, check.target.contact_id)
 
     # Round 1: every key the request names.
     contact_ids = list(dict.fromkeys(c.target.contact_id for c in checks if c.target.contact_id))
@@ -137,27 +132,17 @@ def check_many(
             kind: AddressKind = "email" if check.target.email else "phone"
             check.pks = [address_pk(services, workspace_id, kind, check.target.email or check.target.phone or "")]
             first_addresses.extend(check.pks)
-    store = _Found()
-    if len(contact_ids) == 1 and not first_addresses and not first_enrollments:
-        # One contact and nothing else: one consistent GetItem.
-        item = services.contacts.get(workspace_id, contact_ids[0])
-        store.contacts = {contact_ids[0]: item} if item else {}
-    else:
-        store.read(
-            services,
-            {
-                contacts_table: [to_item({"pk": keys.contact_pk(workspace_id, cid)}) for cid in contact_ids],
-                dnd_table: [to_item({"pk": pk}) for pk in first_addresses],
-                enrollments_table: [to_item({"pk": pk, "sk": sk}) for pk, sk in first_enrollments],
-            },
-        )
+    found = services.check_records.load_check_records(
+        workspace_id, contact_ids=contact_ids, address_pks=first_addresses, enrollments=first_enrollments
+    )
 
     # Round 2: what only the contacts reveal -- their address items and enrollments.
-    second: dict[str, list[dict[str, Any]]] = {dnd_table: [], enrollments_table: []}
+    second_addresses: list[str] = []
+    second_enrollments: list[tuple[str, str]] = []
     for check in checks:
         if check.target.contact_id is None:
             continue
-        check.contact = store.contacts.get(check.target.contact_id)
+        check.contact = found.contacts.get(check.target.contact_id)
         if check.contact is None:
             continue
         own = contact_address_pks(check.contact)
@@ -165,12 +150,15 @@ def check_many(
             check.pks = list(check.given.values())  # the contact's own: read in round 1
             continue
         check.pks = list(own.values())
-        second[dnd_table].extend(to_item({"pk": pk}) for pk in check.pks if pk not in store.addresses)
-        if check.enrollment_key and check.enrollment_key not in store.enrollments:
-            pk, sk = check.enrollment_key
-            second[enrollments_table].append(to_item({"pk": pk, "sk": sk}))
-    if any(second.values()):
-        store.read(services, second)
+        second_addresses.extend(pk for pk in check.pks if pk not in found.addresses)
+        if check.enrollment_key and check.enrollment_key not in found.enrollments:
+            second_enrollments.append(check.enrollment_key)
+    if second_addresses or second_enrollments:
+        found.merge(
+            services.check_records.load_check_records(
+                workspace_id, address_pks=second_addresses, enrollments=second_enrollments
+            )
+        )
 
     policy = policy_for(config)
     now = services.clock()
@@ -192,9 +180,9 @@ def check_many(
             continue
         states = [DndState.model_validate((contact or {}).get("dnd") or {})]
         states.extend(
-            DndState.model_validate(store.addresses[pk].get("dnd") or {}) for pk in check.pks if pk in store.addresses
+            DndState.model_validate(found.addresses[pk].get("dnd") or {}) for pk in check.pks if pk in found.addresses
         )
-        enrollment = store.enrollments.get(check.enrollment_key) if check.enrollment_key else None
+        enrollment = found.enrollments.get(check.enrollment_key) if check.enrollment_key else None
         # Quiet hours (R17) place the number the send will use: the one the check names, else the contact's.
         phone = check.named.get("phone") or (contact or {}).get("phone") or target.phone
         recipient = Recipient(target.contact_id, match_subject(contact, target), states, enrollment, phone=phone)
@@ -211,25 +199,6 @@ def check_many(
         results.append(decide_send(request, recipient, policy, now))
     record_send_check(results)
     return results
-
-
-@dataclass
-class _Found:
-    """Items read so far, by key: live contacts by id, address items by pk, enrollments by (pk, sk)."""
-
-    contacts: dict[str, dict[str, Any]] = field(default_factory=dict)
-    addresses: dict[str, dict[str, Any]] = field(default_factory=dict)
-    enrollments: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
-
-    def read(self, services: Services, keys_by_table: dict[str, list[dict[str, Any]]]) -> None:
-        found = batch_get({table: table_keys for table, table_keys in keys_by_table.items() if table_keys})
-        for item in found.get(services.config.contacts_table, []):
-            if not item.get("deleted"):
-                self.contacts[item["contact_id"]] = item
-        for item in found.get(services.config.dnd_table, []):
-            self.addresses[item["pk"]] = item
-        for item in found.get(services.config.enrollments_table, []):
-            self.enrollments[(item["pk"], item["sk"])] = item
 
 
 def check_one(services: Services, workspace_id: str, body: Any) -> dict[str, Any]:

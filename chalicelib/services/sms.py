@@ -169,46 +169,48 @@ def _opt_out(
     actor: str,
     message_sid: str | None,
 ) -> None:
-    result = apply_dnd_change(
-        services,
-        DndChange(
-            ws,
-            target,
-            "outbound",
-            _stop_channels(settings, sender),
-            "enable",
-            "contact",
-            reason,
-            kind="permanent",
-            actor=actor,
-            event_id=message_sid,
-        ),
-    )
-    logger.info(
-        "inbound opt-out",
-        extra={"workspace_id": ws, "reason": reason, "changed": result.changed, "duplicate": result.duplicate},
-    )
+    """The contact's own opt-out: permanent (R2, R15)."""
+    _keyword_change(services, ws, target, sender, settings, "enable", reason, actor, message_sid)
 
 
 def _opt_in(
     services: Services, ws: str, target: Target, sender: Sender, settings: WorkspaceSettings, message_sid: str | None
 ) -> None:
-    result = apply_dnd_change(
-        services,
-        DndChange(
-            ws,
-            target,
-            "outbound",
-            _stop_channels(settings, sender),
-            "disable",
-            "contact",
-            REASON_SMS_START,
-            actor="sms_keyword",
-            only_reasons=KEYWORD_CLEARABLE,
-            event_id=message_sid,
-        ),
+    """START: clears what a keyword may clear (KEYWORD_CLEARABLE), never a complaint or a person's flag."""
+    _keyword_change(services, ws, target, sender, settings, "disable", REASON_SMS_START, "sms_keyword", message_sid)
+
+
+def _keyword_change(
+    services: Services,
+    ws: str,
+    target: Target,
+    sender: Sender,
+    settings: WorkspaceSettings,
+    action: str,
+    reason: str,
+    actor: str,
+    message_sid: str | None,
+) -> None:
+    enable = action == "enable"
+    change = DndChange(
+        ws,
+        target,
+        "outbound",
+        _stop_channels(settings, sender),
+        action,
+        "contact",
+        reason,
+        kind="permanent" if enable else "temporary",
+        actor=actor,
+        only_reasons=None if enable else KEYWORD_CLEARABLE,
+        event_id=message_sid,
     )
-    logger.info("inbound opt-in", extra={"workspace_id": ws, "changed": result.changed, "duplicate": result.duplicate})
+    result = apply_dnd_change(services, change)
+    outcome = {"workspace_id": ws, "changed": result.changed, "duplicate": result.duplicate}
+    if enable:
+        logger.info("inbound opt-out", extra={**outcome, "reason": reason})
+    else:
+        logger.info("inbound opt-in", extra=outcome)
 
 
 def handle_status_callback(services: Services, request: TwilioRequest) -> str:

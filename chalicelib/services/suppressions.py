@@ -41,10 +41,7 @@ from chalicelib.models.requests import ExportBody, SuppressionFilters, parse
 from chalicelib.observability import logger
 from chalicelib.services.context import Services, iso
 from chalicelib.services.recipients import Target, address_pk
-from chalicelib.store import keys
-from chalicelib.store.batch import batch_get
 from chalicelib.store.dnd import subject_from_item
-from chalicelib.store.items import to_item
 from chalicelib.store.suppressions import subject_kind
 
 MAX_BODY_BYTES = 10 * 1024 * 1024  # what API Gateway accepts
@@ -492,9 +489,7 @@ def _export_rows(services: Services, ws: str, items: list[dict[str, Any]], audit
     pk_field = "pk" if audit else "subject_pk"
     contacts = _contact_ids(services, items, pk_field)
     wanted = sorted({cid for ids in contacts.values() for cid in ids[:1]})
-    table = services.config.contacts_table
-    found = batch_get({table: [to_item({"pk": keys.contact_pk(ws, cid)}) for cid in wanted]}) if wanted else {}
-    by_id = {c["contact_id"]: c for c in found.get(table, []) if not c.get("deleted")}
+    by_id = services.contacts.get_many(ws, wanted)
     rows = []
     for item in items:
         pk = item[pk_field]

@@ -1,19 +1,24 @@
-"""Multi-item reads: BatchGetItem across tables (<= 100 keys a request, the requests of one call
-issued concurrently, unprocessed keys retried) and Query followed page by page."""
+"""Multi-item reads and writes: BatchGetItem across tables (<= 100 keys a request, the requests of
+one call issued concurrently), BatchWriteItem (25 a request) -- both retrying what DynamoDB left
+unprocessed in one loop (``until_processed``) -- and Query followed page by page."""
 
 from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
+
+from botocore.exceptions import ClientError
 
 from chalicelib.errors import StoreUnavailable
 from chalicelib.store.aws import client
 from chalicelib.store.items import from_item
 
 MAX_KEYS_PER_REQUEST = 100
+WRITES_PER_REQUEST = 25  # BatchWriteItem's limit
+MAX_BATCH_ATTEMPTS = 9  # calls for one batch before it is StoreUnavailable (~4 s of backoff)
 # Requests of one batch_get in flight at once: a send-check batch of 100 needs at most 3 a round.
 MAX_CONCURRENT_REQUESTS = 8
 _pool: ThreadPoolExecutor | None = None
@@ -57,22 +62,62 @@ def batch_get(
 
 def _get_chunk(ddb: Any, chunk: list[tuple[str, dict[str, Any]]], consistent: bool) -> dict[str, list[dict[str, Any]]]:
     """One BatchGetItem of <= 100 keys, retrying its unprocessed keys with backoff."""
-    found: dict[str, list[dict[str, Any]]] = {}
     request: dict[str, Any] = {}
     for table, key in chunk:
         request.setdefault(table, {"Keys": [], "ConsistentRead": consistent})["Keys"].append(key)
-    attempt = 0
-    while request:
-        response = ddb.batch_get_item(RequestItems=request)
+    return read_all(ddb, request)
+
+
+def read_all(ddb: Any, request: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
+    """Every item of one BatchGetItem request (RequestItems), plain, by table; unprocessed keys retried."""
+    found: dict[str, list[dict[str, Any]]] = {}
+
+    def read(pending: dict[str, Any]) -> dict[str, Any]:
+        response: dict[str, Any] = ddb.batch_get_item(RequestItems=pending)
         for table, items in response.get("Responses", {}).items():
             found.setdefault(table, []).extend(from_item(i) or {} for i in items)
-        request = response.get("UnprocessedKeys") or {}
-        if request:
-            attempt += 1
-            if attempt > 6:
-                raise StoreUnavailable("DynamoDB did not return every key; retry")
-            time.sleep(min(0.05 * 2**attempt, 1.0))
+        return response
+
+    until_processed(read, request, "UnprocessedKeys", "DynamoDB did not return every key; retry")
     return found
+
+
+def write_all(ddb: Any, table: str, requests: list[dict[str, Any]]) -> None:
+    """PutRequest/DeleteRequest entries in BatchWriteItem calls of 25, unprocessed ones retried."""
+    for start in range(0, len(requests), WRITES_PER_REQUEST):
+        until_processed(
+            lambda pending: ddb.batch_write_item(RequestItems=pending),
+            {table: requests[start : start + WRITES_PER_REQUEST]},
+            "UnprocessedItems",
+            "DynamoDB did not accept every write; retry",
+        )
+
+
+def until_processed(
+    call: Callable[[dict[str, Any]], dict[str, Any]], request: dict[str, Any], unprocessed: str, refused: str
+) -> None:
+    """The one retry loop of DynamoDB's batch calls: send ``request``, then what the answer left
+    ``unprocessed`` (UnprocessedKeys / UnprocessedItems), backing off; StoreUnavailable(``refused``)
+    when some is still left after MAX_BATCH_ATTEMPTS calls."""
+    for attempt in range(MAX_BATCH_ATTEMPTS):
+        request = call(request).get(unprocessed) or {}
+        if not request:
+            return
+        if attempt + 1 < MAX_BATCH_ATTEMPTS:
+            time.sleep(min(0.05 * 2 ** (attempt + 1), 1.0))
+    raise StoreUnavailable(refused)
+
+
+def transact_write(ddb: Any, items: list[dict[str, Any]]) -> list[str | None] | None:
+    """TransactWriteItems: None when it landed, else the cancellation reasons (one code per item;
+    empty when DynamoDB gave none). Any other failure raises (ClientError)."""
+    try:
+        ddb.transact_write_items(TransactItems=items)
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] != "TransactionCanceledException":
+            raise
+        return [r.get("Code") for r in exc.response.get("CancellationReasons", [])]
+    return None
 
 
 def query_items(ddb: Any, *, raw: bool = False, **kwargs: Any) -> Iterator[dict[str, Any]]:

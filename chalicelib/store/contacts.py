@@ -11,7 +11,7 @@ from chalicelib.config import Config
 from chalicelib.errors import NotFound
 from chalicelib.store import keys
 from chalicelib.store.aws import client
-from chalicelib.store.batch import query_items
+from chalicelib.store.batch import batch_get, query_items
 from chalicelib.store.items import from_item, to_item, to_value
 
 PERSONAL_FIELDS = (
@@ -44,6 +44,13 @@ class ContactStore:
     def get_raw(self, workspace_id: str, contact_id: str) -> dict[str, Any] | None:
         found = self._ddb.get_item(TableName=self.table, Key=self.key(workspace_id, contact_id), ConsistentRead=True)
         return from_item(found.get("Item"))
+
+    def get_many(self, workspace_id: str, contact_ids: list[str]) -> dict[str, dict[str, Any]]:
+        """The live ones of these contacts, by id (BatchGetItem, consistent)."""
+        if not contact_ids:
+            return {}
+        found = batch_get({self.table: [self.key(workspace_id, cid) for cid in contact_ids]})
+        return {item["contact_id"]: item for item in found.get(self.table, []) if not item.get("deleted")}
 
     def put(self, workspace_id: str, contact_id: str, fields: dict[str, Any], now: str) -> dict[str, Any]:
         """Replace the contact's personal fields; DND and version survive (a PUT is not a reset)."""

@@ -110,15 +110,7 @@ class DndStore:
         marker_index = None
         if marker_id is not None:
             marker_index = len(items)
-            items.append(
-                {
-                    "Put": {
-                        "TableName": self.config.idempotency_table,
-                        "Item": marker_item(marker_id),
-                        "ConditionExpression": "attribute_not_exists(id)",
-                    }
-                }
-            )
+            items.append(self._marker_put(marker_id))
         if not items:
             return
         try:
@@ -135,9 +127,12 @@ class DndStore:
                 raise ConcurrentUpdate("the record changed while being updated; retry") from None
             raise StoreUnavailable("could not store the change; retry") from exc
 
-    def change_actions(self, subjects: list[Subject], audit: list[AuditRecord]) -> list[dict[str, Any]]:
+    def change_actions(
+        self, subjects: list[Subject], audit: list[AuditRecord], markers: list[str] | None = None
+    ) -> list[dict[str, Any]]:
         """The transaction entries of a change: each subject's conditional update and its suppression
-        index items (chalicelib/store/suppressions.py), then the audit entries."""
+        index items (chalicelib/store/suppressions.py), the audit entries, then the exactly-once
+        ``markers`` (each conditional on not existing yet)."""
         from chalicelib.models.domain import DndState
         from chalicelib.store.suppressions import index_actions, shard_of
 
@@ -225,18 +220,27 @@ class DndStore:
                     }
                 }
             )
+        items.extend(self._marker_put(marker) for marker in markers or [])
         return items
+
+    def _marker_put(self, marker_id: str) -> dict[str, Any]:
+        return {
+            "Put": {
+                "TableName": self.config.idempotency_table,
+                "Item": marker_item(marker_id),
+                "ConditionExpression": "attribute_not_exists(id)",
+            }
+        }
 
     def transact(self, items: list[dict[str, Any]]) -> list[str | None] | None:
         """Write ``items`` in one transaction: None when it landed, else the cancellation reasons
         (one per item; empty when DynamoDB gave none). Other failures raise StoreUnavailable."""
+        from chalicelib.store.batch import transact_write
+
         try:
-            self._ddb.transact_write_items(TransactItems=items)
+            return transact_write(self._ddb, items)
         except ClientError as exc:
-            if exc.response["Error"]["Code"] != "TransactionCanceledException":
-                raise StoreUnavailable("could not store the change; retry") from exc
-            return [r.get("Code") for r in exc.response.get("CancellationReasons", [])]
-        return None
+            raise StoreUnavailable("could not store the change; retry") from exc
 
     def processed_markers(self, marker_ids: list[str]) -> set[str]:
         """Which of the exactly-once markers exist (consistent reads, 100 a request)."""

@@ -10,18 +10,17 @@ from __future__ import annotations
 
 import base64
 import json
-import time
 from collections.abc import Iterable
 from typing import Any
 
 from botocore.exceptions import ClientError
 
 from chalicelib.config import Config
-from chalicelib.errors import InvalidInput, StoreUnavailable
+from chalicelib.errors import InvalidInput
 from chalicelib.logic.bounded_json import loads_bounded
 from chalicelib.store import keys
 from chalicelib.store.aws import client
-from chalicelib.store.batch import batch_get, query_items
+from chalicelib.store.batch import batch_get, query_items, read_all, write_all
 from chalicelib.store.items import from_item, to_item, to_value
 
 ACTIVE = "active"
@@ -176,16 +175,7 @@ class EnrollmentStore:
                 "ExpressionAttributeNames": names,
             }
         }
-        found: list[dict[str, Any]] = []
-        for attempt in range(9):
-            response = self._ddb.batch_get_item(RequestItems=request)
-            found.extend(from_item(i) or {} for i in response.get("Responses", {}).get(table, []))
-            request = response.get("UnprocessedKeys") or {}
-            if not request:
-                break
-            if attempt == 8:
-                raise StoreUnavailable("DynamoDB did not return every key; retry")
-            time.sleep(min(0.05 * 2 ** (attempt + 1), 1.0))
+        found = read_all(self._ddb, request).get(table, [])
         writes = []
         for partial in found:
             if partial.get("status") != ACTIVE:
@@ -200,15 +190,7 @@ class EnrollmentStore:
                 "contact_key": keys.contact_pk(workspace_id, partial["sk"]),
             }
             writes.append({"PutRequest": {"Item": to_item(unenrolled_item(whole, at, reason))}})
-        for start in range(0, len(writes), 25):
-            pending: dict[str, Any] = {table: writes[start : start + 25]}
-            for attempt in range(9):
-                pending = self._ddb.batch_write_item(RequestItems=pending).get("UnprocessedItems") or {}
-                if not pending:
-                    break
-                if attempt == 8:
-                    raise StoreUnavailable("DynamoDB did not accept every write; retry")
-                time.sleep(min(0.05 * 2 ** (attempt + 1), 1.0))
+        write_all(self._ddb, table, writes)
         return len(writes)
 
     def _unenroll(self, workspace_id: str, sequence_id: str, contact_id: str, at: str, reason: str) -> bool:

@@ -27,7 +27,7 @@ from chalicelib.config import Config
 from chalicelib.errors import InvalidInput, NotFound
 from chalicelib.models.domain import ExclusionRule
 from chalicelib.store.aws import client
-from chalicelib.store.batch import query_items
+from chalicelib.store.batch import query_items, write_all
 from chalicelib.store.items import from_item, to_item, to_value
 
 RULE_PREFIX = "rule#"
@@ -241,14 +241,7 @@ class ExclusionStore:
         return list(query_items(self._ddb, raw=True, **kwargs))
 
     def _delete_keys(self, item_keys: list[dict[str, Any]]) -> None:
-        for start in range(0, len(item_keys), 25):
-            pending: dict[str, Any] = {
-                self.table: [{"DeleteRequest": {"Key": key}} for key in item_keys[start : start + 25]]
-            }
-            for _ in range(8):
-                pending = self._ddb.batch_write_item(RequestItems=pending).get("UnprocessedItems") or {}
-                if not pending:
-                    break
+        write_all(self._ddb, self.table, [{"DeleteRequest": {"Key": key}} for key in item_keys])
 
 
 def iter_workspace_contacts(config: Config, workspace_id: str) -> Iterator[dict[str, Any]]:

@@ -25,6 +25,21 @@ def _marker_id(workspace_id: str, job_id: str, step: str) -> str:
     return f"{workspace_id}#job#{job_id}#{step}"
 
 
+def new_job(workspace_id: str, job_id: str, kind: str, spec: dict[str, Any], at: str) -> dict[str, Any]:
+    """A job as it is created: its counters at zero, not yet planned."""
+    return {
+        "job_id": job_id,
+        "ws": workspace_id,
+        "kind": kind,
+        "spec": spec,
+        "created_at": at,
+        "total": 0,
+        "processed": 0,
+        "failed": 0,
+        "planned": False,
+    }
+
+
 class JobStore:
     def __init__(self, config: Config) -> None:
         self.config = config
@@ -49,15 +64,7 @@ class JobStore:
             Item=to_item(
                 {
                     "pk": keys.job_pk(workspace_id, job_id),
-                    "job_id": job_id,
-                    "ws": workspace_id,
-                    "kind": kind,
-                    "spec": spec,
-                    "created_at": at,
-                    "total": 0,
-                    "processed": 0,
-                    "failed": 0,
-                    "planned": False,
+                    **new_job(workspace_id, job_id, kind, spec, at),
                     "expiration": int(time.time()) + JOB_TTL_SECONDS,
                     **(fields or {}),
                 }

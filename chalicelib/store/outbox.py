@@ -22,6 +22,7 @@ from botocore.exceptions import ClientError
 
 from chalicelib.config import Config
 from chalicelib.store.aws import client
+from chalicelib.store.batch import write_all
 from chalicelib.store.items import from_item, to_item, to_value
 
 PENDING_INDEX = "pending_outbox"
@@ -72,14 +73,7 @@ class OutboxStore:
 
     def delete_many(self, pks: list[str]) -> None:
         """Delete completed items, 25 a request (BatchWriteItem), retrying unprocessed ones."""
-        for start in range(0, len(pks), 25):
-            request: dict[str, Any] = {
-                self.table: [{"DeleteRequest": {"Key": to_item({"pk": pk})}} for pk in pks[start : start + 25]]
-            }
-            for _attempt in range(5):
-                request = self._ddb.batch_write_item(RequestItems=request).get("UnprocessedItems") or {}
-                if not request:
-                    break
+        write_all(self._ddb, self.table, [{"DeleteRequest": {"Key": to_item({"pk": pk})}} for pk in pks])
 
     def get(self, pk: str) -> dict[str, Any] | None:
         found = self._ddb.get_item(TableName=self.table, Key=to_item({"pk": pk}), ConsistentRead=True)

@@ -26,7 +26,7 @@ from chalicelib.models.domain import Audience, ExclusionRule, Sequence, Topic, W
 from chalicelib.observability import SERVICE
 from chalicelib.store import keys
 from chalicelib.store.aws import client
-from chalicelib.store.batch import query_items
+from chalicelib.store.batch import query_items, transact_write
 from chalicelib.store.exclusions import ExclusionStore
 from chalicelib.store.items import from_item, to_item, to_value
 
@@ -64,8 +64,10 @@ class WorkspaceConfig:
 
 
 class WorkspaceStore:
-    def __init__(self, config: Config) -> None:
+    def __init__(self, config: Config, exclusions: ExclusionStore | None = None) -> None:
         self.config = config
+        # The workspace config carries the exclusion rules (stored in chunks in their own table).
+        self._exclusions = exclusions or ExclusionStore(config)
         self.table = config.workspaces_table
         self._ddb = client("dynamodb")
 
@@ -101,17 +103,13 @@ class WorkspaceStore:
             items.append(self._secrets_put(workspace_id, twilio_auth_token))
         first_identity = len(items)
         items.extend(self._identity_puts(workspace_id, settings.ses_identities))
-        try:
-            self._ddb.transact_write_items(TransactItems=items)
-        except ClientError as exc:
-            if exc.response["Error"]["Code"] != "TransactionCanceledException":
-                raise
-            reasons = [r.get("Code") for r in exc.response.get("CancellationReasons", [])]
+        reasons = transact_write(self._ddb, items)
+        if reasons is not None:
             # Item 0 is the settings item: only its condition failing means the id is taken.
             taken = self._taken_identities(reasons, first_identity, settings.ses_identities)
             if reasons and reasons[0] != "ConditionalCheckFailed" and taken:
-                raise self._identity_conflict(taken, "settings.ses_identities") from None
-            raise Conflict(f"workspace {workspace_id} already exists", code="workspace_exists") from None
+                raise self._identity_conflict(taken, "settings.ses_identities")
+            raise Conflict(f"workspace {workspace_id} already exists", code="workspace_exists")
 
     def add_api_key(self, workspace_id: str, api_key: str, now: str, key_id: str = "") -> str:
         """Issue one more key of an existing workspace (counted on its settings item)."""
@@ -330,20 +328,16 @@ class WorkspaceStore:
                     }
                 }
             )
-        try:
-            self._ddb.transact_write_items(TransactItems=items)
-        except ClientError as exc:
-            if exc.response["Error"]["Code"] != "TransactionCanceledException":
-                raise
-            reasons = [r.get("Code") for r in exc.response.get("CancellationReasons", [])]
+        reasons = transact_write(self._ddb, items)
+        if reasons is not None:
             if reasons and reasons[0] == "ConditionalCheckFailed":
-                raise NotFound(f"workspace {workspace_id} not found") from None
+                raise NotFound(f"workspace {workspace_id} not found")
             # The claim items are the atomic part of uniqueness: a concurrent claim of the same
             # identity by another workspace fails its condition here, never a read-then-write race.
             taken = self._taken_identities(reasons, first_identity, added)
             if taken or "ConditionalCheckFailed" in reasons:
-                raise self._identity_conflict(taken, "ses_identities") from None
-            raise ConcurrentUpdate("settings changed concurrently; retry") from None
+                raise self._identity_conflict(taken, "ses_identities")
+            raise ConcurrentUpdate("settings changed concurrently; retry")
 
     @staticmethod
     def _taken_identities(reasons: list[str | None], first: int, identities: list[str]) -> list[str]:
@@ -436,7 +430,7 @@ class WorkspaceStore:
                 topic = Topic.model_validate(item["topic"])
                 topics[topic.topic_id] = topic
         # Rules with large value lists are stored in chunks, kept in memory by version (store/exclusions.py).
-        rules = ExclusionStore(self.config).load_rules(workspace_id)
+        rules = self._exclusions.load_rules(workspace_id)
         return WorkspaceConfig(workspace_id, settings, sequences, audiences, rules, time.monotonic(), topics)
 
     def _query_all(self, table: str, workspace_id: str) -> list[dict[str, Any]]:

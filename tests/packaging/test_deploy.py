@@ -19,7 +19,7 @@ from moto import mock_aws
 from chalicelib.config import TEMPLATE_OUTPUT_ENV
 from infra import deploy
 from infra.bytecode import pyc_name
-from tests.unit.test_package import offline_env
+from tests.packaging.test_package import offline_env
 
 STAGE = "deploytest"
 
