@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import io
 import json
-import os
 import statistics
 import time
 import uuid
@@ -336,36 +335,14 @@ def measure_round_trips(bench: Bench, contact_ids: list[str], runs: int = 5) -> 
 
 def setup_moto() -> Any:
     """Env of the local stage, moto in-process, the template deployed; returns the active mock."""
-    os.environ.update(
-        {
-            "AWS_ACCESS_KEY_ID": "testing",
-            "AWS_SECRET_ACCESS_KEY": "testing",
-            "AWS_DEFAULT_REGION": "us-east-1",
-            "POWERTOOLS_TRACE_DISABLED": "true",
-            "POWERTOOLS_METRICS_NAMESPACE": "optout",
-            "POWERTOOLS_DEV": "false",
-            "OPTOUT_ADMIN_KEY": ADMIN_KEY,
-            "OPTOUT_PUBLIC_URL": "https://optout.bench",
-        }
-    )
-    for name in ("AWS_ENDPOINT_URL", "OPTOUT_SECRETS_SSM_PREFIX", "AWS_PROFILE"):
-        os.environ.pop(name, None)
     from moto import mock_aws
 
-    from infra.local.aws_endpoint import prepare_moto
+    from infra.local.stack import deploy_in_process
 
     mock = mock_aws()
     mock.start()
-    prepare_moto()  # moto as the local stack's endpoint runs it (both sides alike; README, Performance)
-    from chalicelib.config import reset_config
-    from chalicelib.services.context import reset_services
-    from chalicelib.store.aws import reset_clients
-    from infra.local.stack import deploy_stack
-
-    os.environ.update(deploy_stack("bench"))
-    reset_config()
-    reset_clients()
-    reset_services()
+    # moto as the local stack's endpoint runs it (both sides alike; README, Performance)
+    deploy_in_process("bench", OPTOUT_ADMIN_KEY=ADMIN_KEY, OPTOUT_PUBLIC_URL="https://optout.bench")
     return mock
 
 

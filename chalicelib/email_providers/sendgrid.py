@@ -31,6 +31,7 @@ from chalicelib.email_providers import (
     forbidden,
     json_document,
 )
+from chalicelib.email_providers.registry import EMAIL_PROVIDERS
 from chalicelib.errors import MalformedBody
 from chalicelib.models.email_feedback import EmailFeedback, Signal
 
@@ -38,8 +39,7 @@ if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.ec import EllipticCurvePublicKey
 
 NAME = "sendgrid"
-SIGNATURE_HEADER = "X-Twilio-Email-Event-Webhook-Signature"
-TIMESTAMP_HEADER = "X-Twilio-Email-Event-Webhook-Timestamp"
+SIGNATURE_HEADER, TIMESTAMP_HEADER = EMAIL_PROVIDERS[NAME].headers  # documented with the route
 
 DROP_REASONS: dict[str, Signal] = {
     "bounced address": "suppression_list_bounce",

@@ -384,10 +384,19 @@ def _complete_batches(services: Services, outboxes: list[dict[str, Any]]) -> Non
     """Follow-ups of committed batches; the completed outbox items are deleted in batches. Never
     raises: what fails stays for the sweeper."""
     finished = []
+    holders = None  # the contacts of every address of these batches, in one lookup
+    workspaces = {outbox["ws"] for outbox in outboxes}
+    if len(workspaces) == 1:
+        try:
+            holders = services.contacts.contact_ids_with_addresses(
+                workspaces.pop(), _addresses([p for outbox in outboxes for p in outbox["changes"]])
+            )
+        except Exception:  # each batch looks its contacts up again below
+            logger.exception("finding the contacts of dnd changes failed")
     for outbox in outboxes:
         for payload in outbox["changes"]:
             record_dnd_change(payload["entries"])
-        if run_follow_ups(services, outbox):
+        if run_follow_ups(services, outbox, holders=holders):
             finished.append(outbox["pk"])
     try:
         services.outbox.delete_many(finished)
@@ -395,13 +404,15 @@ def _complete_batches(services: Services, outboxes: list[dict[str, Any]]) -> Non
         logger.exception("deleting completed dnd outbox items failed")
 
 
-def _run_batch_follow_ups(services: Services, outbox: dict[str, Any]) -> bool:
+def _run_batch_follow_ups(
+    services: Services, outbox: dict[str, Any], holders: dict[str, list[str]] | None = None
+) -> bool:
     """The follow-ups of a batch outbox item: the contacts of every change (one lookup for the
     batch), every event in PublishBatch calls of 10, then the hooks per change."""
     ws = outbox["ws"]
     payloads = list(outbox.get("changes") or [])
     try:
-        contact_ids = _batch_contacts(services, ws, payloads)
+        contact_ids = _batch_contacts(services, ws, payloads, holders)
     except Exception:
         logger.exception("finding the contacts of dnd changes failed")
         return False
@@ -429,10 +440,18 @@ def _run_batch_follow_ups(services: Services, outbox: dict[str, Any]) -> bool:
     return ok
 
 
-def _batch_contacts(services: Services, ws: str, payloads: list[dict[str, Any]]) -> list[list[str]]:
-    """``_affected_contacts`` of every change of a batch, from one lookup of all their addresses."""
-    addresses = {pk: kind for p in payloads for kind, pk in (p.get("address_pks") or {}).items()}
-    holders = services.contacts.contact_ids_with_addresses(ws, addresses)
+def _addresses(payloads: list[dict[str, Any]]) -> dict[str, str]:
+    return {pk: kind for p in payloads for kind, pk in (p.get("address_pks") or {}).items()}
+
+
+def _batch_contacts(
+    services: Services, ws: str, payloads: list[dict[str, Any]], holders: dict[str, list[str]] | None = None
+) -> list[list[str]]:
+    """``_affected_contacts`` of every change of a batch, from one lookup of all their addresses
+    (``holders``: that lookup, made for several batches at once)."""
+    addresses = _addresses(payloads)
+    if holders is None or not addresses.keys() <= holders.keys():
+        holders = services.contacts.contact_ids_with_addresses(ws, addresses)
     found = []
     for payload in payloads:
         ids = [payload["contact_id"]] if payload.get("contact_id") else []
@@ -501,12 +520,17 @@ def _complete(services: Services, outbox: dict[str, Any], result: DndResult) -> 
         logger.exception("deleting a completed dnd outbox item failed")
 
 
-def run_follow_ups(services: Services, outbox: dict[str, Any], result: DndResult | None = None) -> bool:
+def run_follow_ups(
+    services: Services,
+    outbox: dict[str, Any],
+    result: DndResult | None = None,
+    holders: dict[str, list[str]] | None = None,
+) -> bool:
     """Publish the dnd.changed events and run every follow-up for one outbox item.
     True when all succeeded; each failure is logged and the rest still run. Idempotent: the events
     carry stable ``event_id``s, the unenroll hook is conditional, a CRM write-back writes current state."""
     if outbox.get("kind") == "batch":
-        return _run_batch_follow_ups(services, outbox)
+        return _run_batch_follow_ups(services, outbox, holders)
     ws = outbox["ws"]
     if result is None:
         result = DndResult(

@@ -144,13 +144,13 @@ def job_view(services: Services, workspace_id: str, job_id: str) -> dict[str, An
     job = services.jobs.get(workspace_id, job_id)
     if job is None:
         raise NotFound("job not found", fields={"job_id": "no such job"})
-    total, processed, failed = int(job.get("total", 0)), int(job.get("processed", 0)), int(job.get("failed", 0))
-    rejected = int(job.get("rejected_count", 0))  # import rows refused by line (R18)
-    if job.get("error"):
+    total, processed, failed = job.total, job.processed, job.failed
+    rejected = job.rejected_count  # import rows refused by line (R18)
+    if job.error:
         status = "failed"
-    elif job.get("planned") and processed + failed + rejected >= total:
+    elif job.planned and processed + failed + rejected >= total:
         status = "failed" if failed else "done"
-    elif job.get("started"):
+    elif job.started:
         status = "running"
     else:
         status = "queued"
@@ -160,13 +160,13 @@ def job_view(services: Services, workspace_id: str, job_id: str) -> dict[str, An
         "total": total,
         "processed": processed,
         "failed": failed,
-        "unenrolled": int(job.get("unenrolled", 0)),
-        "kind": job.get("kind"),
-        "created_at": job.get("created_at"),
+        "unenrolled": job.unenrolled,
+        "kind": job.kind,
+        "created_at": job.created_at,
     }
-    if job.get("error"):
-        view["error"] = job["error"]
-    if job.get("kind") in ("suppression_import", "export"):
+    if job.error:
+        view["error"] = job.error
+    if job.kind in ("suppression_import", "export"):
         from chalicelib.services.suppressions import job_extras
 
         view.update(job_extras(services, workspace_id, job))

@@ -31,12 +31,14 @@ import io
 import json
 import secrets
 import tempfile
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
 
 from chalicelib.errors import InvalidInput, MalformedBody, OptoutError, StoreUnavailable
 from chalicelib.logic.suppression_import import ImportRow, MalformedImport, check_structure, iter_import
+from chalicelib.models.records import Job
 from chalicelib.models.requests import ExportBody, SuppressionFilters, parse
 from chalicelib.observability import logger
 from chalicelib.services.context import Services, iso
@@ -92,12 +94,27 @@ def request_import(services: Services, workspace_id: str, content_type: str, bod
         iso(services.clock()),
         fields={"total": total, "rejected_count": 0, "rejected": [], "imported": 0, "unchanged": 0},
     )
+    return _queue_job(
+        services,
+        workspace_id,
+        job_id,
+        "import_plan",
+        lambda: services.exports.put(staged, io.BytesIO(body), media_type),
+    )
+
+
+def _queue_job(
+    services: Services, workspace_id: str, job_id: str, kind: str, stage: Callable[[], Any] | None = None
+) -> dict[str, Any]:
+    """Queue a job's first message (after ``stage``, e.g. the import file to S3): 202's body, or the
+    job marked ``could_not_queue`` and StoreUnavailable (503)."""
     try:
-        services.exports.put(staged, io.BytesIO(body), media_type)
-        services.suppression_jobs_queue.send([{"kind": "import_plan", "ws": workspace_id, "job_id": job_id}])
+        if stage is not None:
+            stage()
+        services.suppression_jobs_queue.send([{"kind": kind, "ws": workspace_id, "job_id": job_id}])
     except Exception:
-        jobs.set_error(workspace_id, job_id, "could_not_queue")
-        raise StoreUnavailable("could not queue the import; retry") from None
+        services.jobs.set_error(workspace_id, job_id, "could_not_queue")
+        raise StoreUnavailable(f"could not queue the {kind.split('_')[0]}; retry") from None
     return {"job_id": job_id}
 
 
@@ -109,10 +126,10 @@ def plan_import(services: Services, message: dict[str, Any]) -> None:
     ws, job_id = message["ws"], message["job_id"]
     jobs = services.jobs
     job = jobs.get(ws, job_id)
-    if job is None or job.get("planned"):
+    if job is None or job.planned:
         return
     files = services.exports
-    staged = job["spec"]["staged"]
+    staged = job.spec["staged"]
     body = files.get(staged)
     if body is None:
         jobs.set_error(ws, job_id, "import_file_missing")
@@ -141,7 +158,7 @@ def plan_import(services: Services, message: dict[str, Any]) -> None:
         chunks += len(messages)
         rows = rows[ready:]
 
-    for row in iter_import(body, job["spec"]["media_type"], region, services.clock()):
+    for row in iter_import(body, job.spec["media_type"], region, services.clock()):
         if not isinstance(row, ImportRow):
             rejected.append(row)
             continue
@@ -283,20 +300,20 @@ def record_final_failure(services: Services, body: str) -> None:
         jobs.set_error(ws, job_id, "export_failed")
 
 
-def job_extras(services: Services, workspace_id: str, job: dict[str, Any]) -> dict[str, Any]:
+def job_extras(services: Services, workspace_id: str, job: Job) -> dict[str, Any]:
     """What GET /v1/jobs/{id} adds for imports (rejected lines, counts) and exports (download_url)."""
-    if job.get("kind") == IMPORT_JOB:
+    if job.kind == IMPORT_JOB:
         return {
-            "rejected": job.get("rejected") or [],
-            "rejected_count": int(job.get("rejected_count", 0)),
-            "imported": int(job.get("imported", 0)),
-            "unchanged": int(job.get("unchanged", 0)),
+            "rejected": job.rejected,
+            "rejected_count": job.rejected_count,
+            "imported": job.imported,
+            "unchanged": job.unchanged,
         }
-    if job.get("kind") == EXPORT_JOB and job.get("s3_key"):
+    if job.kind == EXPORT_JOB and job.s3_key:
         return {
-            "download_url": services.exports.download_url(job["s3_key"], job.get("filename") or "export"),
+            "download_url": services.exports.download_url(job.s3_key, job.filename or "export"),
             "expires_in": 3600,
-            "format": (job.get("spec") or {}).get("format"),
+            "format": job.spec.get("format"),
         }
     return {}
 
@@ -430,23 +447,17 @@ def request_export(services: Services, workspace_id: str, body: dict[str, Any]) 
     filters, since, until = _parse_filters(values)
     job_id = "job_" + secrets.token_hex(10)
     spec = {"export": export_kind, "format": export_format, "filters": filters, "since": since, "until": until}
-    jobs = services.jobs
-    jobs.create(workspace_id, job_id, EXPORT_JOB, spec, iso(services.clock()))
-    try:
-        services.suppression_jobs_queue.send([{"kind": "export", "ws": workspace_id, "job_id": job_id}])
-    except Exception:
-        jobs.set_error(workspace_id, job_id, "could_not_queue")
-        raise StoreUnavailable("could not queue the export; retry") from None
-    return {"job_id": job_id}
+    services.jobs.create(workspace_id, job_id, EXPORT_JOB, spec, iso(services.clock()))
+    return _queue_job(services, workspace_id, job_id, "export")
 
 
 def run_export(services: Services, message: dict[str, Any]) -> None:
     ws, job_id = message["ws"], message["job_id"]
     jobs = services.jobs
     job = jobs.get(ws, job_id)
-    if job is None or job.get("s3_key"):
+    if job is None or job.s3_key:
         return  # unknown (expired) or already written: a redelivery
-    spec = job["spec"]
+    spec = job.spec
     audit = spec["export"] == "audit"
     columns = AUDIT_COLUMNS if audit else SUPPRESSION_COLUMNS
     extension = spec["format"]

@@ -241,6 +241,9 @@ class _Watch:
     handler: Callable[[Any, Any], Any]
     visibility_timeout: int  # seconds a received message stays invisible while its handler runs
     timeout: float  # the function's timeout (the context's remaining time counts down from it)
+    # One ReceiveMessage at a time per queue: moto checks a message's visibility and hides it in
+    # two steps, so two pollers receiving at once could both get it (a duplicate delivery).
+    receiving: threading.Lock = field(default_factory=threading.Lock)
 
 
 class Dispatcher:
@@ -457,7 +460,8 @@ class Dispatcher:
         sqs = self._client()
         while not self._stop.is_set():
             try:
-                messages = self._receive(sqs, watch)
+                with watch.receiving:
+                    messages = self._receive(sqs, watch)
             except (BotoCoreError, ClientError) as error:
                 if self._stop.is_set():
                     return

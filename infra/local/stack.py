@@ -103,3 +103,40 @@ def deploy_stack(stage: str = "local", endpoint_url: str | None = None) -> dict[
         topic_short = env[topic_var].rsplit(":", 1)[-1]  # optout-<stage>-ses-notifications
         env[tap_var] = _create_tap(sqs, sns, env[topic_var], tap_queue_name(topic_short), with_dlq=consumed)
     return env
+
+
+# The process environment of an in-process stack: fake credentials, tracing off, the local stage's
+# Powertools settings. Without AWS_ENDPOINT_URL boto3 goes to the active ``moto.mock_aws()``.
+IN_PROCESS_ENV = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "POWERTOOLS_TRACE_DISABLED": "true",
+    "POWERTOOLS_METRICS_NAMESPACE": "optout",
+    "POWERTOOLS_DEV": "false",
+}
+
+
+def deploy_in_process(stage: str, **env: str) -> dict[str, str]:
+    """Stage ``stage`` on the active in-process moto (``moto.mock_aws()``), for the integration suite
+    and the in-process bench: the process environment set (``IN_PROCESS_ENV`` and ``env``; no endpoint
+    URL, SSM prefix or profile), moto patched as the embedded endpoint runs it, the template deployed,
+    and the app's cached config, clients and services dropped. Returns the stack's OPTOUT_* variables
+    (also set in ``os.environ``)."""
+    import os
+
+    from chalicelib.config import reset_config
+    from chalicelib.services.context import reset_services
+    from chalicelib.store.aws import reset_clients
+    from infra.local.aws_endpoint import prepare_moto
+
+    os.environ.update({**IN_PROCESS_ENV, **env})
+    for name in ("AWS_ENDPOINT_URL", "OPTOUT_SECRETS_SSM_PREFIX", "AWS_PROFILE"):
+        os.environ.pop(name, None)
+    prepare_moto()
+    deployed = deploy_stack(stage)
+    os.environ.update(deployed)
+    reset_config()
+    reset_clients()
+    reset_services()
+    return deployed

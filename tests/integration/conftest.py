@@ -3,16 +3,25 @@ the Chalice app driven through chalice.test.Client, one fresh workspace per test
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
+import hmac
 import json
+import logging
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qsl, urlencode
 
 import pytest
 from moto import mock_aws
+from twilio.request_validator import RequestValidator
 
 ADMIN_KEY = "test-admin-key"
+PUBLIC_URL = "https://optout.test"  # OPTOUT_PUBLIC_URL: what webhook signatures are computed over
+EVENTS = Path(__file__).resolve().parents[2] / "events"
 
 
 def emf_total(stdout: str, name: str, **dimensions: str) -> float:
@@ -27,36 +36,133 @@ def emf_total(stdout: str, name: str, **dimensions: str) -> float:
     return total
 
 
+class LogRecords(logging.Handler):
+    """Every log record it is attached to receives, before formatting (what the code logs)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+def record_text(record: logging.LogRecord) -> str:
+    """All of a record: message, every attribute, the formatted traceback."""
+    text = record.getMessage() + " " + " ".join(str(v) for v in vars(record).values())
+    if record.exc_info:
+        text += logging.Formatter().formatException(record.exc_info)
+    return text
+
+
+class SqsSource:
+    """A queue of the stack, driven in-process the way Lambda's SQS event source drives it."""
+
+    def __init__(self, app: Any, url: str) -> None:
+        import boto3
+
+        self.app = app
+        self.sqs = boto3.client("sqs", region_name="us-east-1")
+        self.url = url
+        self.arn = self.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+
+    def event(self, messages: list[dict[str, Any]]) -> dict[str, Any]:
+        """The Lambda SQS event carrying ``messages``."""
+        from infra.local.dispatcher import sqs_record
+
+        return {"Records": [sqs_record(m, self.arn, "us-east-1") for m in messages]}
+
+
+def write_items(table: str, items: list[dict[str, Any]]) -> None:
+    """Put plain-dict items straight into a table, 25 a request (seeding beyond what the API makes fast)."""
+    import boto3
+
+    from chalicelib.store.items import to_item
+
+    ddb = boto3.client("dynamodb", region_name="us-east-1")
+    for start in range(0, len(items), 25):
+        ddb.batch_write_item(
+            RequestItems={table: [{"PutRequest": {"Item": to_item(item)}} for item in items[start : start + 25]]}
+        )
+
+
+def audit(api: Api, **query: str) -> list[dict[str, Any]]:
+    """The audit entries of ``api``'s workspace for ``query`` (default: contact c1)."""
+    status, body = api.get("/v1/audit?" + urlencode(query or {"contact_id": "c1"}))
+    assert status == 200, body
+    return body["entries"]  # type: ignore[no-any-return]
+
+
+def allowed(api: Api, channel: str, **target: str) -> bool:
+    """The send-check verdict for ``channel`` to ``target`` (default: contact c1)."""
+    status, body = api.post("/v1/send-check", {**(target or {"contact_id": "c1"}), "channel": channel})
+    assert status == 200, body
+    return body["allowed"]  # type: ignore[no-any-return]
+
+
+def post_signed_crm_webhook(api: Api, secret: str, raw: bytes) -> tuple[int, Any]:
+    """A CRM change posted to the HubSpot webhook route of ``api``'s workspace, signed with its webhook
+    secret as the route checks it (X-Optout-Signature: sha256= HMAC-SHA256 of the body)."""
+    signature = "sha256=" + hmac.new(secret.encode(), raw, hashlib.sha256).hexdigest()
+    headers = {"X-Optout-Workspace": api.workspace_id, "X-Optout-Signature": signature}  # type: ignore[attr-defined]
+    return api.post("/v1/webhooks/crm/hubspot", raw=raw, key=None, headers=headers)
+
+
+@contextlib.contextmanager
+def dnd_event_subscription(workspace_id: str | None = None) -> Iterator[Callable[[], list[tuple[str, Any]]]]:
+    """An SQS queue of its own subscribed to OPTOUT_DND_TOPIC (raw delivery; with ``workspace_id``,
+    filtered on that message attribute); yields a function draining it into (body, event) pairs.
+
+    The local stack's tap queue receives every workspace's events for the whole session, so draining
+    that gets slower as the suite grows."""
+    from chalicelib.store.aws import client
+
+    sqs, sns = client("sqs"), client("sns")
+    url = sqs.create_queue(QueueName="dnd-events-test-" + uuid.uuid4().hex[:10])["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    attributes = {"RawMessageDelivery": "true"}
+    if workspace_id is not None:
+        attributes["FilterPolicy"] = json.dumps({"workspace_id": [workspace_id]})
+    subscription = sns.subscribe(
+        TopicArn=os.environ["OPTOUT_DND_TOPIC"], Protocol="sqs", Endpoint=arn, Attributes=attributes
+    )["SubscriptionArn"]
+
+    def drain() -> list[tuple[str, Any]]:
+        found = []
+        while messages := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", []):
+            for message in messages:
+                found.append((message["Body"], json.loads(message["Body"])))
+                sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+        return found
+
+    try:
+        yield drain
+    finally:
+        sns.unsubscribe(SubscriptionArn=subscription)
+        sqs.delete_queue(QueueUrl=url)
+
+
+def scan_table(table: str) -> list[dict[str, Any]]:
+    """Every raw item of a table (DynamoDB's wire format), to look for what the API does not show."""
+    from chalicelib.store.aws import client
+
+    ddb = client("dynamodb")
+    items: list[dict[str, Any]] = []
+    kwargs: dict[str, Any] = {"TableName": table}
+    while True:
+        page = ddb.scan(**kwargs)
+        items.extend(page["Items"])
+        if "LastEvaluatedKey" not in page:
+            return items
+        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
 @pytest.fixture(scope="session")
 def aws_env() -> Iterator[dict[str, str]]:
-    os.environ.update(
-        {
-            "AWS_ACCESS_KEY_ID": "testing",
-            "AWS_SECRET_ACCESS_KEY": "testing",
-            "AWS_DEFAULT_REGION": "us-east-1",
-            "POWERTOOLS_TRACE_DISABLED": "true",
-            "POWERTOOLS_METRICS_NAMESPACE": "optout",
-            "POWERTOOLS_DEV": "false",
-            "OPTOUT_ADMIN_KEY": ADMIN_KEY,
-            "OPTOUT_PUBLIC_URL": "https://optout.test",
-        }
-    )
-    os.environ.pop("AWS_ENDPOINT_URL", None)
-    with mock_aws():
-        from infra.local.aws_endpoint import prepare_moto
+    from infra.local.stack import deploy_in_process
 
-        prepare_moto()  # moto as the local stack's endpoint runs it (infra/moto_transactions.py)
-        from chalicelib.config import reset_config
-        from chalicelib.services.context import reset_services
-        from chalicelib.store.aws import reset_clients
-        from infra.local.stack import deploy_stack
-
-        env = deploy_stack("test")
-        os.environ.update(env)
-        reset_config()
-        reset_clients()
-        reset_services()
-        yield env
+    with mock_aws():  # moto as the local stack's endpoint runs it (infra/moto_patches.py)
+        yield deploy_in_process("test", OPTOUT_ADMIN_KEY=ADMIN_KEY, OPTOUT_PUBLIC_URL=PUBLIC_URL)
 
 
 @pytest.fixture(scope="session")
@@ -153,3 +259,65 @@ def other_api(http: Any, admin: Api) -> Api:
     client = Api(http, key)
     client.workspace_id = workspace_id  # type: ignore[attr-defined]
     return client
+
+
+# --- Twilio: webhooks signed as Twilio signs them ---------------------------------------------------
+
+AUTH_TOKEN = "twilio-auth-token-for-tests-0123"
+PHONE = "+14155552671"  # the From of the sample bodies
+
+
+def compute_signature(url: str, params: list[tuple[str, str]], auth_token: str) -> str:
+    """The signature Twilio sends, computed by the twilio package's own RequestValidator."""
+    return RequestValidator(auth_token).compute_signature(url, dict(params))
+
+
+def sample(name: str, **changes: str) -> list[tuple[str, str]]:
+    params = parse_qsl((EVENTS / name).read_text().strip(), keep_blank_values=True)
+    if changes:
+        params = [(k, changes.get(k, v)) for k, v in params] + [
+            (k, v) for k, v in changes.items() if k not in dict(params)
+        ]
+    return params
+
+
+def sid(n: int) -> str:
+    """A MessageSid of Twilio's shape, distinct per ``n``."""
+    return f"SM{n:032d}"
+
+
+class Twilio:
+    """Posts signed (or forged) Twilio webhooks to one workspace."""
+
+    def __init__(self, api: Api, workspace_id: str, auth_token: str = AUTH_TOKEN) -> None:
+        self.api, self.workspace_id, self.auth_token = api, workspace_id, auth_token
+
+    def post(
+        self,
+        leaf: str,
+        params: list[tuple[str, str]],
+        *,
+        signature: str | None = "sign",
+        workspace_id: str | None = None,
+    ) -> tuple[int, str, dict[str, str]]:
+        path = f"/v1/webhooks/twilio/{workspace_id or self.workspace_id}/{leaf}"
+        headers = {"Content-Type": "application/x-www-form-urlencoded"}
+        if signature == "sign":
+            signature = compute_signature(PUBLIC_URL + path, params, self.auth_token)
+        if signature is not None:
+            headers["X-Twilio-Signature"] = signature
+        response = self.api.client.http.request("POST", path, headers=headers, body=urlencode(params))
+        return response.status_code, response.body.decode(), response.headers
+
+    def sms(self, name: str, **kw: Any) -> tuple[int, str, dict[str, str]]:
+        return self.post("sms", sample(name, **kw.pop("changes", {})), **kw)
+
+
+@pytest.fixture()
+def twilio(http: Any, admin: Api) -> Twilio:
+    """A workspace with a Twilio auth token and contact c1 holding PHONE."""
+    workspace_id, key = new_workspace(admin, twilio_auth_token=AUTH_TOKEN)
+    api = Api(http, key)
+    api.workspace_id = workspace_id  # type: ignore[attr-defined]
+    assert api.put("/v1/contacts/c1", {"email": "ann@example.com", "phone": PHONE})[0] == 200
+    return Twilio(api, workspace_id)

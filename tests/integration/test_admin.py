@@ -9,23 +9,11 @@ import uuid
 import pytest
 
 from tests.integration.conftest import ADMIN_KEY, Api
+from tests.integration.conftest import scan_table as _scan
 
 
 def _id() -> str:
     return "ws-" + uuid.uuid4().hex[:12]
-
-
-def _scan(table: str) -> list[dict]:
-    from chalicelib.store.aws import client
-
-    ddb = client("dynamodb")
-    items, kwargs = [], {"TableName": table}
-    while True:
-        page = ddb.scan(**kwargs)
-        items.extend(page["Items"])
-        if "LastEvaluatedKey" not in page:
-            return items
-        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
 
 def test_r14_admin_creates_workspace_with_a_working_key(admin: Api):

@@ -11,19 +11,7 @@ import pytest
 
 from chalicelib.models.domain import CHANNELS
 from tests.integration.conftest import Api
-
-
-def _scan(table: str) -> list[dict]:
-    from chalicelib.store.aws import client
-
-    ddb = client("dynamodb")
-    items, kwargs = [], {"TableName": table}
-    while True:
-        page = ddb.scan(**kwargs)
-        items.extend(page["Items"])
-        if "LastEvaluatedKey" not in page:
-            return items
-        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+from tests.integration.conftest import scan_table as _scan
 
 
 def _unique_email() -> str:

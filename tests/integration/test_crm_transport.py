@@ -125,14 +125,19 @@ def test_issue11_connects_to_the_vetted_address_with_the_host_name_for_tls_and_h
     ]
 
 
-def test_issue11_a_certificate_for_another_name_is_refused(tls_crm):
-    client = SalesforceClient(
-        f"https://other.example.com:{tls_crm.port}",
+def salesforce_via(server: TlsCrm, host: str = HOST) -> SalesforceClient:
+    """A Salesforce client for ``https://<host>:<port>`` whose name resolves to the fake on 127.0.0.1."""
+    return SalesforceClient(
+        f"https://{host}:{server.port}",
         "tok",
         allow_loopback=True,
         resolver=lambda host, port: ["127.0.0.1"],
-        tls=tls_crm.client_context(),
+        tls=server.client_context(),
     )
+
+
+def test_issue11_a_certificate_for_another_name_is_refused(tls_crm):
+    client = salesforce_via(tls_crm, "other.example.com")
     with pytest.raises(CrmRequestFailed):
         client.set_email_opt_out("003A1", True)
     assert tls_crm.requests == []
@@ -142,13 +147,7 @@ def test_issue11_redirects_are_not_followed(tmp_path):
     # Given a CRM answering 307 towards the metadata endpoint
     server = TlsCrm(tmp_path, status=307, headers={"Location": "http://169.254.169.254/latest/meta-data/"})
     try:
-        client = SalesforceClient(
-            f"https://{HOST}:{server.port}",
-            "tok",
-            allow_loopback=True,
-            resolver=lambda host, port: ["127.0.0.1"],
-            tls=server.client_context(),
-        )
+        client = salesforce_via(server)
         # Then the write-back fails (retried later), and only the one request was made
         with pytest.raises(CrmRequestFailed, match="redirect"):
             client.set_email_opt_out("003A1", True)

@@ -4,7 +4,6 @@ rules and their 409s, the append-only audit and the dnd-events event."""
 from __future__ import annotations
 
 import json
-import os
 import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -12,7 +11,7 @@ from typing import Any
 import pytest
 
 from chalicelib.models.domain import CHANNELS
-from tests.integration.conftest import Api
+from tests.integration.conftest import Api, allowed, audit, dnd_event_subscription
 
 EMAIL = "ann@example.com"
 PHONE = "+14155552671"
@@ -37,20 +36,6 @@ def disable(api: Api, channel: str, *, direction: str = "outbound", source: str 
             **extra,
         },
     )
-
-
-def audit(api: Api, **query: str) -> list[dict[str, Any]]:
-    query = query or {"contact_id": "c1"}
-    path = "/v1/audit?" + "&".join(f"{k}={v.replace('+', '%2B')}" for k, v in query.items())
-    status, body = api.get(path)
-    assert status == 200, body
-    return body["entries"]
-
-
-def allowed(api: Api, channel: str, **target: str) -> bool:
-    status, body = api.post("/v1/send-check", {**(target or {"contact_id": "c1"}), "channel": channel})
-    assert status == 200, body
-    return body["allowed"]
 
 
 def apply_directly(api: Api, channel: str, *, source: str, reason: str, kind: str = "permanent") -> None:
@@ -343,31 +328,14 @@ def dnd_events(contact: Api) -> Iterator[Callable[[], list[tuple[str, dict[str, 
     The local stack's tap queue (OPTOUT_LOCAL_DND_EVENTS_TAP_URL) receives every workspace's
     events for the whole session, so draining it gets slower as the suite grows; instead this
     subscribes a queue of its own, filtered on the workspace_id message attribute."""
-    from chalicelib.store.aws import client
+    with dnd_event_subscription(contact.workspace_id) as drain:
 
-    sqs, sns = client("sqs"), client("sns")
-    url = sqs.create_queue(QueueName="dnd-test-" + uuid.uuid4().hex[:10])["QueueUrl"]
-    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    subscription = sns.subscribe(
-        TopicArn=os.environ["OPTOUT_DND_TOPIC"],
-        Protocol="sqs",
-        Endpoint=arn,
-        ReturnSubscriptionArn=True,
-        Attributes={"RawMessageDelivery": "true", "FilterPolicy": json.dumps({"workspace_id": [contact.workspace_id]})},
-    )["SubscriptionArn"]
+        def read() -> list[tuple[str, dict[str, Any]]]:
+            found = drain()
+            assert all(event["workspace_id"] == contact.workspace_id for _, event in found)
+            return found
 
-    def read() -> list[tuple[str, dict[str, Any]]]:
-        found = []
-        while messages := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", []):
-            for message in messages:
-                found.append((message["Body"], json.loads(message["Body"])))
-                sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
-        assert all(event["workspace_id"] == contact.workspace_id for _, event in found)
-        return found
-
-    yield read
-    sns.unsubscribe(SubscriptionArn=subscription)
-    sqs.delete_queue(QueueUrl=url)
+        yield read
 
 
 def test_r12_dnd_change_publishes_event_without_raw_address(contact: Api, dnd_events):

@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import json
-import os
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
 from jsonschema import Draft202012Validator, FormatChecker
+
+from tests.integration.conftest import dnd_event_subscription
 
 SCHEMA = json.loads((Path(__file__).resolve().parents[2] / "docs/events/dnd.changed.v1.json").read_text())
 EMAIL = "Ann.Events@Example.com"
@@ -21,29 +20,8 @@ PHONE = "+14155552671"
 @pytest.fixture()
 def dnd_events(aws_env: dict[str, str]) -> Iterator[Any]:
     """An SQS queue of our own subscribed to OPTOUT_DND_TOPIC; yields a reader of one workspace's events."""
-    sqs, sns = boto3.client("sqs"), boto3.client("sns")
-    url = sqs.create_queue(QueueName="dnd-events-test-" + uuid.uuid4().hex[:8])["QueueUrl"]
-    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    subscription = sns.subscribe(
-        TopicArn=os.environ["OPTOUT_DND_TOPIC"],
-        Protocol="sqs",
-        Endpoint=arn,
-        Attributes={"RawMessageDelivery": "true"},
-    )["SubscriptionArn"]
-
-    def read(workspace_id: str) -> list[tuple[str, dict[str, Any]]]:
-        found = []
-        while True:
-            messages = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])
-            if not messages:
-                return [(raw, event) for raw, event in found if event.get("workspace_id") == workspace_id]
-            for message in messages:
-                found.append((message["Body"], json.loads(message["Body"])))
-                sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
-
-    yield read
-    sns.unsubscribe(SubscriptionArn=subscription)
-    sqs.delete_queue(QueueUrl=url)
+    with dnd_event_subscription() as drain:
+        yield lambda workspace_id: [(raw, event) for raw, event in drain() if event.get("workspace_id") == workspace_id]
 
 
 def assert_valid_and_anonymous(raw: str, event: dict[str, Any]) -> None:

@@ -24,15 +24,13 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
-from tests.integration.conftest import Api, emf_total
+from tests.integration.conftest import Api, Twilio, emf_total
 from tests.integration.test_crm import fake_crm as fake_crm  # noqa: F401  (fixture)
 from tests.integration.test_crm import take_writebacks, use_crm
 from tests.integration.test_dnd_events import assert_valid_and_anonymous
 from tests.integration.test_dnd_events import dnd_events as dnd_events  # noqa: F401  (fixture)
 from tests.integration.test_ses import deliver, for_workspace
 from tests.integration.test_ses import ses_handler as ses_handler  # noqa: F401  (fixture)
-from tests.integration.test_twilio import Twilio
-from tests.integration.test_twilio import twilio as twilio  # noqa: F401  (fixture)
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"
 EMAIL = "outbox.person@example.com"

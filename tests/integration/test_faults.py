@@ -18,12 +18,10 @@ from urllib.parse import urlencode, urlparse
 import pytest
 from botocore.exceptions import ClientError
 
-from tests.integration.conftest import Api
+from tests.integration.conftest import PHONE, Api, LogRecords, Twilio, record_text, sample
 from tests.integration.test_ses import audit as ses_audit
 from tests.integration.test_ses import deliver, for_workspace
 from tests.integration.test_ses import ses_handler as ses_handler  # noqa: F401  (fixture)
-from tests.integration.test_twilio import PHONE, Twilio, sample
-from tests.integration.test_twilio import twilio as twilio  # noqa: F401  (fixture)
 
 EMAIL = "ann@example.com"
 ONE_CLICK = "List-Unsubscribe=One-Click"
@@ -319,22 +317,6 @@ def test_r8_bounce_failing_after_its_first_recipient_raises_and_the_redelivery_c
 RAW_FORMS = (EMAIL, "4155552671", "415-555-2671", "(415) 555-2671")
 
 
-class _Records(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__(logging.DEBUG)
-        self.records: list[logging.LogRecord] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.records.append(record)
-
-
-def _record_text(record: logging.LogRecord) -> str:
-    text = record.getMessage() + " " + " ".join(str(v) for v in vars(record).values())
-    if record.exc_info:
-        text += logging.Formatter().formatException(record.exc_info)
-    return text
-
-
 def test_r3_webhook_unsubscribe_and_fault_paths_log_no_address(
     twilio: Twilio,
     faults: DynamoFaults,  # noqa: F811
@@ -345,7 +327,7 @@ def test_r3_webhook_unsubscribe_and_fault_paths_log_no_address(
     from chalicelib.observability import logger as powertools_logger
     from chalicelib.services import sms
 
-    records = _Records()
+    records = LogRecords()
     optout, root = logging.getLogger(powertools_logger.name), logging.getLogger()
     levels = optout.level, root.level
     optout.setLevel(logging.DEBUG)
@@ -386,7 +368,7 @@ def test_r3_webhook_unsubscribe_and_fault_paths_log_no_address(
     assert any(r.name == sms.logger.name for r in records.records), "the SMS path's own logs are seen"
     captured = capfd.readouterr()
     for text, where in (
-        (" ".join(_record_text(r) for r in records.records), "log records"),
+        (" ".join(record_text(r) for r in records.records), "log records"),
         (captured.out, "stdout"),
         (captured.err, "stderr"),
     ):

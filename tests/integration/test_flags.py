@@ -12,24 +12,10 @@ from typing import Any
 
 import pytest
 
-from tests.integration.conftest import Api, new_workspace
-from tests.integration.test_twilio import AUTH_TOKEN, PHONE, Twilio, audit
+from tests.integration.conftest import PHONE, Api, Twilio, sid
+from tests.integration.test_twilio import audit
 
 STRANGER = "+14155550199"  # a number no contact has
-
-
-@pytest.fixture(name="twilio")
-def twilio_workspace(http: Any, admin: Api) -> Twilio:
-    """A workspace with a Twilio auth token and contact c1 holding PHONE (as tests/integration/test_twilio.py)."""
-    workspace_id, key = new_workspace(admin, twilio_auth_token=AUTH_TOKEN)
-    api = Api(http, key)
-    api.workspace_id = workspace_id  # type: ignore[attr-defined]
-    assert api.put("/v1/contacts/c1", {"email": "ann@example.com", "phone": PHONE})[0] == 200
-    return Twilio(api, workspace_id)
-
-
-def sid(n: int) -> str:
-    return f"SM{n:032d}"
 
 
 def flag_text(twilio: Twilio, body: str, n: int, sender: str = PHONE) -> None:

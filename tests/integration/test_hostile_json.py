@@ -5,15 +5,13 @@ request that can never succeed."""
 from __future__ import annotations
 
 import base64
-import hashlib
-import hmac
 import re
 from typing import Any
 
 import pytest
 
 from chalicelib.logic.bounded_json import MAX_JSON_DEPTH, JsonTooDeep, loads_bounded, nesting_depth
-from tests.integration.conftest import ADMIN_KEY, Api
+from tests.integration.conftest import ADMIN_KEY, Api, post_signed_crm_webhook
 
 LEVELS = 100_000
 DEEP_ARRAY = "[" * LEVELS + "]" * LEVELS
@@ -63,15 +61,8 @@ def test_deep_json_in_a_signed_crm_webhook_is_4xx(api: Api):
     assert (
         api.patch("/v1/settings", {"crm": {"provider": "hubspot", "mode": "read", "webhook_secret": secret}})[0] == 200
     )
-    raw = DEEP_ARRAY.encode()
-    signature = "sha256=" + hmac.new(secret.encode(), raw, hashlib.sha256).hexdigest()
     # When it is delivered
-    status, answer = api.post(
-        "/v1/webhooks/crm/hubspot",
-        raw=raw,
-        key=None,
-        headers={"X-Optout-Workspace": api.workspace_id, "X-Optout-Signature": signature},
-    )
+    status, answer = post_signed_crm_webhook(api, secret, DEEP_ARRAY.encode())
     # Then 400 naming the body: the CRM must not retry it
     assert status == 400, answer
     assert "body" in answer["fields"]

@@ -13,26 +13,17 @@ from typing import Any
 import pytest
 
 from chalicelib.observability import logger as powertools_logger
-from tests.integration.conftest import Api
+from tests.integration.conftest import Api, LogRecords, record_text
 
 EMAIL = "Logged.Person@Example.com"
 PHONE = "+14155552671"
 RAW_FORMS = ("logged.person@example.com", "Logged.Person", "4155552671", "415) 555-2671", "415-555-2671")
 
 
-class _Records(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__(logging.DEBUG)
-        self.records: list[logging.LogRecord] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.records.append(record)
-
-
 @pytest.fixture()
 def captured() -> Iterator[dict[str, Any]]:
     """Every record before formatting (what the code logs), and the JSON lines as shipped."""
-    raw = _Records()
+    raw = LogRecords()
     shipped = io.StringIO()
     formatted = logging.StreamHandler(shipped)
     formatted.setFormatter(powertools_logger.registered_formatter)
@@ -52,13 +43,6 @@ def captured() -> Iterator[dict[str, Any]]:
         std_logger.removeHandler(formatted)
         std_logger.setLevel(previous[0])
         root.setLevel(previous[1])
-
-
-def _raw_text(record: logging.LogRecord) -> str:
-    text = record.getMessage() + " " + " ".join(str(v) for v in vars(record).values())
-    if record.exc_info:
-        text += logging.Formatter().formatException(record.exc_info)
-    return text
 
 
 def test_r3_full_flow_logs_have_correlation_ids_and_no_addresses(
@@ -99,7 +83,7 @@ def test_r3_full_flow_logs_have_correlation_ids_and_no_addresses(
     assert {line.get("route") for line in shipped} >= {"/v1/dnd", "/v1/send-check"}
     # And no address appears anywhere: not in what the code logs, not in what is shipped, not in metrics
     metrics_out = capsys.readouterr().out
-    raw = " ".join(_raw_text(r) for r in captured["raw"])
+    raw = " ".join(record_text(r) for r in captured["raw"])
     for text, where in (
         (raw, "log records"),
         (captured["shipped"].getvalue(), "shipped logs"),

@@ -9,8 +9,7 @@ import time
 from typing import Any
 
 from chalicelib.store.aws import client
-from tests.integration.conftest import Api
-from tests.integration.test_twilio import Twilio, twilio  # noqa: F401  (fixture)
+from tests.integration.conftest import Api, Twilio, post_signed_crm_webhook
 
 REPLAY_WINDOW_DAYS = 400
 
@@ -42,8 +41,6 @@ def test_r12_a_signed_start_is_not_replayable_for_400_days(twilio: Twilio):  # n
 
 
 def test_r12_a_crm_change_marker_lives_400_days(api: Api):
-    import hashlib
-    import hmac
 
     # Given a workspace reading opt-outs from its CRM
     secret = "crm-hook-secret-400"
@@ -61,15 +58,9 @@ def test_r12_a_crm_change_marker_lives_400_days(api: Api):
             }
         ]
     ).encode()
-    signature = "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
     before = int(time.time())
     # When the CRM delivers the change
-    status, answer = api.post(
-        "/v1/webhooks/crm/hubspot",
-        raw=body,
-        key=None,
-        headers={"X-Optout-Workspace": api.workspace_id, "X-Optout-Signature": signature},
-    )
+    status, answer = post_signed_crm_webhook(api, secret, body)
     assert status == 200, answer
     # Then its marker expires no sooner than 400 days from now
     markers = markers_about(event_id)

@@ -13,13 +13,13 @@ from __future__ import annotations
 
 import os
 import threading
-import time
 from collections import Counter
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
+from bench.inprocess import RoundRecorder
 from tests.integration.conftest import Api
 
 SEQUENCE = "s-budget"
@@ -121,14 +121,20 @@ def test_budget_raw_address_check_costs_1(api: Api, ddb_calls: DynamoCalls):
     assert ddb_calls.operations == Counter({"BatchGetItem": 1})
 
 
-def test_budget_batch_of_100_distinct_contacts_costs_at_most_4(api: Api, ddb_calls: DynamoCalls):
-    # Given 100 contacts, each with an email and a phone, all actively enrolled; some suppressed
+def seed_100_enrolled_contacts(api: Api) -> list[str]:
+    """100 contacts with email and phone, all enrolled in SEQUENCE, every tenth with email DND."""
     ids = [f"c{i}" for i in range(100)]
     for i, cid in enumerate(ids):
         assert api.put(f"/v1/contacts/{cid}", {"email": f"p{i}@example.com", "phone": phone(i)})[0] == 200
     enroll(api.workspace_id, ids)
     for cid in ids[::10]:
         api.post("/v1/dnd", {"contact_id": cid, "channel": "email", "action": "enable", "source": "user"})
+    return ids
+
+
+def test_budget_batch_of_100_distinct_contacts_costs_at_most_4(api: Api, ddb_calls: DynamoCalls):
+    # Given 100 contacts, each with an email and a phone, all actively enrolled; some suppressed
+    ids = seed_100_enrolled_contacts(api)
     checks = [{"contact_id": cid, "channel": "email", "sequence_id": SEQUENCE} for cid in ids]
     api.post("/v1/send-check", checks[1])  # warm the per-instance key and config caches
     # When the whole batch is checked
@@ -262,101 +268,66 @@ def test_r16_an_address_that_is_not_the_contacts_falls_back_to_the_contacts_own(
     assert api.post("/v1/send-check", {**body, "contact_id": "nobody"})[0] == 404
 
 
-class RoundGate:
+class RoundGate(RoundRecorder):
     """Records every DynamoDB request's time in flight, to count sequential rounds: requests that
     overlap are one round. ``hold`` requests (by order of arrival, 1-based) wait at a barrier until
     all of them are in flight: if the code issued them one after another, the barrier breaks and the
     request fails, so a passing run proves they were concurrent."""
 
     def __init__(self, hold: range, parties: int) -> None:
+        super().__init__()
         self.hold = hold
         self.barrier = threading.Barrier(parties, timeout=20)
-        self.lock = threading.Lock()
         self.count = 0
-        self.open: dict[int, float] = {}
-        self.spans: list[tuple[float, float]] = []
 
-    def before(self, **_: Any) -> None:
-        with self.lock:
+    def before(self, **kwargs: Any) -> None:
+        with self._lock:
             self.count += 1
             index = self.count
-            self.open[threading.get_ident()] = time.perf_counter()
+        super().before(**kwargs)
         if index in self.hold:
             self.barrier.wait()
 
-    def after(self, **_: Any) -> None:
-        with self.lock:
-            self.spans.append((self.open.pop(threading.get_ident()), time.perf_counter()))
 
-    def rounds(self) -> int:
-        rounds, end = 0, float("-inf")
-        for start, stop in sorted(self.spans):
-            if start > end:
-                rounds += 1
-            end = max(end, stop)
-        return rounds
-
-
-def test_r16_batch_of_100_issues_its_second_round_concurrently(api: Api, ddb_calls: DynamoCalls):
-    from chalicelib.store.aws import client
-
-    # Given 100 contacts with email and phone, all enrolled, some suppressed
-    ids = [f"c{i}" for i in range(100)]
-    for i, cid in enumerate(ids):
-        assert api.put(f"/v1/contacts/{cid}", {"email": f"p{i}@example.com", "phone": phone(i)})[0] == 200
-    enroll(api.workspace_id, ids)
-    for cid in ids[::10]:
-        api.post("/v1/dnd", {"contact_id": cid, "channel": "email", "action": "enable", "source": "user"})
-    checks = [{"contact_id": cid, "channel": "email", "sequence_id": SEQUENCE} for cid in ids]
-    api.post("/v1/send-check", checks[1])
-    # When the batch runs, requests 2-4 (the second round: 200 address items + 100 enrollments)
-    # held until all three are in flight
-    gate = RoundGate(hold=range(2, 5), parties=3)
-    events = client("dynamodb").meta.events
-    events.register("before-call.dynamodb.*", gate.before, unique_id="round-gate-before")
-    events.register("after-call.dynamodb.*", gate.after, unique_id="round-gate-after")
-    try:
+def gated_batch(api: Api, ddb_calls: DynamoCalls, checks: list[dict[str, Any]], gate: RoundGate) -> tuple[int, Any]:
+    """The batch send-check, its DynamoDB requests counted and passed through ``gate``."""
+    with gate.recording():
         ddb_calls.reset()
-        status, body = api.post("/v1/send-check/batch", {"checks": checks})
-    finally:
-        events.unregister("before-call.dynamodb.*", unique_id="round-gate-before")
-        events.unregister("after-call.dynamodb.*", unique_id="round-gate-after")
-    # Then the answers are right, 4 requests in 2 sequential rounds
-    assert status == 200, body
-    assert [r["allowed"] for r in body["results"]] == [i % 10 != 0 for i in range(100)]
-    assert ddb_calls.operations == Counter({"BatchGetItem": 4})
-    assert gate.rounds() == 2
+        return api.post("/v1/send-check/batch", {"checks": checks})
 
 
-def test_r16_batch_of_100_by_contact_and_address_is_one_round(api: Api, ddb_calls: DynamoCalls):
-    from chalicelib.store.aws import client
-
-    ids = [f"c{i}" for i in range(100)]
-    for i, cid in enumerate(ids):
-        assert api.put(f"/v1/contacts/{cid}", {"email": f"p{i}@example.com", "phone": phone(i)})[0] == 200
-    enroll(api.workspace_id, ids)
-    for cid in ids[::10]:
-        api.post("/v1/dnd", {"contact_id": cid, "channel": "email", "action": "enable", "source": "user"})
+@pytest.mark.parametrize(
+    ("with_address", "held", "requests", "rounds"),
+    [
+        # by contact: the second round (200 address items + 100 enrollments) is requests 2-4, concurrent
+        pytest.param(False, range(2, 5), 4, 2, id="by-contact-second-round-concurrent"),
+        # by contact and address: 100 contacts + 100 address items + 100 enrollments, all in flight together
+        pytest.param(True, range(1, 4), 3, 1, id="by-contact-and-address-one-round"),
+    ],
+)
+def test_r16_batch_of_100_rounds_are_concurrent(
+    api: Api, ddb_calls: DynamoCalls, with_address: bool, held: range, requests: int, rounds: int
+):
+    # Given 100 contacts with email and phone, all enrolled, some suppressed
+    ids = seed_100_enrolled_contacts(api)
     checks = [
-        {"contact_id": cid, "email": f"p{i}@example.com", "channel": "email", "sequence_id": SEQUENCE}
+        {
+            "contact_id": cid,
+            "channel": "email",
+            "sequence_id": SEQUENCE,
+            **({"email": f"p{i}@example.com"} if with_address else {}),
+        }
         for i, cid in enumerate(ids)
     ]
     api.post("/v1/send-check", checks[1])
-    # 100 contacts + 100 address items + 100 enrollments: three requests, all in flight together
-    gate = RoundGate(hold=range(1, 4), parties=3)
-    events = client("dynamodb").meta.events
-    events.register("before-call.dynamodb.*", gate.before, unique_id="round-gate-before")
-    events.register("after-call.dynamodb.*", gate.after, unique_id="round-gate-after")
-    try:
-        ddb_calls.reset()
-        status, body = api.post("/v1/send-check/batch", {"checks": checks})
-    finally:
-        events.unregister("before-call.dynamodb.*", unique_id="round-gate-before")
-        events.unregister("after-call.dynamodb.*", unique_id="round-gate-after")
+    # When the batch runs, its concurrent requests held until all three are in flight
+    gate = RoundGate(hold=held, parties=3)
+    status, body = gated_batch(api, ddb_calls, checks, gate)
+    # Then the answers are right, in so many requests and sequential rounds
     assert status == 200, body
     assert [r["allowed"] for r in body["results"]] == [i % 10 != 0 for i in range(100)]
-    assert ddb_calls.operations == Counter({"BatchGetItem": 3})
-    assert gate.rounds() == 1
+    assert ddb_calls.operations == Counter({"BatchGetItem": requests})
+    assert gate.rounds() == rounds
 
 
 def test_r16_topics_and_purpose_add_no_request(api: Api, ddb_calls: DynamoCalls):

@@ -15,18 +15,12 @@ from typing import Any
 import boto3
 import pytest
 
-from infra.local.dispatcher import sqs_record
-from tests.integration.conftest import Api
+from tests.integration.conftest import Api, SqsSource
 
 
-class JobsQueue:
+class JobsQueue(SqsSource):
     def __init__(self, app: Any, env: dict[str, str]) -> None:
-        self.app = app
-        self.sqs = boto3.client("sqs", region_name="us-east-1")
-        self.url = env["OPTOUT_SUPPRESSION_JOBS_QUEUE_URL"]
-        self.arn = self.sqs.get_queue_attributes(QueueUrl=self.url, AttributeNames=["QueueArn"])["Attributes"][
-            "QueueArn"
-        ]
+        super().__init__(app, env["OPTOUT_SUPPRESSION_JOBS_QUEUE_URL"])
 
     def bodies(self) -> list[dict[str, Any]]:
         """Messages waiting (received and made visible again), for inspection."""
@@ -38,7 +32,7 @@ class JobsQueue:
         message = self.sqs.receive_message(QueueUrl=self.url, MaxNumberOfMessages=1, VisibilityTimeout=60)["Messages"][
             0
         ]
-        self.app.on_suppression_job({"Records": [sqs_record(message, self.arn, "us-east-1")]}, None)
+        self.app.on_suppression_job(self.event([message]), None)
         self.sqs.delete_message(QueueUrl=self.url, ReceiptHandle=message["ReceiptHandle"])
 
     def drain(self, limit: int = 2000) -> int:
@@ -50,7 +44,7 @@ class JobsQueue:
             if not messages:
                 return handled
             for message in messages:  # batch_size=1, as deployed
-                self.app.on_suppression_job({"Records": [sqs_record(message, self.arn, "us-east-1")]}, None)
+                self.app.on_suppression_job(self.event([message]), None)
                 self.sqs.delete_message(QueueUrl=self.url, ReceiptHandle=message["ReceiptHandle"])
                 handled += 1
         raise AssertionError("queue did not drain")
@@ -502,3 +496,24 @@ def test_r18_follow_ups_of_an_import_that_failed_are_completed_by_the_sweeper(
     assert pending(api.workspace_id) == []
     assert len(dnd_events(api.workspace_id)) == 6
     assert active(api) == []
+
+
+def test_r18_a_workspace_with_many_contacts_finds_each_imported_addresss_holders(
+    api: Api, jobs: JobsQueue, dnd_events, monkeypatch: pytest.MonkeyPatch
+):
+    """More contacts than one lookup reads at once: one Query per address instead, same result."""
+    import chalicelib.store.contacts as contacts_store
+
+    monkeypatch.setattr(contacts_store, "WORKSPACE_CONTACTS_AT_ONCE", 1)
+    # Given a workspace with more contacts than the import has addresses, one of them enrolled
+    enrolled_contact(api)
+    for n in range(3):
+        assert api.put(f"/v1/contacts/other{n}", {"email": f"other{n}@example.net"})[0] == 200
+    # When an import names the enrolled contact's address (and another)
+    rows = [{"email": ENROLLED_EMAIL, "source": "contact", "at": "2020-05-05"}, {"email": "nobody@example.org"}]
+    import_file(api, csv_body(rows))
+    jobs.drain()
+    # Then, as with few contacts, that contact is unenrolled and its event names it
+    assert active(api) == []
+    events = sorted((e["contact_ids"], e["at"]) for _, e in dnd_events(api.workspace_id))
+    assert events[0] == ([], events[0][1]) and events[1] == (["c1"], "2020-05-05T00:00:00.000000Z")

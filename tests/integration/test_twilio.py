@@ -6,69 +6,12 @@ way Twilio signs: OPTOUT_PUBLIC_URL + path + sorted parameters, with the workspa
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl, urlencode
+from urllib.parse import urlencode
 
 import pytest
-from twilio.request_validator import RequestValidator
 
-from tests.integration.conftest import Api, new_workspace
-
-EVENTS = Path(__file__).resolve().parents[2] / "events"
-PUBLIC_URL = "https://optout.test"  # OPTOUT_PUBLIC_URL in conftest
-AUTH_TOKEN = "twilio-auth-token-for-tests-0123"
-PHONE = "+14155552671"  # the From of the sample bodies
-
-
-def compute_signature(url: str, params: list[tuple[str, str]], auth_token: str) -> str:
-    """The signature Twilio sends, computed by the twilio package's own RequestValidator."""
-    return RequestValidator(auth_token).compute_signature(url, dict(params))
-
-
-def sample(name: str, **changes: str) -> list[tuple[str, str]]:
-    params = parse_qsl((EVENTS / name).read_text().strip(), keep_blank_values=True)
-    if changes:
-        params = [(k, changes.get(k, v)) for k, v in params] + [
-            (k, v) for k, v in changes.items() if k not in dict(params)
-        ]
-    return params
-
-
-class Twilio:
-    """Posts signed (or forged) Twilio webhooks to one workspace."""
-
-    def __init__(self, api: Api, workspace_id: str, auth_token: str = AUTH_TOKEN) -> None:
-        self.api, self.workspace_id, self.auth_token = api, workspace_id, auth_token
-
-    def post(
-        self,
-        leaf: str,
-        params: list[tuple[str, str]],
-        *,
-        signature: str | None = "sign",
-        workspace_id: str | None = None,
-    ) -> tuple[int, str, dict[str, str]]:
-        path = f"/v1/webhooks/twilio/{workspace_id or self.workspace_id}/{leaf}"
-        headers = {"Content-Type": "application/x-www-form-urlencoded"}
-        if signature == "sign":
-            signature = compute_signature(PUBLIC_URL + path, params, self.auth_token)
-        if signature is not None:
-            headers["X-Twilio-Signature"] = signature
-        response = self.api.client.http.request("POST", path, headers=headers, body=urlencode(params))
-        return response.status_code, response.body.decode(), response.headers
-
-    def sms(self, name: str, **kw: Any) -> tuple[int, str, dict[str, str]]:
-        return self.post("sms", sample(name, **kw.pop("changes", {})), **kw)
-
-
-@pytest.fixture()
-def twilio(http: Any, admin: Api) -> Twilio:
-    workspace_id, key = new_workspace(admin, twilio_auth_token=AUTH_TOKEN)
-    api = Api(http, key)
-    api.workspace_id = workspace_id  # type: ignore[attr-defined]
-    assert api.put("/v1/contacts/c1", {"email": "ann@example.com", "phone": PHONE})[0] == 200
-    return Twilio(api, workspace_id)
+from tests.integration.conftest import AUTH_TOKEN, PHONE, PUBLIC_URL, Api, compute_signature, sample
 
 
 def audit(api: Api, **query: str) -> list[dict[str, Any]]:

@@ -4,30 +4,15 @@ sms_stop_channels, WhatsApp senders, free-text revocations, keyword_replies -- a
 
 from __future__ import annotations
 
-from typing import Any
 from urllib.parse import urlencode
 
 import pytest
 from twilio.request_validator import RequestValidator
 
-from tests.integration.conftest import Api, new_workspace
-from tests.integration.test_twilio import AUTH_TOKEN, PHONE, PUBLIC_URL, Twilio, audit, sample
+from tests.integration.conftest import AUTH_TOKEN, PHONE, PUBLIC_URL, Twilio, sample, sid
+from tests.integration.test_twilio import audit
 
 STOP_TEXT = "Acme: you are unsubscribed. Reply START to resubscribe."
-
-
-@pytest.fixture(name="twilio")
-def twilio_workspace(http: Any, admin: Api) -> Twilio:
-    """A workspace with a Twilio auth token and contact c1 holding PHONE (as tests/integration/test_twilio.py)."""
-    workspace_id, key = new_workspace(admin, twilio_auth_token=AUTH_TOKEN)
-    api = Api(http, key)
-    api.workspace_id = workspace_id  # type: ignore[attr-defined]
-    assert api.put("/v1/contacts/c1", {"email": "ann@example.com", "phone": PHONE})[0] == 200
-    return Twilio(api, workspace_id)
-
-
-def sid(n: int) -> str:
-    return f"SM{n:032d}"
 
 
 def allowed(twilio: Twilio, channel: str) -> bool:

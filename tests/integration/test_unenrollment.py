@@ -14,18 +14,12 @@ from typing import Any
 import boto3
 import pytest
 
-from infra.local.dispatcher import sqs_record
-from tests.integration.conftest import emf_total
+from tests.integration.conftest import SqsSource, emf_total, write_items
 
 
-class QueueDriver:
+class QueueDriver(SqsSource):
     def __init__(self, app: Any, env: dict[str, str]) -> None:
-        self.app = app
-        self.sqs = boto3.client("sqs", region_name="us-east-1")
-        self.url = env["OPTOUT_UNENROLL_QUEUE_URL"]
-        self.arn = self.sqs.get_queue_attributes(QueueUrl=self.url, AttributeNames=["QueueArn"])["Attributes"][
-            "QueueArn"
-        ]
+        super().__init__(app, env["OPTOUT_UNENROLL_QUEUE_URL"])
         self.dlq_url = self.sqs.get_queue_url(QueueName=self.url.rsplit("/", 1)[1] + "-dlq")["QueueUrl"]
         self.invocations = 0
         self.failures = 0
@@ -38,9 +32,6 @@ class QueueDriver:
             MessageAttributeNames=["All"],
             VisibilityTimeout=60,
         ).get("Messages", [])
-
-    def event(self, messages: list[dict[str, Any]]) -> dict[str, Any]:
-        return {"Records": [sqs_record(m, self.arn, "us-east-1") for m in messages]}
 
     def invoke(self, messages: list[dict[str, Any]]) -> bool:
         self.invocations += 1
@@ -96,7 +87,6 @@ def seed_contacts(api, count, prefix="c", domain="example.com", company=None):
     from chalicelib.services.context import get_services
     from chalicelib.services.recipients import address_pk
     from chalicelib.store import keys
-    from chalicelib.store.items import to_item
 
     services = get_services()
     ws = api.workspace_id
@@ -116,15 +106,7 @@ def seed_contacts(api, count, prefix="c", domain="example.com", company=None):
                 "version": 1,
             }
         )
-    ddb = boto3.client("dynamodb", region_name="us-east-1")
-    for start in range(0, len(items), 25):
-        ddb.batch_write_item(
-            RequestItems={
-                services.config.contacts_table: [
-                    {"PutRequest": {"Item": to_item(item)}} for item in items[start : start + 25]
-                ]
-            }
-        )
+    write_items(services.config.contacts_table, items)
     return ids
 
 
@@ -135,7 +117,6 @@ def seed_enrollments(api, sequence_id, contact_ids, audience_id=None):
     from chalicelib.services.enrollments import sequence_for
     from chalicelib.store import keys
     from chalicelib.store.enrollments import ACTIVE, seq_status
-    from chalicelib.store.items import to_item
 
     services = get_services()
     ws = api.workspace_id
@@ -158,15 +139,7 @@ def seed_enrollments(api, sequence_id, contact_ids, audience_id=None):
         }
         for cid in contact_ids
     ]
-    ddb = boto3.client("dynamodb", region_name="us-east-1")
-    for start in range(0, len(items), 25):
-        ddb.batch_write_item(
-            RequestItems={
-                services.config.enrollments_table: [
-                    {"PutRequest": {"Item": to_item(item)}} for item in items[start : start + 25]
-                ]
-            }
-        )
+    write_items(services.config.enrollments_table, items)
 
 
 def active(api, sequence_id):

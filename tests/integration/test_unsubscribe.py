@@ -14,7 +14,7 @@ from urllib.parse import urlencode, urlparse
 import pytest
 
 from chalicelib.models.domain import CHANNELS
-from tests.integration.conftest import Api
+from tests.integration.conftest import Api, allowed, audit
 
 EMAIL = "ann@example.com"
 PHONE = "+14155552671"
@@ -68,18 +68,6 @@ def parse_html(html: str) -> ParsedHtml:
 
     Collector(convert_charrefs=True).feed(html)
     return parsed
-
-
-def audit(api: Api, **query: str) -> list[dict[str, Any]]:
-    status, body = api.get("/v1/audit?" + urlencode(query or {"contact_id": "c1"}))
-    assert status == 200, body
-    return body["entries"]
-
-
-def allowed(api: Api, channel: str, **target: str) -> bool:
-    status, body = api.post("/v1/send-check", {**(target or {"contact_id": "c1"}), "channel": channel})
-    assert status == 200, body
-    return body["allowed"]
 
 
 def enroll(api: Api, sequence_id: str, contact_id: str = "c1") -> None:

@@ -16,17 +16,8 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from chalicelib.errors import InvalidAddress
-from chalicelib.logic import keywords
+from chalicelib.logic import keywords, normalize
 from chalicelib.logic.exclusions import MatchSubject, compile_rules
-from chalicelib.logic.normalize import (
-    is_valid_id,
-    normalize_domain,
-    normalize_email,
-    normalize_phone,
-    try_normalize_domain,
-    try_normalize_email,
-    try_normalize_phone,
-)
 from chalicelib.logic.verdict import CheckRequest, Policy, Recipient, decide_send
 from chalicelib.models.domain import (
     CHANNELS,
@@ -69,11 +60,11 @@ regions = st.sampled_from(sorted(phonenumbers.SUPPORTED_REGIONS))
 def test_r3_normalize_email_is_total_and_idempotent(raw):
     # Given any string; When normalized; Then a string that normalizes to itself, or InvalidAddress
     try:
-        normalized = normalize_email(raw)
+        normalized = normalize.normalize_email(raw)
     except InvalidAddress:
         return
     assert normalized == normalized.strip().lower() or normalized == normalized.strip()
-    assert normalize_email(normalized) == normalized
+    assert normalize.normalize_email(normalized) == normalized
 
 
 @PROPERTY
@@ -84,12 +75,12 @@ def test_r3_normalize_email_is_total_and_idempotent(raw):
 )
 def test_r3_case_and_surrounding_space_never_make_a_second_email(email, spaces, upper):
     try:
-        base = normalize_email(email)
+        base = normalize.normalize_email(email)
     except InvalidAddress:
         assume(False)
     variant = spaces[0] + (email.upper() if upper else email) + spaces[1]
     try:
-        assert normalize_email(variant) == base
+        assert normalize.normalize_email(variant) == base
     except InvalidAddress:
         # Upper-casing can turn a valid unicode local part into an invalid one; never the reverse.
         assert upper
@@ -99,13 +90,13 @@ def test_r3_case_and_surrounding_space_never_make_a_second_email(email, spaces, 
 @given(raw=any_text, region=regions)
 def test_r3_normalize_phone_is_total_and_idempotent(raw, region):
     try:
-        normalized = normalize_phone(raw, region)
+        normalized = normalize.normalize_phone(raw, region)
     except InvalidAddress:
         return
     assert normalized.startswith("+") and normalized[1:].isdigit()
     # E.164 is the same whatever the default region
-    assert normalize_phone(normalized, region) == normalized
-    assert normalize_phone(normalized, "US") == normalized
+    assert normalize.normalize_phone(normalized, region) == normalized
+    assert normalize.normalize_phone(normalized, "US") == normalized
 
 
 @PROPERTY
@@ -115,27 +106,31 @@ def test_r3_every_written_form_of_a_valid_number_is_one_e164(region, style):
     assume(example is not None and phonenumbers.is_valid_number(example))
     e164 = phonenumbers.format_number(example, phonenumbers.PhoneNumberFormat.E164)
     written = phonenumbers.format_number(example, getattr(phonenumbers.PhoneNumberFormat, style))
-    assert normalize_phone(f"  {written} ", region) == e164
+    assert normalize.normalize_phone(f"  {written} ", region) == e164
 
 
 @PROPERTY
 @given(raw=any_text)
 def test_r10_normalize_domain_is_total_and_idempotent(raw):
     try:
-        normalized = normalize_domain(raw)
+        normalized = normalize.normalize_domain(raw)
     except InvalidAddress:
         return
     assert normalized == normalized.lower() and not normalized.startswith("www.")
-    assert normalize_domain(normalized) == normalized
-    assert normalize_domain("https://www." + normalized + "/path") == normalized
+    assert normalize.normalize_domain(normalized) == normalized
+    assert normalize.normalize_domain("https://www." + normalized + "/path") == normalized
 
 
 @PROPERTY
 @given(value=any_object, region=st.one_of(regions, st.sampled_from(["", "zz", "XX", "us"])))
 def test_r3_try_normalizers_and_id_check_never_raise(value, region):
-    for result in (try_normalize_email(value), try_normalize_phone(value, region), try_normalize_domain(value)):
+    for result in (
+        normalize.try_normalize_email(value),
+        normalize.try_normalize_phone(value, region),
+        normalize.try_normalize_domain(value),
+    ):
         assert result is None or isinstance(result, str)
-    assert isinstance(is_valid_id(value), bool)
+    assert isinstance(normalize.is_valid_id(value), bool)
 
 
 # --- SMS keywords (R6) ------------------------------------------------------------------------
