@@ -34,14 +34,12 @@ import tempfile
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
-from typing import Any, Literal
-
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from typing import Any
 
 from chalicelib.errors import InvalidInput, MalformedBody, OptoutError, StoreUnavailable
 from chalicelib.logic.suppression_import import ImportRow, MalformedImport, check_structure, iter_import
-from chalicelib.models.domain import ChannelOrAll, Kind, Source
 from chalicelib.models.records import Job
+from chalicelib.models.requests import ExportBody, SuppressionFilters, parse
 from chalicelib.observability import logger
 from chalicelib.services.context import Services, iso
 from chalicelib.services.recipients import Target, address_pk
@@ -323,24 +321,8 @@ def job_extras(services: Services, workspace_id: str, job: Job) -> dict[str, Any
 # --- list ----------------------------------------------------------------------------------------
 
 
-class SuppressionFilters(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    channel: ChannelOrAll | None = None
-    reason: str | None = Field(default=None, min_length=1, max_length=500)
-    source: Source | None = None
-    kind: Kind | None = None
-    since: str | None = None
-    until: str | None = None
-
-
 def _parse_filters(values: dict[str, Any]) -> tuple[dict[str, str], str, str | None]:
-    from chalicelib.services.workspaces import pydantic_fields
-
-    try:
-        parsed = SuppressionFilters.model_validate(values)
-    except ValidationError as exc:
-        raise InvalidInput("invalid filters", fields=pydantic_fields(exc)) from None
+    parsed = parse(SuppressionFilters, values)
     filters = {name: getattr(parsed, name) for name in ("channel", "reason", "source", "kind") if getattr(parsed, name)}
     since = _time(parsed.since, "since") if parsed.since else ""
     until = _time(parsed.until, "until") if parsed.until else None
@@ -435,23 +417,6 @@ def _contact_ids(services: Services, items: list[dict[str, Any]], pk_field: str 
 # --- export --------------------------------------------------------------------------------------
 
 
-class ExportBody(BaseModel):
-    """POST /v1/exports. The filters of GET /v1/suppressions, at the top level (the entry kind as
-    ``entry_kind``, since ``kind`` names the export) or in a ``filters`` object (with ``kind``)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    kind: Literal["suppressions", "audit"]
-    format: Literal["csv", "ndjson"] = "csv"
-    channel: ChannelOrAll | None = None
-    reason: str | None = Field(default=None, min_length=1, max_length=500)
-    source: Source | None = None
-    entry_kind: Kind | None = None
-    since: str | None = None
-    until: str | None = None
-    filters: SuppressionFilters | None = None
-
-
 SUPPRESSION_COLUMNS = (
     "at",
     "contact_ids",
@@ -472,12 +437,7 @@ AUDIT_COLUMNS = (
 
 
 def request_export(services: Services, workspace_id: str, body: dict[str, Any]) -> dict[str, Any]:
-    from chalicelib.services.workspaces import pydantic_fields
-
-    try:
-        parsed = ExportBody.model_validate(body)
-    except ValidationError as exc:
-        raise InvalidInput("invalid export", fields=pydantic_fields(exc)) from None
+    parsed = parse(ExportBody, body)
     export_kind, export_format = parsed.kind, parsed.format
     values = parsed.model_dump(exclude_none=True, exclude={"kind", "format", "filters", "entry_kind"})
     if parsed.entry_kind:
