@@ -1,29 +1,21 @@
-from chalice import Blueprint, Response
+from chalice import Blueprint
 
-from chalicelib.api.http import handles_errors, json_body, json_response, services, workspace_of
+from chalicelib.api.http import ApiCall, api_route
 from chalicelib.services.contacts import delete_contact, get_contact, put_contact
 
 bp = Blueprint(__name__)
 
 
-@bp.route("/v1/contacts/{contact_id}", methods=["PUT"])
-@handles_errors
-def handle_put_contact(contact_id):
-    request = bp.current_request
-    workspace_id = workspace_of(request)
-    return json_response(put_contact(services(), workspace_id, contact_id, json_body(request)))
+@api_route(bp, "/v1/contacts/{contact_id}", "PUT", body="json")
+def handle_put_contact(call: ApiCall, contact_id):
+    return put_contact(call.services, call.workspace_id, contact_id, call.body)
 
 
-@bp.route("/v1/contacts/{contact_id}", methods=["GET"])
-@handles_errors
-def handle_get_contact(contact_id):
-    workspace_id = workspace_of(bp.current_request)
-    return json_response(get_contact(services(), workspace_id, contact_id))
+@api_route(bp, "/v1/contacts/{contact_id}", "GET")
+def handle_get_contact(call: ApiCall, contact_id):
+    return get_contact(call.services, call.workspace_id, contact_id)
 
 
-@bp.route("/v1/contacts/{contact_id}", methods=["DELETE"])
-@handles_errors
-def handle_delete_contact(contact_id):
-    workspace_id = workspace_of(bp.current_request)
-    delete_contact(services(), workspace_id, contact_id)
-    return Response(body="", status_code=204)
+@api_route(bp, "/v1/contacts/{contact_id}", "DELETE", status=204)
+def handle_delete_contact(call: ApiCall, contact_id):
+    delete_contact(call.services, call.workspace_id, contact_id)

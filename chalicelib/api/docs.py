@@ -6,7 +6,7 @@ import functools
 
 from chalice import Blueprint, Response
 
-from chalicelib.api.http import handles_errors
+from chalicelib.api.http import ApiCall, api_route
 
 bp = Blueprint(__name__)
 
@@ -19,7 +19,6 @@ def _document() -> str:
     return document_json()
 
 
-@bp.route("/openapi.json", methods=["GET"])
-@handles_errors
-def handle_get_openapi():
+@api_route(bp, "/openapi.json", "GET", auth="public")
+def handle_get_openapi(call: ApiCall):
     return Response(body=_document(), status_code=200, headers={"Content-Type": "application/json"})

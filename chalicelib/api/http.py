@@ -1,14 +1,15 @@
-"""HTTP plumbing shared by every blueprint: body parsing, auth, and the one place where
-domain errors become responses."""
+"""HTTP plumbing shared by every blueprint: the one route decorator (auth, body, JSON answer),
+body parsing, and the one place where domain errors become responses."""
 
 from __future__ import annotations
 
 import functools
 import json
 from collections.abc import Callable
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Literal
 
-from chalice import Response
+from chalice import Blueprint, Response
 from chalice.app import Request
 
 from chalicelib.errors import MalformedBody, OptoutError, StoreUnavailable
@@ -96,3 +97,78 @@ def require_admin(request: Request) -> None:
 
 def query_params(request: Request) -> dict[str, str]:
     return dict(request.query_params or {})
+
+
+Auth = Literal["workspace", "admin", "public"]
+BodyRule = Literal["json", "optional_json", "none"]
+
+
+@dataclass(frozen=True)
+class ApiCall:
+    """What a view is given: the request and -- already checked and parsed -- the calling
+    workspace (from its key; "" on admin and public routes) and the JSON body."""
+
+    request: Request
+    workspace_id: str
+    body: dict[str, Any]
+
+    @property
+    def services(self) -> Services:
+        # On use, not up front: a route that needs no store (GET /openapi.json) builds none.
+        return get_services()
+
+    @property
+    def query(self) -> dict[str, str]:
+        return query_params(self.request)
+
+    @property
+    def raw_body(self) -> bytes:
+        raw = self.request.raw_body or b""
+        return raw.encode("utf-8") if isinstance(raw, str) else raw
+
+    def header(self, name: str) -> str:
+        wanted = name.lower()
+        return next((v for k, v in (self.request.headers or {}).items() if k.lower() == wanted), "")
+
+
+def api_route(
+    bp: Blueprint,
+    path: str,
+    method: str,
+    *,
+    status: int = 200,
+    auth: Auth = "workspace",
+    body: BodyRule = "none",
+    content_types: list[str] | None = None,
+    name: str | None = None,
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Register ``view(call, **path_params)`` as ``method path`` on ``bp``. In order: the key is
+    checked (``auth``), the JSON body parsed (``body``: required, optional or not read), the view
+    called; what it returns is answered as JSON with ``status`` (204: no body; a chalice Response
+    as is), and a domain error as its 4xx/503 (``handles_errors``)."""
+    route_options: dict[str, Any] = {"methods": [method]}
+    if content_types is not None:
+        route_options["content_types"] = content_types
+    if name is not None:  # the view's name when one function serves several routes
+        route_options["name"] = name
+
+    def register(view: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(view)
+        def endpoint(**path_params: str) -> Response:
+            request = bp.current_request
+            workspace_id = ""
+            if auth == "workspace":
+                workspace_id = workspace_of(request)
+            elif auth == "admin":
+                require_admin(request)
+            parsed = json_body(request, required=body == "json") if body != "none" else {}
+            answer = view(ApiCall(request, workspace_id, parsed), **path_params)
+            if isinstance(answer, Response):
+                return answer
+            if status == 204:
+                return Response(body="", status_code=204)
+            return json_response(answer, status)
+
+        return bp.route(path, **route_options)(handles_errors(endpoint))
+
+    return register

@@ -2,27 +2,17 @@
 
 from chalice import Blueprint
 
-from chalicelib.api.http import handles_errors, json_body, json_response, services, workspace_of
+from chalicelib.api.http import ApiCall, api_route
+from chalicelib.api.lazy import jobs
 
-# Services are imported in the views: a cold start (every route and handler shares one app import)
-# should not pay for rarely used paths (issue 6, cold_import_ratio).
 bp = Blueprint(__name__)
 
 
-@bp.route("/v1/unenrollments", methods=["POST"])
-@handles_errors
-def handle_create_unenrollment():
-    from chalicelib.services import jobs
-
-    request = bp.current_request
-    workspace_id = workspace_of(request)
-    return json_response(jobs.request_unenrollment(services(), workspace_id, json_body(request)), 202)
+@api_route(bp, "/v1/unenrollments", "POST", body="json", status=202)
+def handle_create_unenrollment(call: ApiCall):
+    return jobs.request_unenrollment(call.services, call.workspace_id, call.body)
 
 
-@bp.route("/v1/jobs/{job_id}", methods=["GET"])
-@handles_errors
-def handle_get_job(job_id):
-    from chalicelib.services import jobs
-
-    workspace_id = workspace_of(bp.current_request)
-    return json_response(jobs.job_view(services(), workspace_id, job_id))
+@api_route(bp, "/v1/jobs/{job_id}", "GET")
+def handle_get_job(call: ApiCall, job_id):
+    return jobs.job_view(call.services, call.workspace_id, job_id)

@@ -2,40 +2,25 @@
 
 from chalice import Blueprint
 
-from chalicelib.api.http import handles_errors, json_body, json_response, query_params, services, workspace_of
+from chalicelib.api.http import ApiCall, api_route
+from chalicelib.api.lazy import suppressions
 
 bp = Blueprint(__name__)
 
-
-@bp.route("/v1/suppressions/import", methods=["POST"], content_types=["text/csv", "application/x-ndjson", "text/plain"])
-@handles_errors
-def handle_import_suppressions():
-    from chalicelib.services import suppressions
-
-    request = bp.current_request
-    workspace_id = workspace_of(request)
-    content_type = next((v for k, v in request.headers.items() if k.lower() == "content-type"), "")
-    raw = request.raw_body or b""
-    body = raw.encode() if isinstance(raw, str) else raw
-    answer = suppressions.request_import(services(), workspace_id, content_type, body)
-    return json_response(answer, 202)
+IMPORT_TYPES = ["text/csv", "application/x-ndjson", "text/plain"]
 
 
-@bp.route("/v1/suppressions", methods=["GET"])
-@handles_errors
-def handle_list_suppressions():
-    from chalicelib.services import suppressions
-
-    request = bp.current_request
-    workspace_id = workspace_of(request)
-    return json_response(suppressions.list_suppressions(services(), workspace_id, query_params(request)))
+@api_route(bp, "/v1/suppressions/import", "POST", status=202, content_types=IMPORT_TYPES)
+def handle_import_suppressions(call: ApiCall):
+    content_type = call.header("content-type")
+    return suppressions.request_import(call.services, call.workspace_id, content_type, call.raw_body)
 
 
-@bp.route("/v1/exports", methods=["POST"])
-@handles_errors
-def handle_create_export():
-    from chalicelib.services import suppressions
+@api_route(bp, "/v1/suppressions", "GET")
+def handle_list_suppressions(call: ApiCall):
+    return suppressions.list_suppressions(call.services, call.workspace_id, call.query)
 
-    request = bp.current_request
-    workspace_id = workspace_of(request)
-    return json_response(suppressions.request_export(services(), workspace_id, json_body(request)), 202)
+
+@api_route(bp, "/v1/exports", "POST", body="json", status=202)
+def handle_create_export(call: ApiCall):
+    return suppressions.request_export(call.services, call.workspace_id, call.body)

@@ -1,47 +1,34 @@
 """Topics and topic subscriptions (R16)."""
 
-from chalice import Blueprint, Response
+from chalice import Blueprint
 
-from chalicelib.api.http import handles_errors, json_body, json_response, services, workspace_of
+from chalicelib.api.http import ApiCall, api_route
 from chalicelib.services import topics
 from chalicelib.services.subscriptions import request_subscription_change
 
 bp = Blueprint(__name__)
 
 
-@bp.route("/v1/topics", methods=["GET"])
-@handles_errors
-def handle_list_topics():
-    workspace_id = workspace_of(bp.current_request)
-    return json_response(topics.list_topics(services(), workspace_id))
+@api_route(bp, "/v1/topics", "GET")
+def handle_list_topics(call: ApiCall):
+    return topics.list_topics(call.services, call.workspace_id)
 
 
-@bp.route("/v1/topics/{topic_id}", methods=["PUT"])
-@handles_errors
-def handle_put_topic(topic_id):
-    request = bp.current_request
-    workspace_id = workspace_of(request)
-    return json_response(topics.put_topic(services(), workspace_id, topic_id, json_body(request)))
+@api_route(bp, "/v1/topics/{topic_id}", "PUT", body="json")
+def handle_put_topic(call: ApiCall, topic_id):
+    return topics.put_topic(call.services, call.workspace_id, topic_id, call.body)
 
 
-@bp.route("/v1/topics/{topic_id}", methods=["GET"])
-@handles_errors
-def handle_get_topic(topic_id):
-    workspace_id = workspace_of(bp.current_request)
-    return json_response(topics.get_topic(services(), workspace_id, topic_id))
+@api_route(bp, "/v1/topics/{topic_id}", "GET")
+def handle_get_topic(call: ApiCall, topic_id):
+    return topics.get_topic(call.services, call.workspace_id, topic_id)
 
 
-@bp.route("/v1/topics/{topic_id}", methods=["DELETE"])
-@handles_errors
-def handle_delete_topic(topic_id):
-    workspace_id = workspace_of(bp.current_request)
-    topics.delete_topic(services(), workspace_id, topic_id)
-    return Response(body="", status_code=204)
+@api_route(bp, "/v1/topics/{topic_id}", "DELETE", status=204)
+def handle_delete_topic(call: ApiCall, topic_id):
+    topics.delete_topic(call.services, call.workspace_id, topic_id)
 
 
-@bp.route("/v1/subscriptions", methods=["POST"])
-@handles_errors
-def handle_change_subscription():
-    request = bp.current_request
-    workspace_id = workspace_of(request)
-    return json_response(request_subscription_change(services(), workspace_id, json_body(request)))
+@api_route(bp, "/v1/subscriptions", "POST", body="json")
+def handle_change_subscription(call: ApiCall):
+    return request_subscription_change(call.services, call.workspace_id, call.body)

@@ -7,50 +7,42 @@ from typing import TYPE_CHECKING
 from chalice import Blueprint, Response
 
 from chalicelib.api.forms import form_pairs, header
-from chalicelib.api.http import handles_errors, services
+from chalicelib.api.http import ApiCall, api_route
+from chalicelib.api.lazy import sms
 
 if TYPE_CHECKING:
     from chalicelib.services.sms import TwilioRequest
 
-# Services are imported in the views: a cold start (every route and handler shares one app import)
-# should not pay for rarely used paths (issue 6, cold_import_ratio).
 bp = Blueprint(__name__)
 
 FORM_TYPES = ["application/x-www-form-urlencoded"]
 TWIML_HEADERS: dict[str, str | list[str]] = {"Content-Type": "text/xml; charset=utf-8"}
 
 
-def _twilio_request(workspace_id: str, leaf: str) -> TwilioRequest:
+def _twilio_request(call: ApiCall, workspace_id: str, leaf: str) -> TwilioRequest:
     """Twilio signs the URL it was configured with: OPTOUT_PUBLIC_URL + this route's path + the
     query string as received (issue 11.7: in its order, with repeated names, in the spellings it
     can have -- see candidate_urls). Built from the route, not the incoming Host/stage, so proxies
     and stage prefixes cannot skew it."""
     from chalicelib.logic.twilio_signature import candidate_urls
-    from chalicelib.services.sms import TwilioRequest
 
-    request = bp.current_request
+    request = call.request
     params = request.query_params
     query = [(name, value) for name in (params or {}) for value in (params.getlist(name) if params else [])]
     path = f"/v1/webhooks/twilio/{workspace_id}/{leaf}"
-    urls = tuple(candidate_urls(services().config.public_url, path, query))
-    return TwilioRequest(workspace_id, urls, form_pairs(request), header(request, "X-Twilio-Signature") or None)
+    urls = tuple(candidate_urls(call.services.config.public_url, path, query))
+    return sms.TwilioRequest(workspace_id, urls, form_pairs(request), header(request, "X-Twilio-Signature") or None)
 
 
 def _twiml(body: str) -> Response:
     return Response(body=body, status_code=200, headers=TWIML_HEADERS)
 
 
-@bp.route("/v1/webhooks/twilio/{workspace_id}/sms", methods=["POST"], content_types=FORM_TYPES)
-@handles_errors
-def handle_twilio_inbound_sms(workspace_id):
-    from chalicelib.services.sms import handle_inbound_sms
-
-    return _twiml(handle_inbound_sms(services(), _twilio_request(workspace_id, "sms")))
+@api_route(bp, "/v1/webhooks/twilio/{workspace_id}/sms", "POST", auth="public", content_types=FORM_TYPES)
+def handle_twilio_inbound_sms(call: ApiCall, workspace_id):
+    return _twiml(sms.handle_inbound_sms(call.services, _twilio_request(call, workspace_id, "sms")))
 
 
-@bp.route("/v1/webhooks/twilio/{workspace_id}/status", methods=["POST"], content_types=FORM_TYPES)
-@handles_errors
-def handle_twilio_status_callback(workspace_id):
-    from chalicelib.services.sms import handle_status_callback
-
-    return _twiml(handle_status_callback(services(), _twilio_request(workspace_id, "status")))
+@api_route(bp, "/v1/webhooks/twilio/{workspace_id}/status", "POST", auth="public", content_types=FORM_TYPES)
+def handle_twilio_status_callback(call: ApiCall, workspace_id):
+    return _twiml(sms.handle_status_callback(call.services, _twilio_request(call, workspace_id, "status")))

@@ -10,12 +10,11 @@ from chalice import Blueprint, Response
 
 from chalicelib.api import unsubscribe_pages as pages
 from chalicelib.api.forms import as_multidict, form_pairs
-from chalicelib.api.http import handles_errors, json_body, json_response, services, workspace_of
+from chalicelib.api.http import ApiCall, api_route, services
+from chalicelib.api.lazy import unsubscribe
 from chalicelib.errors import InvalidInput, MalformedBody, NotFound, OptoutError
 from chalicelib.observability import logger
 
-# Services are imported in the views: a cold start (every route and handler shares one app import)
-# should not pay for rarely used paths (issue 6, cold_import_ratio).
 bp = Blueprint(__name__)
 
 FORM_TYPES = ["application/x-www-form-urlencoded", "multipart/form-data"]
@@ -55,32 +54,23 @@ def handles_page_errors(view: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
-@bp.route("/v1/unsubscribe-links", methods=["POST"])
-@handles_errors
-def handle_create_unsubscribe_link():
-    from chalicelib.services.unsubscribe import mint_link
-
-    request = bp.current_request
-    workspace_id = workspace_of(request)
-    return json_response(mint_link(services(), workspace_id, json_body(request)))
+@api_route(bp, "/v1/unsubscribe-links", "POST", body="json")
+def handle_create_unsubscribe_link(call: ApiCall):
+    return unsubscribe.mint_link(call.services, call.workspace_id, call.body)
 
 
 @bp.route("/u/{token}", methods=["GET", "HEAD"])
 @handles_page_errors
 def handle_get_unsubscribe_page(token):
-    from chalicelib.services.unsubscribe import describe_link
-
-    return _html(pages.link_page(describe_link(services(), token), _language()))
+    return _html(pages.link_page(unsubscribe.describe_link(services(), token), _language()))
 
 
 @bp.route("/u/{token}", methods=["POST"], content_types=FORM_TYPES)
 @handles_page_errors
 def handle_post_unsubscribe(token):
-    from chalicelib.services.unsubscribe import apply_unsubscribe, describe_link
-
     try:
         form = as_multidict(form_pairs(bp.current_request))
     except MalformedBody:
-        describe_link(services(), token)  # a bad link answers the same 404 whatever the body
+        unsubscribe.describe_link(services(), token)  # a bad link answers the same 404 whatever the body
         raise
-    return _html(pages.outcome_page(apply_unsubscribe(services(), token, form), _language()))
+    return _html(pages.outcome_page(unsubscribe.apply_unsubscribe(services(), token, form), _language()))

@@ -2,69 +2,19 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
-
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from chalicelib.errors import InvalidAddress, InvalidInput, NotFound
 from chalicelib.logic.dnd_rules import dnd_view, is_do_not_contact
 from chalicelib.logic.normalize import is_valid_id, normalize_domain, normalize_email, normalize_phone
 from chalicelib.logic.quiet_hours import valid_state, valid_timezone
 from chalicelib.models.domain import DndState
+from chalicelib.models.requests import ContactBody, parse
 from chalicelib.services.context import Services, iso
 from chalicelib.services.recipients import address_pk, contact_address_pks
-from chalicelib.services.workspaces import pydantic_fields
 from chalicelib.store import keys
 
-# What DynamoDB can store (numbers: 38 digits, magnitude < 1e126; maps: non-empty keys, 32
-# levels; items: 400 KB), kept well inside so bad input is a 422, never a failed write (503).
-MAX_ATTRIBUTES_BYTES = 64 * 1024
-MAX_ATTRIBUTE_DEPTH = 16
-MAX_ATTRIBUTE_NAME = 128
 MAX_CRM_ID = 255  # Salesforce ids are 15/18 characters, HubSpot's numeric; a GSI key allows 2048 bytes
-
-
-def _attribute_problem(value: Any, depth: int = 0) -> str | None:
-    if depth > MAX_ATTRIBUTE_DEPTH:
-        return f"nested deeper than {MAX_ATTRIBUTE_DEPTH} levels"
-    if isinstance(value, bool) or value is None or isinstance(value, str):
-        return None
-    if isinstance(value, int):
-        return None if abs(value) < 10**38 else "numbers must have at most 38 digits"
-    if isinstance(value, float):
-        ok = value == 0 or 1e-120 < abs(value) < 1e120
-        return None if ok and value == value else "numbers must be finite and within +-1e120"
-    if isinstance(value, list):
-        return next((p for p in (_attribute_problem(v, depth + 1) for v in value) if p), None)
-    if isinstance(value, dict):
-        for name, item in value.items():
-            if not isinstance(name, str) or not 0 < len(name) <= MAX_ATTRIBUTE_NAME:
-                return f"names must be 1-{MAX_ATTRIBUTE_NAME} characters"
-            problem = _attribute_problem(item, depth + 1)
-            if problem:
-                return problem
-        return None
-    return "unsupported value"
-
-
-class ContactBody(BaseModel):
-    model_config = ConfigDict(extra="forbid", defer_build=True)  # built on first use (cold start)
-
-    email: str | None = Field(default=None, max_length=320)
-    phone: str | None = Field(default=None, max_length=64)
-    company_domain: str | None = Field(default=None, max_length=253)
-    attributes: dict[str, Any] = Field(default_factory=dict)
-
-    @field_validator("attributes")
-    @classmethod
-    def _storable(cls, value: dict[str, Any]) -> dict[str, Any]:
-        problem = _attribute_problem(value)
-        if problem is None and len(json.dumps(value, separators=(",", ":")).encode()) > MAX_ATTRIBUTES_BYTES:
-            problem = f"larger than {MAX_ATTRIBUTES_BYTES // 1024} KB"
-        if problem:
-            raise ValueError(problem)
-        return value
 
 
 def place_attribute_errors(attributes: dict[str, Any]) -> dict[str, str]:
@@ -94,10 +44,7 @@ def require_id(value: str, name: str) -> str:
 
 def put_contact(services: Services, workspace_id: str, contact_id: str, body: dict[str, Any]) -> dict[str, Any]:
     require_id(contact_id, "contact_id")
-    try:
-        parsed = ContactBody.model_validate(body)
-    except ValidationError as exc:
-        raise InvalidInput("invalid contact", fields=pydantic_fields(exc)) from None
+    parsed = parse(ContactBody, body)
     region = services.config_cache.get(workspace_id).settings.default_phone_region
     fields: dict[str, Any] = {"attributes": parsed.attributes}
     errors: dict[str, str] = place_attribute_errors(parsed.attributes)

@@ -12,10 +12,9 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 from aws_lambda_powertools import Logger
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from chalicelib.errors import ConcurrentUpdate, InvalidInput, NotFound
 from chalicelib.logic.dnd_rules import reasons_to_clear, with_entry, without_reasons
@@ -24,7 +23,6 @@ from chalicelib.models.domain import (
     CHANNELS,
     REASON_MANUAL,
     AddressKind,
-    ChannelOrAll,
     Direction,
     DndEntry,
     DndState,
@@ -32,6 +30,7 @@ from chalicelib.models.domain import (
     Source,
     address_channels,
 )
+from chalicelib.models.requests import DndBody, parse
 from chalicelib.observability import SERVICE, record_dnd_change
 from chalicelib.services.context import Services, iso
 from chalicelib.services.recipients import Target, address_pk, contact_address_pks
@@ -44,7 +43,6 @@ MAX_ATTEMPTS = 6
 # takes it over; far above the API's 30 s Lambda timeout, so the two never run it at once.
 OUTBOX_GRACE_SECONDS = 60
 # Free text a person types (reason, evidence): R15 allows up to 500 characters.
-FREE_TEXT_MAX = 500
 VIA_VALUES = "phone, dialer, in_person, email, chat, letter or other"
 REASON_CONTACT_REQUEST = "contact_request"
 # Audit fields the follow-ups read (events and hooks). Actor, evidence and note stay out of the
@@ -678,46 +676,11 @@ def record_flag(
 # --- the internal API's view of DND: POST /v1/dnd and GET /v1/audit ------------------------
 
 
-class DndBody(BaseModel):
-    model_config = ConfigDict(extra="ignore", defer_build=True)  # built on first use (cold start)
-
-    contact_id: str | None = None
-    email: str | None = None
-    phone: str | None = None
-    channel: ChannelOrAll
-    direction: Literal["outbound", "inbound"] = "outbound"
-    action: Literal["enable", "disable"]
-    source: Literal["user", "workflow", "crm", "contact"]
-    actor: str | None = Field(default=None, max_length=256)
-    # How the contact expressed it, when a team member records the contact's own words (R15).
-    via: Literal["phone", "dialer", "in_person", "email", "chat", "letter", "other"] | None = None
-    reason: str | None = Field(default=None, max_length=FREE_TEXT_MAX)
-    evidence: str | None = Field(default=None, max_length=FREE_TEXT_MAX)
-    clear_reasons: list[str] | None = Field(default=None, max_length=20)
-
-    @field_validator("reason", "evidence", "actor")
-    @classmethod
-    def _free_text(cls, value: str | None) -> str | None:
-        """Free text (R15: "asked by phone" is a normal reason): trimmed, printable, not blank."""
-        if value is None:
-            return None
-        value = " ".join(value.split())
-        if not value:
-            raise ValueError("must not be blank")
-        if not value.isprintable():
-            raise ValueError("must be printable text")
-        return value
-
-
 def request_dnd_change(services: Services, workspace_id: str, body: dict[str, Any]) -> dict[str, Any]:
     from chalicelib.logic.dnd_rules import dnd_view, is_do_not_contact
     from chalicelib.services.recipients import parse_target
-    from chalicelib.services.workspaces import pydantic_fields
 
-    try:
-        parsed = DndBody.model_validate(body)
-    except ValidationError as exc:
-        raise InvalidInput("invalid DND change", fields=pydantic_fields(exc)) from None
+    parsed = parse(DndBody, body)
     region = services.config_cache.get(workspace_id).settings.default_phone_region
     target = parse_target(body, region)
     if parsed.direction == "inbound" and parsed.channel not in ("all", "call", "sms"):

@@ -8,21 +8,20 @@ capabilities (unsubscribe page, DND hook, replies) use to take contacts out of s
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
 from aws_lambda_powertools import Logger
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from chalicelib.errors import ConcurrentUpdate, Conflict, InvalidInput, NotFound
 from chalicelib.logic.dnd_rules import is_do_not_contact
 from chalicelib.logic.normalize import is_valid_id
 from chalicelib.logic.verdict import Recipient, decide_enrollment
 from chalicelib.models.domain import Audience, Sequence
+from chalicelib.models.requests import AudienceBody, EnrollBody, SequenceBody, parse
 from chalicelib.observability import SERVICE
 from chalicelib.services.context import Services, iso
 from chalicelib.services.dnd import DndResult
 from chalicelib.services.recipients import Target, match_subject
-from chalicelib.services.workspaces import pydantic_fields
 from chalicelib.store.enrollments import (
     ACTIVE,
     STATUSES,
@@ -48,27 +47,9 @@ def require_id(value: Any, name: str) -> str:
 # --- sequences and audiences -----------------------------------------------------------------
 
 
-class SequenceBody(BaseModel):
-    model_config = ConfigDict(extra="forbid", defer_build=True)  # built on first use (cold start)
-
-    exclusions_enabled: bool = True
-    reenroll_cooldown_days: int = Field(default=0, ge=0, le=3650)
-    max_enrollments_per_company: int | None = Field(default=None, ge=1)
-    unenroll_company_on_reply: bool = False
-
-
-class AudienceBody(BaseModel):
-    model_config = ConfigDict(extra="forbid", defer_build=True)  # built on first use (cold start)
-
-    disabled_exclusions: list[str] = Field(default_factory=list, max_length=1000)
-
-
 def put_sequence(services: Services, workspace_id: str, sequence_id: str, body: dict[str, Any]) -> dict[str, Any]:
     require_id(sequence_id, "sequence_id")
-    try:
-        parsed = SequenceBody.model_validate(body)
-    except ValidationError as exc:
-        raise InvalidInput("invalid sequence", fields=pydantic_fields(exc)) from None
+    parsed = parse(SequenceBody, body)
     sequence = Sequence(sequence_id=sequence_id, **parsed.model_dump())
     services.workspaces.put_sequence(workspace_id, sequence)
     services.config_cache.invalidate(workspace_id)
@@ -85,10 +66,7 @@ def get_sequence(services: Services, workspace_id: str, sequence_id: str) -> dic
 
 def put_audience(services: Services, workspace_id: str, audience_id: str, body: dict[str, Any]) -> dict[str, Any]:
     require_id(audience_id, "audience_id")
-    try:
-        parsed = AudienceBody.model_validate(body)
-    except ValidationError as exc:
-        raise InvalidInput("invalid audience", fields=pydantic_fields(exc)) from None
+    parsed = parse(AudienceBody, body)
     for n, exclusion_id in enumerate(parsed.disabled_exclusions):
         if not is_valid_id(exclusion_id):
             raise InvalidInput("invalid exclusion id", fields={f"disabled_exclusions[{n}]": "not an exclusion id"})
@@ -117,24 +95,13 @@ def sequence_for(services: Services, workspace_id: str, sequence_id: str, *, reg
 # --- enrollments -----------------------------------------------------------------------------
 
 
-class EnrollBody(BaseModel):
-    model_config = ConfigDict(extra="forbid", defer_build=True)  # built on first use (cold start)
-
-    contact_id: str
-    audience_id: str | None = None
-    mode: Literal["automated", "manual"] = "automated"
-
-
 def enroll(services: Services, workspace_id: str, sequence_id: str, body: dict[str, Any]) -> dict[str, Any]:
     """Enroll a contact, or Conflict ``enrollment_blocked`` with every reason (R11)."""
     from chalicelib.services.contacts import contact_states
     from chalicelib.services.send_check import policy_for
 
     require_id(sequence_id, "sequence_id")
-    try:
-        parsed = EnrollBody.model_validate(body)
-    except ValidationError as exc:
-        raise InvalidInput("invalid enrollment", fields=pydantic_fields(exc)) from None
+    parsed = parse(EnrollBody, body)
     require_id(parsed.contact_id, "contact_id")
     if parsed.audience_id is not None:
         require_id(parsed.audience_id, "audience_id")

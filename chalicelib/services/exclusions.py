@@ -11,48 +11,21 @@ from __future__ import annotations
 import csv
 import io
 import secrets
-from typing import Any, Literal
-
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from typing import Any
 
 from chalicelib.errors import Conflict, InvalidAddress, InvalidInput, NotFound
 from chalicelib.logic.exclusions import MAX_LIST_VALUES, compile_rules, normalize_conditions
 from chalicelib.logic.normalize import is_valid_id, normalize_domain, normalize_email
 from chalicelib.models.domain import Condition, ExclusionRule
+from chalicelib.models.requests import RuleBody, RulePatch, parse
 from chalicelib.services.context import Services, iso
 from chalicelib.services.jobs import iter_exclusion_matches, start_unenroll_job
 from chalicelib.services.recipients import Target, match_subject
-from chalicelib.services.workspaces import pydantic_fields
 from chalicelib.store.exclusions import iter_workspace_contacts
 
 SAMPLE_SIZE = 10
 MAX_REJECTIONS_LISTED = 1000
 REASON_EXCLUSION = "exclusion"
-
-
-class RuleBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    name: str = Field(min_length=1, max_length=200)
-    level: Literal["person", "company"]
-    conditions: list[Any]
-    enabled: bool = True
-    exclude_from_sequences: bool = True
-    proactive_unenroll: bool = False
-    confirm: bool = False
-
-
-class RulePatch(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    name: str | None = Field(default=None, min_length=1, max_length=200)
-    level: str | None = None
-    conditions: list[Any] | None = None
-    enabled: bool | None = None
-    exclude_from_sequences: bool | None = None
-    proactive_unenroll: bool | None = None
-    confirm: bool = False
-    exclusion_id: str | None = None
 
 
 def _new_id() -> str:
@@ -66,10 +39,7 @@ def rule_view(rule: ExclusionRule) -> dict[str, Any]:
 
 
 def _parse_rule(body: dict[str, Any]) -> tuple[RuleBody, list[Condition]]:
-    try:
-        parsed = RuleBody.model_validate(body)
-    except ValidationError as exc:
-        raise InvalidInput("invalid exclusion", fields=pydantic_fields(exc)) from None
+    parsed = parse(RuleBody, body)
     return parsed, normalize_conditions(parsed.level, parsed.conditions)
 
 
@@ -185,10 +155,7 @@ def list_rules(services: Services, workspace_id: str) -> dict[str, Any]:
 
 def patch_rule(services: Services, workspace_id: str, exclusion_id: str, body: dict[str, Any]) -> dict[str, Any]:
     _require_rule_id(exclusion_id)
-    try:
-        patch = RulePatch.model_validate(body)
-    except ValidationError as exc:
-        raise InvalidInput("invalid exclusion change", fields=pydantic_fields(exc)) from None
+    patch = parse(RulePatch, body)
     current = services.exclusions.get(workspace_id, exclusion_id)
     if patch.level is not None and patch.level != current.level:
         raise InvalidInput("an exclusion's level is fixed at creation", fields={"level": "cannot be changed"})

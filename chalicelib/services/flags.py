@@ -13,14 +13,13 @@ from __future__ import annotations
 import base64
 import binascii
 import re
-from typing import Any, Literal
-
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from typing import Any
 
 from chalicelib.errors import ConcurrentUpdate, Conflict, InvalidInput, NotFound
 from chalicelib.logic.normalize import is_valid_id
+from chalicelib.models.requests import ResolveFlagBody, parse
 from chalicelib.services.context import Services, iso
-from chalicelib.services.dnd import FREE_TEXT_MAX, DndChange, apply_dnd_change
+from chalicelib.services.dnd import DndChange, apply_dnd_change
 from chalicelib.services.recipients import Target
 
 REASON_FLAG_OPT_OUT = "revocation_flag"
@@ -42,24 +41,6 @@ _VIEW_FIELDS = (
     "resolved_by",
     "resolution_reason",
 )
-
-
-class ResolveFlagBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    resolution: Literal["opt_out", "dismiss"]
-    actor: str = Field(min_length=1, max_length=256)
-    reason: str | None = Field(default=None, max_length=FREE_TEXT_MAX)
-
-    @field_validator("actor", "reason")
-    @classmethod
-    def _text(cls, value: str | None) -> str | None:
-        if value is None:
-            return None
-        value = " ".join(value.split())
-        if not value or not value.isprintable():
-            raise ValueError("must be printable, non-blank text")
-        return value
 
 
 def flag_view(item: dict[str, Any]) -> dict[str, Any]:
@@ -106,12 +87,7 @@ def _already_resolved(flag: dict[str, Any]) -> Conflict:
 
 
 def resolve_flag(services: Services, workspace_id: str, flag_id: str, body: dict[str, Any]) -> dict[str, Any]:
-    from chalicelib.services.workspaces import pydantic_fields
-
-    try:
-        parsed = ResolveFlagBody.model_validate(body)
-    except ValidationError as exc:
-        raise InvalidInput("invalid flag resolution", fields=pydantic_fields(exc)) from None
+    parsed = parse(ResolveFlagBody, body)
     store = services.flags
     flag = store.get(workspace_id, flag_id) if is_valid_id(flag_id) else None
     if flag is None:

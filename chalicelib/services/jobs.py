@@ -33,10 +33,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from chalicelib.errors import InvalidInput, NotFound, StoreUnavailable
 from chalicelib.logic.exclusions import CompiledRule, compile_rules, matching_rules
 from chalicelib.logic.normalize import is_valid_id
+from chalicelib.models.requests import UnenrollmentBody, parse
 from chalicelib.observability import record_unenrollments
 from chalicelib.services.context import Services, iso
 from chalicelib.services.recipients import Target, match_subject
-from chalicelib.services.workspaces import pydantic_fields
 from chalicelib.store.enrollments import ACTIVE
 from chalicelib.store.workspaces import WorkspaceConfig
 
@@ -45,7 +45,6 @@ BATCH_SIZE = 100  # contacts per SQS message
 # costs a Query, a marker transaction and its sends, so fewer, larger steps plan 10,000 faster.
 PLAN_PAGE = 5000
 CONTACTS_PER_PLAN_STEP = 200  # contact lists without a sequence: one by_contact Query each
-MAX_CONTACT_IDS = 1000  # per POST /v1/unenrollments
 REASON_BULK = "bulk_unenroll"
 REASON_EXCLUSION = "exclusion"
 
@@ -76,16 +75,6 @@ class UnenrollBatch(BaseModel):
     reason: str
 
 
-class UnenrollmentBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    sequence_id: str | None = None
-    status: Literal["active"] | None = None
-    exclusion_id: str | None = None
-    contact_ids: list[str] | None = Field(default=None, min_length=1, max_length=MAX_CONTACT_IDS)
-    reason: str | None = Field(default=None, min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")
-
-
 def parse_message(body: str) -> PlanStep | UnenrollBatch:
     """A message of the unenrollment queue; ValueError for anything else (a poison message)."""
     data = json.loads(body)
@@ -103,10 +92,7 @@ def parse_message(body: str) -> PlanStep | UnenrollBatch:
 
 def request_unenrollment(services: Services, workspace_id: str, body: dict[str, Any]) -> dict[str, Any]:
     """POST /v1/unenrollments: validate, record the job, queue its first plan step."""
-    try:
-        parsed = UnenrollmentBody.model_validate(body)
-    except ValidationError as exc:
-        raise InvalidInput("invalid unenrollment", fields=pydantic_fields(exc)) from None
+    parsed = parse(UnenrollmentBody, body)
     for name in ("sequence_id", "exclusion_id"):
         value = getattr(parsed, name)
         if value is not None and not is_valid_id(value):
@@ -158,13 +144,13 @@ def job_view(services: Services, workspace_id: str, job_id: str) -> dict[str, An
     job = services.jobs.get(workspace_id, job_id)
     if job is None:
         raise NotFound("job not found", fields={"job_id": "no such job"})
-    total, processed, failed = int(job.get("total", 0)), int(job.get("processed", 0)), int(job.get("failed", 0))
-    rejected = int(job.get("rejected_count", 0))  # import rows refused by line (R18)
-    if job.get("error"):
+    total, processed, failed = job.total, job.processed, job.failed
+    rejected = job.rejected_count  # import rows refused by line (R18)
+    if job.error:
         status = "failed"
-    elif job.get("planned") and processed + failed + rejected >= total:
+    elif job.planned and processed + failed + rejected >= total:
         status = "failed" if failed else "done"
-    elif job.get("started"):
+    elif job.started:
         status = "running"
     else:
         status = "queued"
@@ -174,13 +160,13 @@ def job_view(services: Services, workspace_id: str, job_id: str) -> dict[str, An
         "total": total,
         "processed": processed,
         "failed": failed,
-        "unenrolled": int(job.get("unenrolled", 0)),
-        "kind": job.get("kind"),
-        "created_at": job.get("created_at"),
+        "unenrolled": job.unenrolled,
+        "kind": job.kind,
+        "created_at": job.created_at,
     }
-    if job.get("error"):
-        view["error"] = job["error"]
-    if job.get("kind") in ("suppression_import", "export"):
+    if job.error:
+        view["error"] = job.error
+    if job.kind in ("suppression_import", "export"):
         from chalicelib.services.suppressions import job_extras
 
         view.update(job_extras(services, workspace_id, job))

@@ -6,41 +6,24 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
-
-from chalicelib.errors import InvalidInput, NotFound
+from chalicelib.errors import NotFound
 from chalicelib.logic.auto_reply import is_auto_reply
 from chalicelib.logic.reply_intent import asks_to_unsubscribe, own_words
 from chalicelib.logic.revocation import classify_revocation
 from chalicelib.models.domain import REASON_REPLY_UNSUBSCRIBE
+from chalicelib.models.requests import ReplyBody, parse
 from chalicelib.services.context import Services, iso
 from chalicelib.services.dnd import DndChange, apply_dnd_change, record_flag
 from chalicelib.services.enrollments import require_id, sequence_for
 from chalicelib.services.recipients import Target
-from chalicelib.services.workspaces import pydantic_fields
 from chalicelib.store.enrollments import ACTIVE
 
 REASON_REPLIED = "replied"
 REASON_REPLY_FLAG = "reply_revocation_candidate"
 
 
-class ReplyBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    contact_id: str
-    sequence_id: str
-    body: str = Field(default="", max_length=200_000)
-    message_id: str | None = Field(default=None, min_length=1, max_length=512)
-    # R15: the reply's headers and subject, to tell an automatic reply from the person's own.
-    headers: dict[str, str | list[str]] | None = Field(default=None, max_length=200)
-    subject: str | None = Field(default=None, max_length=2000)
-
-
 def record_reply(services: Services, workspace_id: str, body: dict[str, Any]) -> dict[str, Any]:
-    try:
-        reply = ReplyBody.model_validate(body)
-    except ValidationError as exc:
-        raise InvalidInput("invalid reply", fields=pydantic_fields(exc)) from None
+    reply = parse(ReplyBody, body)
     require_id(reply.contact_id, "contact_id")
     require_id(reply.sequence_id, "sequence_id")
     contact = services.contacts.get(workspace_id, reply.contact_id)

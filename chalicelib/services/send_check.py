@@ -13,40 +13,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Literal
-
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from typing import Any
 
 from chalicelib.errors import InvalidInput, NotFound
 from chalicelib.logic.normalize import is_valid_id
 from chalicelib.logic.verdict import CheckRequest, Policy, Recipient, decide_send
-from chalicelib.models.domain import CHANNEL_ADDRESS, AddressKind, Channel, DndState, Purpose, Topic
+from chalicelib.models.domain import CHANNEL_ADDRESS, AddressKind, DndState, Topic
+from chalicelib.models.requests import CheckBody, parse
 from chalicelib.observability import record_send_check
 from chalicelib.services.context import Services
 from chalicelib.services.recipients import Target, address_pk, contact_address_pks, match_subject, parse_target
-from chalicelib.services.workspaces import pydantic_fields
 from chalicelib.store.workspaces import WorkspaceConfig
 
 MAX_BATCH = 100
-
-
-class CheckBody(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-
-    contact_id: str | None = None
-    email: str | None = None
-    phone: str | None = None
-    channel: Channel
-    mode: Literal["automated", "manual"] = "automated"
-    sequence_id: str | None = Field(default=None, min_length=1, max_length=128)
-    audience_id: str | None = Field(default=None, min_length=1, max_length=128)
-    topic_id: str | None = Field(default=None, min_length=1, max_length=128)
-    purpose: Purpose = "marketing"
-    send_at: str | None = Field(
-        default=None,
-        max_length=64,
-        description="ISO 8601 instant with an offset or Z: ask about a scheduled send (quiet hours) instead of now",
-    )
 
 
 def policy_for(config: WorkspaceConfig) -> Policy:
@@ -96,10 +75,7 @@ def _target(body: dict[str, Any], region: str, prefix: str) -> tuple[Target, dic
 def _parse(services: Services, body: Any, region: str, prefix: str, topics: dict[str, Topic]) -> _Check:
     if not isinstance(body, dict):
         raise InvalidInput("a check must be an object", fields={prefix.rstrip(".") or "body": "must be an object"})
-    try:
-        check = CheckBody.model_validate(body)
-    except ValidationError as exc:
-        raise InvalidInput("invalid send-check", fields=pydantic_fields(exc, prefix)) from None
+    check = parse(CheckBody, body, prefix=prefix)
     target, given = _target(body, region, prefix)
     parse_send_at(check.send_at, prefix + "send_at")
     for name in ("sequence_id", "audience_id", "topic_id"):

@@ -18,16 +18,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
-
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from typing import Any
 
 from chalicelib.errors import ConcurrentUpdate, DndClearRefused, InvalidInput
 from chalicelib.logic.dnd_rules import reasons_to_clear, strongest
 from chalicelib.logic.topics import topic_entries, topics_view
 from chalicelib.models.domain import (
     REASON_TOPIC_UNSUBSCRIBED,
-    Channel,
     DndEntry,
     DndState,
     Source,
@@ -35,6 +32,7 @@ from chalicelib.models.domain import (
     Topic,
     address_channels,
 )
+from chalicelib.models.requests import SubscriptionBody, parse
 from chalicelib.observability import record_dnd_change
 from chalicelib.services.context import Services, iso
 from chalicelib.services.dnd import (
@@ -255,32 +253,13 @@ def current_topics(services: Services, workspace_id: str, target: Target) -> Top
 # --- POST /v1/subscriptions -----------------------------------------------------------------
 
 
-class SubscriptionBody(BaseModel):
-    model_config = ConfigDict(extra="ignore", defer_build=True)  # built on first use (cold start)
-
-    contact_id: str | None = None
-    email: str | None = None
-    phone: str | None = None
-    topic_id: str = Field(min_length=1, max_length=128)
-    channel: Channel | None = None
-    action: Literal["unsubscribe", "resubscribe"]
-    source: Literal["user", "workflow", "crm", "contact"]
-    actor: str | None = Field(default=None, min_length=1, max_length=256)
-    via: Literal["phone", "dialer", "in_person", "email", "chat", "letter", "other"] | None = None
-    evidence: str | None = Field(default=None, min_length=1, max_length=500)
-
-
 def request_subscription_change(services: Services, workspace_id: str, body: dict[str, Any]) -> dict[str, Any]:
     """``POST /v1/subscriptions``: one topic, one channel or (default) every channel of the topic
     the target can be reached on."""
     from chalicelib.services.recipients import parse_target
     from chalicelib.services.topics import require_topic_id
-    from chalicelib.services.workspaces import pydantic_fields
 
-    try:
-        parsed = SubscriptionBody.model_validate(body)
-    except ValidationError as exc:
-        raise InvalidInput("invalid subscription change", fields=pydantic_fields(exc)) from None
+    parsed = parse(SubscriptionBody, body)
     require_topic_id(parsed.topic_id)
     if parsed.source == "contact" and not parsed.actor:
         raise InvalidInput(

@@ -34,13 +34,12 @@ import tempfile
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
-from typing import Any, Literal
-
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from typing import Any
 
 from chalicelib.errors import InvalidInput, MalformedBody, OptoutError, StoreUnavailable
 from chalicelib.logic.suppression_import import ImportRow, MalformedImport, check_structure, iter_import
-from chalicelib.models.domain import ChannelOrAll, Kind, Source
+from chalicelib.models.records import Job
+from chalicelib.models.requests import ExportBody, SuppressionFilters, parse
 from chalicelib.observability import logger
 from chalicelib.services.context import Services, iso
 from chalicelib.services.recipients import Target, address_pk
@@ -127,10 +126,10 @@ def plan_import(services: Services, message: dict[str, Any]) -> None:
     ws, job_id = message["ws"], message["job_id"]
     jobs = services.jobs
     job = jobs.get(ws, job_id)
-    if job is None or job.get("planned"):
+    if job is None or job.planned:
         return
     files = services.exports
-    staged = job["spec"]["staged"]
+    staged = job.spec["staged"]
     body = files.get(staged)
     if body is None:
         jobs.set_error(ws, job_id, "import_file_missing")
@@ -159,7 +158,7 @@ def plan_import(services: Services, message: dict[str, Any]) -> None:
         chunks += len(messages)
         rows = rows[ready:]
 
-    for row in iter_import(body, job["spec"]["media_type"], region, services.clock()):
+    for row in iter_import(body, job.spec["media_type"], region, services.clock()):
         if not isinstance(row, ImportRow):
             rejected.append(row)
             continue
@@ -301,20 +300,20 @@ def record_final_failure(services: Services, body: str) -> None:
         jobs.set_error(ws, job_id, "export_failed")
 
 
-def job_extras(services: Services, workspace_id: str, job: dict[str, Any]) -> dict[str, Any]:
+def job_extras(services: Services, workspace_id: str, job: Job) -> dict[str, Any]:
     """What GET /v1/jobs/{id} adds for imports (rejected lines, counts) and exports (download_url)."""
-    if job.get("kind") == IMPORT_JOB:
+    if job.kind == IMPORT_JOB:
         return {
-            "rejected": job.get("rejected") or [],
-            "rejected_count": int(job.get("rejected_count", 0)),
-            "imported": int(job.get("imported", 0)),
-            "unchanged": int(job.get("unchanged", 0)),
+            "rejected": job.rejected,
+            "rejected_count": job.rejected_count,
+            "imported": job.imported,
+            "unchanged": job.unchanged,
         }
-    if job.get("kind") == EXPORT_JOB and job.get("s3_key"):
+    if job.kind == EXPORT_JOB and job.s3_key:
         return {
-            "download_url": services.exports.download_url(job["s3_key"], job.get("filename") or "export"),
+            "download_url": services.exports.download_url(job.s3_key, job.filename or "export"),
             "expires_in": 3600,
-            "format": (job.get("spec") or {}).get("format"),
+            "format": job.spec.get("format"),
         }
     return {}
 
@@ -322,24 +321,8 @@ def job_extras(services: Services, workspace_id: str, job: dict[str, Any]) -> di
 # --- list ----------------------------------------------------------------------------------------
 
 
-class SuppressionFilters(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    channel: ChannelOrAll | None = None
-    reason: str | None = Field(default=None, min_length=1, max_length=500)
-    source: Source | None = None
-    kind: Kind | None = None
-    since: str | None = None
-    until: str | None = None
-
-
 def _parse_filters(values: dict[str, Any]) -> tuple[dict[str, str], str, str | None]:
-    from chalicelib.services.workspaces import pydantic_fields
-
-    try:
-        parsed = SuppressionFilters.model_validate(values)
-    except ValidationError as exc:
-        raise InvalidInput("invalid filters", fields=pydantic_fields(exc)) from None
+    parsed = parse(SuppressionFilters, values)
     filters = {name: getattr(parsed, name) for name in ("channel", "reason", "source", "kind") if getattr(parsed, name)}
     since = _time(parsed.since, "since") if parsed.since else ""
     until = _time(parsed.until, "until") if parsed.until else None
@@ -434,23 +417,6 @@ def _contact_ids(services: Services, items: list[dict[str, Any]], pk_field: str 
 # --- export --------------------------------------------------------------------------------------
 
 
-class ExportBody(BaseModel):
-    """POST /v1/exports. The filters of GET /v1/suppressions, at the top level (the entry kind as
-    ``entry_kind``, since ``kind`` names the export) or in a ``filters`` object (with ``kind``)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    kind: Literal["suppressions", "audit"]
-    format: Literal["csv", "ndjson"] = "csv"
-    channel: ChannelOrAll | None = None
-    reason: str | None = Field(default=None, min_length=1, max_length=500)
-    source: Source | None = None
-    entry_kind: Kind | None = None
-    since: str | None = None
-    until: str | None = None
-    filters: SuppressionFilters | None = None
-
-
 SUPPRESSION_COLUMNS = (
     "at",
     "contact_ids",
@@ -471,12 +437,7 @@ AUDIT_COLUMNS = (
 
 
 def request_export(services: Services, workspace_id: str, body: dict[str, Any]) -> dict[str, Any]:
-    from chalicelib.services.workspaces import pydantic_fields
-
-    try:
-        parsed = ExportBody.model_validate(body)
-    except ValidationError as exc:
-        raise InvalidInput("invalid export", fields=pydantic_fields(exc)) from None
+    parsed = parse(ExportBody, body)
     export_kind, export_format = parsed.kind, parsed.format
     values = parsed.model_dump(exclude_none=True, exclude={"kind", "format", "filters", "entry_kind"})
     if parsed.entry_kind:
@@ -494,9 +455,9 @@ def run_export(services: Services, message: dict[str, Any]) -> None:
     ws, job_id = message["ws"], message["job_id"]
     jobs = services.jobs
     job = jobs.get(ws, job_id)
-    if job is None or job.get("s3_key"):
+    if job is None or job.s3_key:
         return  # unknown (expired) or already written: a redelivery
-    spec = job["spec"]
+    spec = job.spec
     audit = spec["export"] == "audit"
     columns = AUDIT_COLUMNS if audit else SUPPRESSION_COLUMNS
     extension = spec["format"]

@@ -10,31 +10,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
-
 from chalicelib.errors import Conflict, InvalidInput, NotFound
 from chalicelib.logic.normalize import is_valid_id
-from chalicelib.models.domain import Channel, Topic
+from chalicelib.models.domain import Topic
+from chalicelib.models.requests import TopicBody, parse
 from chalicelib.services.context import Services, iso
-from chalicelib.services.workspaces import pydantic_fields
 
 MAX_TOPICS = 200
-
-
-class TopicBody(BaseModel):
-    model_config = ConfigDict(extra="forbid", defer_build=True)  # built on first use (cold start)
-
-    name: str = Field(min_length=1, max_length=200)
-    description: str | None = Field(default=None, max_length=1000)
-    channels: list[Channel] = Field(min_length=1, max_length=6)
-    sendgrid_asm_group_id: int | None = Field(default=None, ge=1, le=2**31 - 1)
-
-    @field_validator("channels")
-    @classmethod
-    def _unique(cls, value: list[Channel]) -> list[Channel]:
-        if len(set(value)) != len(value):
-            raise ValueError("each channel at most once")
-        return value
 
 
 def require_topic_id(value: Any, name: str = "topic_id") -> str:
@@ -49,10 +31,7 @@ def topic_view(topic: Topic) -> dict[str, Any]:
 
 def put_topic(services: Services, workspace_id: str, topic_id: str, body: dict[str, Any]) -> dict[str, Any]:
     require_topic_id(topic_id)
-    try:
-        parsed = TopicBody.model_validate(body)
-    except ValidationError as exc:
-        raise InvalidInput("invalid topic", fields=pydantic_fields(exc)) from None
+    parsed = parse(TopicBody, body)
     existing = {t.topic_id: t for t in services.workspaces.list_topics(workspace_id)}
     live = [t for t in existing.values() if not t.deleted and t.topic_id != topic_id]
     if topic_id not in existing and len(existing) >= MAX_TOPICS:

@@ -7,13 +7,12 @@ import hmac
 import secrets
 from typing import Any
 
-from pydantic import ValidationError
-
 from chalicelib.email_providers.registry import EMAIL_PROVIDERS
 from chalicelib.errors import Forbidden, InvalidInput, NotFound, Unauthorized
 from chalicelib.logic.destinations import DestinationRefused, check_url
 from chalicelib.logic.normalize import is_valid_id
 from chalicelib.models.domain import CrmSettings, WorkspaceSettings
+from chalicelib.models.requests import parse
 from chalicelib.services.context import Services, iso
 from chalicelib.store.workspaces import KEY_PREFIX_LENGTH
 
@@ -54,10 +53,7 @@ def validate_settings(
     values: dict[str, Any], prefix: str = "settings.", *, allow_loopback: bool = False
 ) -> WorkspaceSettings:
     """Parse settings to be saved. ``allow_loopback``: Config.loopback_destinations (local stage)."""
-    try:
-        parsed = WorkspaceSettings.model_validate(values)
-    except ValidationError as exc:
-        raise InvalidInput("invalid settings", fields=pydantic_fields(exc, prefix)) from None
+    parsed = parse(WorkspaceSettings, values, "invalid settings", prefix=prefix)
     if parsed.crm is not None and parsed.crm.instance_url is not None:
         # The URL receives the CRM token: vetted now, and again at every call (chalicelib/crm/base.py).
         try:
@@ -78,10 +74,6 @@ def validate_settings(
             "too many sending identities", fields={prefix + "ses_identities": f"at most {MAX_SES_IDENTITIES}"}
         )
     return parsed
-
-
-def pydantic_fields(exc: ValidationError, prefix: str = "") -> dict[str, str]:
-    return {prefix + ".".join(str(p) for p in error["loc"]): error["msg"] for error in exc.errors()}
 
 
 def check_identities(identities: list[str], field_name: str) -> None:

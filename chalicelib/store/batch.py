@@ -14,7 +14,7 @@ from botocore.exceptions import ClientError
 
 from chalicelib.errors import StoreUnavailable
 from chalicelib.store.aws import client
-from chalicelib.store.items import from_item
+from chalicelib.store.items import from_item, to_value
 
 MAX_KEYS_PER_REQUEST = 100
 WRITES_PER_REQUEST = 25  # BatchWriteItem's limit
@@ -129,3 +129,28 @@ def query_items(ddb: Any, *, raw: bool = False, **kwargs: Any) -> Iterator[dict[
         if "LastEvaluatedKey" not in page:
             return
         kwargs = {**kwargs, "ExclusiveStartKey": page["LastEvaluatedKey"]}
+
+
+def query_prefix(ddb: Any, table: str, pk: str, prefix: str, **kwargs: Any) -> Iterator[dict[str, Any]]:
+    """Every item of partition ``pk`` whose sort key starts with ``prefix`` (consistent read)."""
+    return query_items(
+        ddb,
+        TableName=table,
+        KeyConditionExpression="pk = :pk AND begins_with(sk, :prefix)",
+        ExpressionAttributeValues={":pk": to_value(pk), ":prefix": to_value(prefix)},
+        ConsistentRead=True,
+        **kwargs,
+    )
+
+
+def query_index(ddb: Any, table: str, index: str, attribute: str, value: str) -> Iterator[dict[str, Any]]:
+    """Every item of a global secondary index whose key ``attribute`` equals ``value``
+    (eventually consistent, as every GSI read)."""
+    return query_items(
+        ddb,
+        TableName=table,
+        IndexName=index,
+        KeyConditionExpression="#a = :a",
+        ExpressionAttributeNames={"#a": attribute},
+        ExpressionAttributeValues={":a": to_value(value)},
+    )

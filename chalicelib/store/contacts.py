@@ -11,7 +11,7 @@ from chalicelib.config import Config
 from chalicelib.errors import NotFound
 from chalicelib.store import keys
 from chalicelib.store.aws import client
-from chalicelib.store.batch import batch_get, query_items
+from chalicelib.store.batch import batch_get, query_index
 from chalicelib.store.items import from_item, to_item, to_value
 
 PERSONAL_FIELDS = (
@@ -98,14 +98,7 @@ class ContactStore:
     def contact_ids_with_address(self, address_pk: str, kind: str) -> list[str]:
         """Contacts currently holding an address (GSI, eventually consistent)."""
         index, attribute = ("by_email", "email_key") if kind == "email" else ("by_phone", "phone_key")
-        items = query_items(
-            self._ddb,
-            TableName=self.table,
-            IndexName=index,
-            KeyConditionExpression="#a = :a",
-            ExpressionAttributeNames={"#a": attribute},
-            ExpressionAttributeValues={":a": to_value(address_pk)},
-        )
+        items = query_index(self._ddb, self.table, index, attribute, address_pk)
         return [item["contact_id"] for item in islice(items, 1000)]
 
     def contact_ids_with_addresses(self, workspace_id: str, addresses: dict[str, str]) -> dict[str, list[str]]:

@@ -20,7 +20,7 @@ from chalicelib.errors import InvalidInput
 from chalicelib.logic.bounded_json import loads_bounded
 from chalicelib.store import keys
 from chalicelib.store.aws import client
-from chalicelib.store.batch import batch_get, query_items, read_all, write_all
+from chalicelib.store.batch import batch_get, query_index, read_all, write_all
 from chalicelib.store.items import from_item, to_item, to_value
 
 ACTIVE = "active"
@@ -275,13 +275,4 @@ class EnrollmentStore:
         return len(self.active_for_company(workspace_id, sequence_id, company_domain))
 
     def _query_all(self, index: str, attribute: str, value: str) -> list[dict[str, Any]]:
-        return list(
-            query_items(
-                self._ddb,
-                TableName=self.table,
-                IndexName=index,
-                KeyConditionExpression="#a = :a",
-                ExpressionAttributeNames={"#a": attribute},
-                ExpressionAttributeValues={":a": to_value(value)},
-            )
-        )
+        return list(query_index(self._ddb, self.table, index, attribute, value))

@@ -27,7 +27,7 @@ from chalicelib.config import Config
 from chalicelib.errors import InvalidInput, NotFound
 from chalicelib.models.domain import ExclusionRule
 from chalicelib.store.aws import client
-from chalicelib.store.batch import query_items, write_all
+from chalicelib.store.batch import query_items, query_prefix, write_all
 from chalicelib.store.items import from_item, to_item, to_value
 
 RULE_PREFIX = "rule#"
@@ -217,15 +217,7 @@ class ExclusionStore:
 
     # --- helpers ---------------------------------------------------------------------------------
     def _items(self, workspace_id: str, prefix: str) -> list[dict[str, Any]]:
-        return list(
-            query_items(
-                self._ddb,
-                TableName=self.table,
-                KeyConditionExpression="pk = :pk AND begins_with(sk, :p)",
-                ExpressionAttributeValues={":pk": to_value(workspace_id), ":p": to_value(prefix)},
-                ConsistentRead=True,
-            )
-        )
+        return list(query_prefix(self._ddb, self.table, workspace_id, prefix))
 
     def _chunk_keys(self, workspace_id: str, exclusion_id: str) -> list[dict[str, Any]]:
         kwargs: dict[str, Any] = {

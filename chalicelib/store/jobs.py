@@ -13,6 +13,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from chalicelib.config import Config
+from chalicelib.models.records import Job
 from chalicelib.store import keys
 from chalicelib.store.aws import client
 from chalicelib.store.items import from_item, to_item, to_value
@@ -38,6 +39,30 @@ def new_job(workspace_id: str, job_id: str, kind: str, spec: dict[str, Any], at:
         "failed": 0,
         "planned": False,
     }
+
+
+def job_from_item(item: dict[str, Any]) -> Job:
+    """The typed job of a stored item (the store's attribute names, ``ws`` for the workspace)."""
+    return Job(
+        job_id=item["job_id"],
+        workspace_id=item["ws"],
+        kind=item["kind"],
+        spec=item.get("spec") or {},
+        created_at=item["created_at"],
+        total=int(item.get("total", 0)),
+        processed=int(item.get("processed", 0)),
+        failed=int(item.get("failed", 0)),
+        unenrolled=int(item.get("unenrolled", 0)),
+        planned=bool(item.get("planned")),
+        started=bool(item.get("started")),
+        error=item.get("error") or None,
+        rejected=item.get("rejected") or [],
+        rejected_count=int(item.get("rejected_count", 0)),
+        imported=int(item.get("imported", 0)),
+        unchanged=int(item.get("unchanged", 0)),
+        s3_key=item.get("s3_key") or None,
+        filename=item.get("filename") or None,
+    )
 
 
 class JobStore:
@@ -72,9 +97,13 @@ class JobStore:
             ConditionExpression="attribute_not_exists(pk)",
         )
 
-    def get(self, workspace_id: str, job_id: str) -> dict[str, Any] | None:
-        found = self._ddb.get_item(TableName=self.table, Key=self._key(workspace_id, job_id), ConsistentRead=True)
-        return from_item(found.get("Item"))
+    def get(self, workspace_id: str, job_id: str) -> Job | None:
+        found = from_item(
+            self._ddb.get_item(TableName=self.table, Key=self._key(workspace_id, job_id), ConsistentRead=True).get(
+                "Item"
+            )
+        )
+        return job_from_item(found) if found is not None else None
 
     def set_error(self, workspace_id: str, job_id: str, error: str) -> None:
         self._ddb.update_item(

@@ -26,7 +26,7 @@ from chalicelib.models.domain import Audience, ExclusionRule, Sequence, Topic, W
 from chalicelib.observability import SERVICE
 from chalicelib.store import keys
 from chalicelib.store.aws import client
-from chalicelib.store.batch import query_items, transact_write
+from chalicelib.store.batch import query_items, query_prefix, transact_write
 from chalicelib.store.exclusions import ExclusionStore
 from chalicelib.store.items import from_item, to_item, to_value
 
@@ -166,15 +166,7 @@ class WorkspaceStore:
         ]
 
     def list_api_keys(self, workspace_id: str) -> list[dict[str, Any]]:
-        return list(
-            query_items(
-                self._ddb,
-                TableName=self.table,
-                KeyConditionExpression="pk = :pk AND begins_with(sk, :k)",
-                ExpressionAttributeValues={":pk": to_value(workspace_id), ":k": to_value(API_KEY_SK)},
-                ConsistentRead=True,
-            )
-        )
+        return list(query_prefix(self._ddb, self.table, workspace_id, API_KEY_SK))
 
     def revoke_api_key(self, workspace_id: str, key_id: str) -> str:
         """Delete a key and its listing item, unless it is the workspace's last key (409 last_key).
@@ -394,13 +386,7 @@ class WorkspaceStore:
 
     def list_topics(self, workspace_id: str) -> list[Topic]:
         """Every topic of the workspace, tombstones included, by topic_id (consistent read)."""
-        items = query_items(
-            self._ddb,
-            TableName=self.table,
-            KeyConditionExpression="pk = :pk AND begins_with(sk, :top)",
-            ExpressionAttributeValues={":pk": to_value(workspace_id), ":top": to_value("top#")},
-            ConsistentRead=True,
-        )
+        items = query_prefix(self._ddb, self.table, workspace_id, "top#")
         return [Topic.model_validate(item["topic"]) for item in items]
 
     def get_topic(self, workspace_id: str, topic_id: str) -> Topic | None:

@@ -14,12 +14,12 @@ from typing import Any
 from chalicelib.config import Config
 from chalicelib.errors import ConcurrentUpdate, NotFound
 from chalicelib.models.domain import WorkspaceSettings
-from chalicelib.models.records import CheckRecords
+from chalicelib.models.records import CheckRecords, Job
 from chalicelib.services.context import AfterChangeHook, Services
 from chalicelib.store import keys
 from chalicelib.store.dnd import AuditRecord, DuplicateEvent, Subject
 from chalicelib.store.enrollments import ACTIVE, UNENROLLED
-from chalicelib.store.jobs import new_job
+from chalicelib.store.jobs import job_from_item, new_job
 from chalicelib.store.outbox import outbox_pk, shard_of
 from chalicelib.store.workspaces import WorkspaceConfig
 
@@ -257,9 +257,9 @@ class FakeJobs:
         assert (workspace_id, job_id) not in self.jobs
         self.jobs[(workspace_id, job_id)] = {**new_job(workspace_id, job_id, kind, spec, at), **(fields or {})}
 
-    def get(self, workspace_id: str, job_id: str) -> dict[str, Any] | None:
+    def get(self, workspace_id: str, job_id: str) -> Job | None:
         job = self.jobs.get((workspace_id, job_id))
-        return dict(job) if job is not None else None
+        return job_from_item(dict(job)) if job is not None else None
 
     def set_error(self, workspace_id: str, job_id: str, error: str) -> None:
         self.jobs[(workspace_id, job_id)]["error"] = error

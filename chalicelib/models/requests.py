@@ -1,0 +1,305 @@
+"""Request bodies of the internal API (API.md), as the services validate them, and ``parse()``:
+the one way a body becomes a model or a 422 naming each field it refuses.
+
+chalicelib/openapi.py documents every route's body from these models (``model_json_schema``), so
+a field added here appears in /openapi.json by itself. Models of rarely used routes build their
+validators on first use (``defer_build``): every route shares one cold start (issue 6).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, ClassVar, Literal, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from chalicelib.errors import InvalidInput
+from chalicelib.models.domain import Channel, ChannelOrAll, Direction, Kind, Mode, Purpose, Source
+
+FREE_TEXT_MAX = 500
+MAX_CONTACT_IDS = 1000  # per POST /v1/unenrollments
+# What DynamoDB can store (numbers: 38 digits, magnitude < 1e126; maps: non-empty keys, 32
+# levels; items: 400 KB), kept well inside so bad input is a 422, never a failed write (503).
+MAX_ATTRIBUTES_BYTES = 64 * 1024
+MAX_ATTRIBUTE_DEPTH = 16
+MAX_ATTRIBUTE_NAME = 128
+
+RequestSource = Literal["user", "workflow", "crm", "contact"]  # who asks; "system" is ours alone
+Via = Literal["phone", "dialer", "in_person", "email", "chat", "letter", "other"]
+
+Model = TypeVar("Model", bound=BaseModel)
+
+
+class RequestBody(BaseModel):
+    """A request body. ``invalid``: the 422's message when ``parse()`` refuses one; the other
+    class keywords are the model's config (``extra``, ``defer_build``)."""
+
+    invalid_message: ClassVar[str] = "invalid input"
+
+    def __init_subclass__(cls, invalid: str | None = None, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if invalid is not None:
+            cls.invalid_message = invalid
+
+
+def pydantic_fields(exc: ValidationError, prefix: str = "") -> dict[str, str]:
+    """The 422's ``fields``: each refused field's dotted path (after ``prefix``) and why."""
+    return {prefix + ".".join(str(p) for p in error["loc"]): error["msg"] for error in exc.errors()}
+
+
+def parse(model: type[Model], data: Any, message: str | None = None, *, prefix: str = "") -> Model:
+    """``data`` as a ``model``, or InvalidInput (422) naming every field it refuses."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        if message is None:
+            message = model.invalid_message if issubclass(model, RequestBody) else "invalid input"
+        raise InvalidInput(message, fields=pydantic_fields(exc, prefix)) from None
+
+
+def _attribute_problem(value: Any, depth: int = 0) -> str | None:
+    if depth > MAX_ATTRIBUTE_DEPTH:
+        return f"nested deeper than {MAX_ATTRIBUTE_DEPTH} levels"
+    if isinstance(value, bool) or value is None or isinstance(value, str):
+        return None
+    if isinstance(value, int):
+        return None if abs(value) < 10**38 else "numbers must have at most 38 digits"
+    if isinstance(value, float):
+        ok = value == 0 or 1e-120 < abs(value) < 1e120
+        return None if ok and value == value else "numbers must be finite and within +-1e120"
+    if isinstance(value, list):
+        return next((p for p in (_attribute_problem(v, depth + 1) for v in value) if p), None)
+    if isinstance(value, dict):
+        for name, item in value.items():
+            if not isinstance(name, str) or not 0 < len(name) <= MAX_ATTRIBUTE_NAME:
+                return f"names must be 1-{MAX_ATTRIBUTE_NAME} characters"
+            problem = _attribute_problem(item, depth + 1)
+            if problem:
+                return problem
+        return None
+    return "unsupported value"
+
+
+# --- contacts, DND, send-check ----------------------------------------------------------------
+
+
+class RecipientBody(RequestBody):
+    """A body naming its recipient by contact_id, email or phone (chalicelib/services/recipients.py
+    reads which); other fields are ignored, not refused."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    contact_id: str | None = None
+    email: str | None = None
+    phone: str | None = None
+
+
+class ContactBody(RequestBody, extra="forbid", defer_build=True, invalid="invalid contact"):
+    """PUT /v1/contacts/{contact_id}."""
+
+    email: str | None = Field(default=None, max_length=320)
+    phone: str | None = Field(default=None, max_length=64)
+    company_domain: str | None = Field(default=None, max_length=253)
+    attributes: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("attributes")
+    @classmethod
+    def _storable(cls, value: dict[str, Any]) -> dict[str, Any]:
+        problem = _attribute_problem(value)
+        if problem is None and len(json.dumps(value, separators=(",", ":")).encode()) > MAX_ATTRIBUTES_BYTES:
+            problem = f"larger than {MAX_ATTRIBUTES_BYTES // 1024} KB"
+        if problem:
+            raise ValueError(problem)
+        return value
+
+
+class DndBody(RecipientBody, defer_build=True, invalid="invalid DND change"):
+    """POST /v1/dnd."""
+
+    channel: ChannelOrAll
+    direction: Direction = "outbound"
+    action: Literal["enable", "disable"]
+    source: RequestSource
+    actor: str | None = Field(default=None, max_length=256)
+    # How the contact expressed it, when a team member records the contact's own words (R15).
+    via: Via | None = None
+    reason: str | None = Field(default=None, max_length=FREE_TEXT_MAX)
+    evidence: str | None = Field(default=None, max_length=FREE_TEXT_MAX)
+    clear_reasons: list[str] | None = Field(default=None, max_length=20)
+
+    @field_validator("reason", "evidence", "actor")
+    @classmethod
+    def _free_text(cls, value: str | None) -> str | None:
+        """Free text (R15: "asked by phone" is a normal reason): trimmed, printable, not blank."""
+        if value is None:
+            return None
+        value = " ".join(value.split())
+        if not value:
+            raise ValueError("must not be blank")
+        if not value.isprintable():
+            raise ValueError("must be printable text")
+        return value
+
+
+class CheckBody(RecipientBody, invalid="invalid send-check"):
+    """POST /v1/send-check, and each check of POST /v1/send-check/batch."""
+
+    channel: Channel
+    mode: Mode = "automated"
+    sequence_id: str | None = Field(default=None, min_length=1, max_length=128)
+    audience_id: str | None = Field(default=None, min_length=1, max_length=128)
+    topic_id: str | None = Field(default=None, min_length=1, max_length=128)
+    purpose: Purpose = "marketing"
+    send_at: str | None = Field(
+        default=None,
+        max_length=64,
+        description="ISO 8601 instant with an offset or Z: ask about a scheduled send (quiet hours) instead of now",
+    )
+
+
+# --- exclusions, sequences, enrollments, replies -----------------------------------------------
+
+
+class RuleBody(RequestBody, extra="forbid", defer_build=True, invalid="invalid exclusion"):
+    """POST /v1/exclusions and /v1/exclusions/preview."""
+
+    name: str = Field(min_length=1, max_length=200)
+    level: Literal["person", "company"]
+    conditions: list[Any]
+    enabled: bool = True
+    exclude_from_sequences: bool = True
+    proactive_unenroll: bool = False
+    confirm: bool = False
+
+
+class RulePatch(RequestBody, extra="forbid", defer_build=True, invalid="invalid exclusion change"):
+    """PATCH /v1/exclusions/{exclusion_id}."""
+
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    level: str | None = None
+    conditions: list[Any] | None = None
+    enabled: bool | None = None
+    exclude_from_sequences: bool | None = None
+    proactive_unenroll: bool | None = None
+    confirm: bool = False
+    exclusion_id: str | None = None
+
+
+class SequenceBody(RequestBody, extra="forbid", defer_build=True, invalid="invalid sequence"):
+    """PUT /v1/sequences/{sequence_id}."""
+
+    exclusions_enabled: bool = True
+    reenroll_cooldown_days: int = Field(default=0, ge=0, le=3650)
+    max_enrollments_per_company: int | None = Field(default=None, ge=1)
+    unenroll_company_on_reply: bool = False
+
+
+class AudienceBody(RequestBody, extra="forbid", defer_build=True, invalid="invalid audience"):
+    """PUT /v1/audiences/{audience_id}."""
+
+    disabled_exclusions: list[str] = Field(default_factory=list, max_length=1000)
+
+
+class EnrollBody(RequestBody, extra="forbid", defer_build=True, invalid="invalid enrollment"):
+    """POST /v1/sequences/{sequence_id}/enrollments."""
+
+    contact_id: str
+    audience_id: str | None = None
+    mode: Mode = "automated"
+
+
+class UnenrollmentBody(RequestBody, extra="forbid", defer_build=True, invalid="invalid unenrollment"):
+    """POST /v1/unenrollments."""
+
+    sequence_id: str | None = None
+    status: Literal["active"] | None = None
+    exclusion_id: str | None = None
+    contact_ids: list[str] | None = Field(default=None, min_length=1, max_length=MAX_CONTACT_IDS)
+    reason: str | None = Field(default=None, min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")
+
+
+class ReplyBody(RequestBody, extra="forbid", defer_build=True, invalid="invalid reply"):
+    """POST /v1/replies."""
+
+    contact_id: str
+    sequence_id: str
+    body: str = Field(default="", max_length=200_000)
+    message_id: str | None = Field(default=None, min_length=1, max_length=512)
+    # R15: the reply's headers and subject, to tell an automatic reply from the person's own.
+    headers: dict[str, str | list[str]] | None = Field(default=None, max_length=200)
+    subject: str | None = Field(default=None, max_length=2000)
+
+
+# --- flags, topics, subscriptions, suppressions -------------------------------------------------
+
+
+class ResolveFlagBody(RequestBody, extra="forbid", defer_build=True, invalid="invalid flag resolution"):
+    """POST /v1/flags/{flag_id}."""
+
+    resolution: Literal["opt_out", "dismiss"]
+    actor: str = Field(min_length=1, max_length=256)
+    reason: str | None = Field(default=None, max_length=FREE_TEXT_MAX)
+
+    @field_validator("actor", "reason")
+    @classmethod
+    def _text(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        value = " ".join(value.split())
+        if not value or not value.isprintable():
+            raise ValueError("must be printable, non-blank text")
+        return value
+
+
+class TopicBody(RequestBody, extra="forbid", defer_build=True, invalid="invalid topic"):
+    """PUT /v1/topics/{topic_id}."""
+
+    name: str = Field(min_length=1, max_length=200)
+    description: str | None = Field(default=None, max_length=1000)
+    channels: list[Channel] = Field(min_length=1, max_length=6)
+    sendgrid_asm_group_id: int | None = Field(default=None, ge=1, le=2**31 - 1)
+
+    @field_validator("channels")
+    @classmethod
+    def _unique(cls, value: list[Channel]) -> list[Channel]:
+        if len(set(value)) != len(value):
+            raise ValueError("each channel at most once")
+        return value
+
+
+class SubscriptionBody(RecipientBody, defer_build=True, invalid="invalid subscription change"):
+    """POST /v1/subscriptions."""
+
+    topic_id: str = Field(min_length=1, max_length=128)
+    channel: Channel | None = None
+    action: Literal["unsubscribe", "resubscribe"]
+    source: RequestSource
+    actor: str | None = Field(default=None, min_length=1, max_length=256)
+    via: Via | None = None
+    evidence: str | None = Field(default=None, min_length=1, max_length=500)
+
+
+class EntryFilters(RequestBody):
+    """The filters of suppressions and audit entries: GET /v1/suppressions, POST /v1/exports."""
+
+    channel: ChannelOrAll | None = None
+    reason: str | None = Field(default=None, min_length=1, max_length=500)
+    source: Source | None = None
+    since: str | None = None
+    until: str | None = None
+
+
+class SuppressionFilters(EntryFilters, extra="forbid", defer_build=True, invalid="invalid filters"):
+    """The query of GET /v1/suppressions, and the filters of an export."""
+
+    kind: Kind | None = None
+
+
+class ExportBody(EntryFilters, extra="forbid", defer_build=True, invalid="invalid export"):
+    """POST /v1/exports. The filters of GET /v1/suppressions, at the top level (the entry kind as
+    ``entry_kind``, since ``kind`` names the export) or in a ``filters`` object (with ``kind``)."""
+
+    kind: Literal["suppressions", "audit"]
+    format: Literal["csv", "ndjson"] = "csv"
+    entry_kind: Kind | None = None
+    filters: SuppressionFilters | None = None
