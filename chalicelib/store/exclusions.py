@@ -27,8 +27,8 @@ from chalicelib.config import Config
 from chalicelib.errors import InvalidInput, NotFound
 from chalicelib.models.domain import ExclusionRule
 from chalicelib.store.aws import client
-from chalicelib.store.batch import query_items, query_prefix, write_all
-from chalicelib.store.items import from_item, to_item, to_value
+from chalicelib.store.batch import query_index, query_prefix, write_all
+from chalicelib.store.items import from_item, to_item
 
 RULE_PREFIX = "rule#"
 CHUNK_PREFIX = "chunk#"
@@ -220,17 +220,8 @@ class ExclusionStore:
         return list(query_prefix(self._ddb, self.table, workspace_id, prefix))
 
     def _chunk_keys(self, workspace_id: str, exclusion_id: str) -> list[dict[str, Any]]:
-        kwargs: dict[str, Any] = {
-            "TableName": self.table,
-            "KeyConditionExpression": "pk = :pk AND begins_with(sk, :p)",
-            "ExpressionAttributeValues": {
-                ":pk": to_value(workspace_id),
-                ":p": to_value(chunk_prefix(exclusion_id)),
-            },
-            "ProjectionExpression": "pk, sk",
-            "ConsistentRead": True,
-        }
-        return list(query_items(self._ddb, raw=True, **kwargs))
+        prefix = chunk_prefix(exclusion_id)
+        return list(query_prefix(self._ddb, self.table, workspace_id, prefix, raw=True, ProjectionExpression="pk, sk"))
 
     def _delete_keys(self, item_keys: list[dict[str, Any]]) -> None:
         write_all(self._ddb, self.table, [{"DeleteRequest": {"Key": key}} for key in item_keys])
@@ -239,12 +230,6 @@ class ExclusionStore:
 def iter_workspace_contacts(config: Config, workspace_id: str) -> Iterator[dict[str, Any]]:
     """Every live contact of a workspace, page by page (by_workspace index: a Query, not a Scan).
     What rule previews, the breadth guard and imports evaluate a rule against."""
-    for item in query_items(
-        client("dynamodb"),
-        TableName=config.contacts_table,
-        IndexName="by_workspace",
-        KeyConditionExpression="ws = :ws",
-        ExpressionAttributeValues={":ws": to_value(workspace_id)},
-    ):
+    for item in query_index(client("dynamodb"), config.contacts_table, "by_workspace", "ws", workspace_id):
         if not item.get("deleted"):
             yield item
