@@ -81,8 +81,13 @@ def _email_entries(result: DndResult) -> list[dict[str, Any]]:
     ]
 
 
-def push_ses_suppression(services: Services, workspace_id: str, result: DndResult) -> str:
-    """DND follow-up: bring the SES suppression list in line with the changed email address.
+def push_ses_suppression(services: Services, workspace_id: str, result: DndResult) -> None:
+    """DND follow-up (``services.follow_ups``): ``sync_ses_suppression``."""
+    sync_ses_suppression(services, workspace_id, result)
+
+
+def sync_ses_suppression(services: Services, workspace_id: str, result: DndResult) -> str:
+    """Bring the SES suppression list in line with the changed email address.
     Returns what it did (``put``, ``deleted``, ``not_listed``, ``unchanged``, ``skipped:<why>``, or
     ``ignored``); raises when SES fails."""
     entries = _email_entries(result)
@@ -116,7 +121,9 @@ def push_ses_suppression(services: Services, workspace_id: str, result: DndResul
         return "put"
     if cleared and not state.entries("outbound", "email"):
         removed = ses.delete(email, tenant)
-        logger.info("address removed from the SES suppression list", extra={**log, "scope": scope, "was_listed": removed})
+        logger.info(
+            "address removed from the SES suppression list", extra={**log, "scope": scope, "was_listed": removed}
+        )
         return "deleted" if removed else "not_listed"
     return "unchanged"
 
