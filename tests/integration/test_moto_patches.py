@@ -129,6 +129,19 @@ def table_copies(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     return copies
 
 
+def _create_table(client: Any, table: str, attributes: tuple[tuple[str, str], ...] = (), **options: Any) -> None:
+    """A table keyed pk (hash) + sk (range), strings; ``attributes``: more (name, type) for its indexes."""
+    client.create_table(
+        TableName=table,
+        BillingMode="PAY_PER_REQUEST",
+        AttributeDefinitions=[
+            {"AttributeName": name, "AttributeType": kind} for name, kind in (("pk", "S"), ("sk", "S"), *attributes)
+        ],
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+        **options,
+    )
+
+
 @pytest.fixture()
 def ddb(moto_as: str, table_copies: list[str]) -> Iterator[tuple[Any, str]]:
     # Unique per test: under a session-wide mock_aws of another suite in the same worker (integration's
@@ -136,15 +149,7 @@ def ddb(moto_as: str, table_copies: list[str]) -> Iterator[tuple[Any, str]]:
     table = "moto-patches-" + uuid.uuid4().hex[:8]
     with mock_aws():
         client = boto3.client("dynamodb", region_name="us-east-1")
-        client.create_table(
-            TableName=table,
-            BillingMode="PAY_PER_REQUEST",
-            AttributeDefinitions=[
-                {"AttributeName": "pk", "AttributeType": "S"},
-                {"AttributeName": "sk", "AttributeType": "S"},
-            ],
-            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
-        )
+        _create_table(client, table)
         for n in range(50):
             client.put_item(TableName=table, Item={"pk": {"S": "p"}, "sk": {"S": f"{n:03d}"}, "v": {"N": "1"}})
         table_copies.clear()
@@ -428,16 +433,10 @@ def test_queries_answer_as_moto_does_sorting_only_their_partition(moto_as: str, 
     table = "moto-patches-" + uuid.uuid4().hex[:8]
     with mock_aws():
         client = boto3.client("dynamodb", region_name="us-east-1")
-        client.create_table(
-            TableName=table,
-            BillingMode="PAY_PER_REQUEST",
-            AttributeDefinitions=[
-                {"AttributeName": "pk", "AttributeType": "S"},
-                {"AttributeName": "sk", "AttributeType": "S"},
-                {"AttributeName": "shard", "AttributeType": "S"},
-                {"AttributeName": "due", "AttributeType": "N"},
-            ],
-            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+        _create_table(
+            client,
+            table,
+            (("shard", "S"), ("due", "N")),
             GlobalSecondaryIndexes=[
                 {
                     "IndexName": "pending",  # sparse: only items with a shard and a due
