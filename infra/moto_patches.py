@@ -18,6 +18,7 @@ The patches (``apply()`` installs the moto ones; each is idempotent):
 - ``one_sns_signing_cert``: SNS signs deliveries with one certificate per subscription, made once.
 - ``size_items_once``: a DynamoDB item's size is summed once when it is built, not once per attribute.
 - ``narrow_queries``: a DynamoDB Query sorts the items of its partition, not the whole table.
+- ``cache_condition_expressions``: a condition expression seen before is not parsed again.
 - ``keep_alive_handler`` (werkzeug): the embedded endpoint answers on keep-alive connections
   (used by ``infra.local.aws_endpoint.make_server``; contract: tests/e2e/test_aws_endpoint_process.py).
 """
@@ -74,6 +75,7 @@ def apply() -> None:
     one_sns_signing_cert()
     size_items_once()
     narrow_queries()
+    cache_condition_expressions()
 
 
 def serialize_dynamodb_requests() -> None:
@@ -348,6 +350,62 @@ def narrow_queries() -> None:
     Table.all_items = all_items  # type: ignore[method-assign]
     Table.query = query  # type: ignore[method-assign]
 
+
+def cache_condition_expressions() -> None:
+    """moto's parsed condition expressions, reused (idempotent).
+
+    moto lexes and parses a ``ConditionExpression`` on every write that carries one -- three times
+    for a Put inside a transaction (validation, the transaction's check, the put's) -- into a tree of
+    ``Op``/``Func`` objects that only read the item they are evaluated against. The app's writes
+    repeat a few expressions (``attribute_not_exists(pk)`` on every exactly-once marker and audit
+    entry), and parsing was about a third of a TransactWriteItems on the local stack. Here
+    ``ConditionExpressionParser.parse`` keeps its answer (the tree, and the attribute names and
+    values it found, which moto validates) per (expression, names, values) -- the values are part of
+    the key, so ``v = :v`` with another ``:v`` is parsed anew -- for the last CONDITIONS_KEPT distinct
+    ones; an expression moto refuses is refused every time (failures are not kept)."""
+    import json
+    from collections import OrderedDict
+
+    from moto.dynamodb.comparisons import ConditionExpressionParser
+
+    if getattr(ConditionExpressionParser.parse, "_optout_cached", False):
+        return
+    original = ConditionExpressionParser.parse
+    kept: OrderedDict[tuple[Any, ...], tuple[Any, list[str], list[str]]] = OrderedDict()
+    lock = threading.Lock()
+
+    def parse(self: Any) -> Any:
+        key = (
+            self.condition_expression,
+            # None and {} alike (moto passes either): a parse that reads a missing name or value fails
+            json.dumps(self.expression_attribute_names or {}, sort_keys=True, default=repr),
+            json.dumps(self.expression_attribute_values or {}, sort_keys=True, default=repr),
+        )
+        with lock:
+            answer = kept.get(key)
+            if answer is not None:
+                kept.move_to_end(key)
+        if answer is None:
+            names_before, values_before = len(self.expr_attr_names_found), len(self.expr_attr_values_found)
+            op = original(self)
+            answer = (op, self.expr_attr_names_found[names_before:], self.expr_attr_values_found[values_before:])
+            with lock:
+                kept[key] = answer
+                if len(kept) > CONDITIONS_KEPT:
+                    kept.popitem(last=False)
+            return op
+        op, names, values = answer
+        self.expr_attr_names_found.extend(names)
+        self.expr_attr_values_found.extend(values)
+        return op
+
+    parse._optout_cached = True  # type: ignore[attr-defined]
+    parse.unpatched = original  # type: ignore[attr-defined]
+    ConditionExpressionParser.parse = parse  # type: ignore[method-assign]
+
+
+# How many distinct parsed condition expressions ``cache_condition_expressions`` keeps.
+CONDITIONS_KEPT = 4096
 
 # moto's item size limit (``LimitedSizeDict.__setitem__``: between DynamoDB's observed 409 and 410 KB)
 ITEM_SIZE_LIMIT = 405000

@@ -37,6 +37,8 @@ EXPECTED = {
     "sized_once": {"patched": True, "stock": False},
     # patched: a Query sorts the candidates of its partition; stock: every item of the table
     "query_sorts_the_table": {"patched": False, "stock": True},
+    # patched: a condition expression seen before is not parsed again; stock: parsed on every write
+    "parses_every_condition": {"patched": False, "stock": True},
 }
 # How long a transaction waits for a concurrent request to finish, in the isolation test (patched:
 # the request cannot run until the transaction ends, so this wait always runs out).
@@ -85,6 +87,14 @@ def _query_patch_off(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.setattr(Table, "all_items", unpatched[1])
 
 
+def _condition_patch_off(monkeypatch: pytest.MonkeyPatch) -> None:
+    from moto.dynamodb.comparisons import ConditionExpressionParser
+
+    unpatched = getattr(ConditionExpressionParser.parse, "unpatched", None)
+    if unpatched is not None:
+        monkeypatch.setattr(ConditionExpressionParser, "parse", unpatched)
+
+
 @pytest.fixture(params=["patched", "stock"])
 def moto_as(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     """moto with every patch (``apply()``), or as shipped; the worker's state is put back afterwards
@@ -102,6 +112,7 @@ def moto_as(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> 
         _sns_patch_off(monkeypatch)
         _size_patch_off(monkeypatch)
         _query_patch_off(monkeypatch)
+        _condition_patch_off(monkeypatch)
     try:
         yield request.param
     finally:
@@ -515,6 +526,65 @@ def test_queries_answer_as_moto_does_sorting_only_their_partition(moto_as: str, 
     assert nothing == [[]] and no_shard == [[]]
     # And each Query sorted only its candidates (patched), or all 60 items of the table (stock)
     assert (max(sorted_sizes) == 60) is EXPECTED["query_sorts_the_table"][moto_as]
+
+
+# --- cache_condition_expressions: parsed once, answered as moto does -----------------------------------
+
+
+def test_conditions_seen_before_are_not_parsed_again_and_decide_as_moto_does(
+    ddb, moto_as: str, monkeypatch: pytest.MonkeyPatch
+):
+    from moto.dynamodb.comparisons import ConditionExpressionParser
+
+    client, table = ddb
+    parsed: list[str | None] = []
+    lex = ConditionExpressionParser._lex_condition_expression  # the first step of moto's own parse
+
+    def counted(self: Any) -> Any:
+        parsed.append(self.condition_expression)
+        return lex(self)
+
+    monkeypatch.setattr(ConditionExpressionParser, "_lex_condition_expression", counted)
+    marker = "attribute_not_exists(pk) AND attribute_not_exists(sk)"
+    # When the same conditional put runs for new items, for an existing one, and in transactions
+    outcomes = []
+    for sk in ("new-1", "new-2", "000", "new-1"):
+        try:
+            client.put_item(TableName=table, Item={**key(sk), "v": {"N": "1"}}, ConditionExpression=marker)
+            outcomes.append("put")
+        except ClientError as error:
+            outcomes.append(error.response["Error"]["Code"])
+    client.transact_write_items(
+        TransactItems=[
+            {"Put": {"TableName": table, "Item": {**key(f"t-{n}"), "v": {"N": "1"}}, "ConditionExpression": marker}}
+            for n in range(3)
+        ]
+    )
+    # And one expression is used with other values (the value is part of what is kept)
+    for wanted in ("1", "2"):
+        try:
+            client.put_item(
+                TableName=table,
+                Item={**key("001"), "v": {"N": "1"}},
+                ConditionExpression="v = :v",
+                ExpressionAttributeValues={":v": {"N": wanted}},
+            )
+            outcomes.append("put")
+        except ClientError as error:
+            outcomes.append(error.response["Error"]["Code"])
+    # And an invalid expression is refused each time (in-process moto raises its parser's ValueError)
+    for _ in range(2):
+        with pytest.raises((ClientError, ValueError), match="function expression|ValidationException"):
+            client.put_item(TableName=table, Item=key("bad"), ConditionExpression="attribute_not_exists(")
+    # Then every write was decided as moto decides it
+    failed = "ConditionalCheckFailedException"
+    assert outcomes == ["put", "put", failed, failed, "put", failed]
+    assert all(value(client, table, f"t-{n}") == "1" for n in range(3))
+    assert value(client, table, "bad") is None
+    # And the marker condition was parsed once (patched; or on every write, stock) while each
+    # value of ``v = :v`` was parsed on its own
+    assert (parsed.count(marker) > 1) is EXPECTED["parses_every_condition"][moto_as]
+    assert parsed.count("v = :v") >= 2
 
 
 # --- cache_moto_request_lookups: moto still asks, and gets the cached answer -------------------------
