@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Annotated, Any, ClassVar
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import Field, field_validator
 from pydantic.fields import FieldInfo
@@ -105,6 +105,11 @@ class Config(BaseSettings):
     # stage -- not in Lambda (127.0.0.1:9001 is the Runtime API) and not with a deployed stage's
     # secrets. Derived in from_env, never read from a variable of its own.
     loopback_destinations: bool = False
+    # Push permanent email DND to the SES suppression list (a DND follow-up, issue 16 point 5): "off",
+    # "account" (the account-level list: every sending of the deployment's SES account) or "tenant"
+    # (the list of the SES tenant named like the workspace). The deployment's SES account, so a
+    # deployment setting, not a workspace one; the functions need ses:Put/DeleteSuppressedDestination.
+    ses_suppression: Literal["off", "account", "tenant"] = "off"
 
     @field_validator("token_keys", mode="before")
     @classmethod

@@ -141,6 +141,18 @@ def staged_config(stage: str, env: dict[str, str]) -> dict[str, Any]:
     return config
 
 
+# The statement of .chalice/policy-<stage>.json that only OPTOUT_SES_SUPPRESSION=account|tenant needs.
+SES_SUPPRESSION_SID = "SesSuppressionList"
+
+
+def stage_policy(policy: dict[str, Any], environment: dict[str, str]) -> dict[str, Any]:
+    """The stage's IAM policy as deployed: the SES suppression-list grant only when the stage's
+    environment turns the feature on (``OPTOUT_SES_SUPPRESSION`` in .chalice/config.json)."""
+    if environment.get("OPTOUT_SES_SUPPRESSION", "off") not in ("", "off"):
+        return policy
+    return {**policy, "Statement": [s for s in policy["Statement"] if s.get("Sid") != SES_SUPPRESSION_SID]}
+
+
 def build_project(stage: str, config: dict[str, Any], out: Path) -> Path:
     """A deployable copy of the app in ``out`` (regenerated each time) with the given config."""
     if out.exists():
@@ -157,6 +169,11 @@ def build_project(stage: str, config: dict[str, Any], out: Path) -> Path:
     (chalice_dir / "config.json").write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
     for policy in (ROOT / ".chalice").glob("policy-*.json"):
         shutil.copy2(policy, chalice_dir / policy.name)
+    stage_config = config["stages"][stage]
+    policy_file = chalice_dir / stage_config["iam_policy_file"]
+    document = json.loads(policy_file.read_text(encoding="utf-8"))
+    deployed_policy = stage_policy(document, stage_config.get("environment_variables", {}))
+    policy_file.write_text(json.dumps(deployed_policy, indent=2) + "\n", encoding="utf-8")
     # Reuse the dependency layer Chalice already built for this requirements.txt (make package).
     cache = ROOT / ".chalice" / "deployments"
     cache.mkdir(exist_ok=True)

@@ -32,6 +32,7 @@ if TYPE_CHECKING:  # the concrete stores are imported by get_services(), on firs
         FlagStorePort,
         JobStorePort,
         OutboxStorePort,
+        SesSuppressionListPort,
         SuppressionIndexPort,
         WebhookTokenStorePort,
         WorkQueuePort,
@@ -48,7 +49,8 @@ def iso(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
-# Run after every committed DND change (unenroll on do-not-contact, CRM write-back), in order.
+# Run after every committed DND change (CRM write-back, unenroll on do-not-contact, and the SES
+# suppression list when OPTOUT_SES_SUPPRESSION is on), in order.
 AfterChangeHook = Callable[["Services", str, "DndResult"], None]
 
 
@@ -77,15 +79,30 @@ class Services:
     check_records: CheckRecordStorePort  # the send-check's reads (at most two rounds)
     # DND follow-ups, run in this order after each committed change (chalicelib/services/dnd.py).
     follow_ups: tuple[AfterChangeHook, ...] = ()
+    # The SES suppression list: only with OPTOUT_SES_SUPPRESSION on (its follow-up is listed then too).
+    ses_suppression: SesSuppressionListPort | None = None
     # The one clock of every service; tests set it (``monkeypatch.setattr(services, "clock", ...)``).
     clock: Callable[[], datetime] = field(default=utcnow)
 
 
-def _follow_ups() -> tuple[AfterChangeHook, ...]:
+def _follow_ups(config: Config) -> tuple[AfterChangeHook, ...]:
     from chalicelib.services.crm import enqueue_crm_writeback
     from chalicelib.services.enrollments import unenroll_on_do_not_contact
 
-    return (enqueue_crm_writeback, unenroll_on_do_not_contact)
+    hooks: tuple[AfterChangeHook, ...] = (enqueue_crm_writeback, unenroll_on_do_not_contact)
+    if config.ses_suppression != "off":  # OPTOUT_SES_SUPPRESSION=account|tenant (issue 16 point 5)
+        from chalicelib.services.ses_suppression import push_ses_suppression
+
+        hooks += (push_ses_suppression,)
+    return hooks
+
+
+def _ses_suppression_list(config: Config) -> SesSuppressionListPort | None:
+    if config.ses_suppression == "off":
+        return None
+    from chalicelib.store.ses_suppression import SesSuppressionList
+
+    return SesSuppressionList()
 
 
 @lru_cache(maxsize=1)
@@ -130,7 +147,8 @@ def get_services() -> Services:
         outbox=OutboxStore(config),
         suppressions=SuppressionIndex(config),
         exports=ExportFiles(config),
-        follow_ups=_follow_ups(),
+        follow_ups=_follow_ups(config),
+        ses_suppression=_ses_suppression_list(config),
         unenroll_queue=UnenrollQueue(config),
         crm_queue=CrmQueue(config),
         suppression_jobs_queue=SuppressionJobsQueue(config),

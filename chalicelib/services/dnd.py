@@ -90,6 +90,9 @@ class DndResult:
     audit: list[dict[str, Any]] = field(default_factory=list)
     contact_ids: list[str] = field(default_factory=list)
     sequence_scope: str | None = None
+    # The keyed hashes of the addresses the change is about (``{"email": pk, "phone": pk}``), set
+    # from the outbox item before the follow-ups run; no address.
+    address_pks: dict[str, str] = field(default_factory=dict)
 
 
 def _load_subjects(services: Services, change: DndChange) -> tuple[dict[str, Any] | None, dict[str, Subject]]:
@@ -435,6 +438,7 @@ def _run_batch_follow_ups(
             contact=None,
             audit=list(payload.get("entries") or []),
             contact_ids=ids,
+            address_pks=dict(payload.get("address_pks") or {}),
         )
         ok = _run_hooks(services, ws, result) and ok
     return ok
@@ -542,8 +546,9 @@ def run_follow_ups(
             sequence_scope=outbox.get("sequence_scope"),
         )
     ok = True
+    result.address_pks = dict(outbox.get("address_pks") or {})
     try:
-        result.contact_ids = _affected_contacts(services, outbox.get("contact_id"), outbox.get("address_pks") or {})
+        result.contact_ids = _affected_contacts(services, outbox.get("contact_id"), result.address_pks)
     except Exception:
         logger.exception("finding the contacts of a dnd change failed")
         return False

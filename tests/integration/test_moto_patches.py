@@ -31,6 +31,12 @@ EXPECTED = {
     "keeps_a_concurrent_write": {"patched": True, "stock": False},
     # patched: SendMessage never counts the queue's messages; stock: every send walks them
     "send_counts_the_queue": {"patched": False, "stock": True},
+    # patched: one signing certificate per subscription; stock: a new certificate for every message
+    "one_cert_per_subscription": {"patched": True, "stock": False},
+    # patched: an item's attributes are sized once each; stock: re-summed on every attribute (O(n²))
+    "sized_once": {"patched": True, "stock": False},
+    # patched: a Query sorts the candidates of its partition; stock: every item of the table
+    "query_sorts_the_table": {"patched": False, "stock": True},
 }
 # How long a transaction waits for a concurrent request to finish, in the isolation test (patched:
 # the request cannot run until the transaction ends, so this wait always runs out).
@@ -54,6 +60,31 @@ def _sqs_patch_off(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.setattr(models.Queue, "attributes", unpatched[1])
 
 
+def _sns_patch_off(monkeypatch: pytest.MonkeyPatch) -> None:
+    from moto.sns import models
+
+    unpatched = getattr(models.Subscription.get_post_data, "unpatched", None)
+    if unpatched is not None:
+        monkeypatch.setattr(models.Subscription, "get_post_data", unpatched)
+
+
+def _size_patch_off(monkeypatch: pytest.MonkeyPatch) -> None:
+    from moto.dynamodb.models import dynamo_type
+
+    unpatched = getattr(dynamo_type.Item.__init__, "unpatched", None)
+    if unpatched is not None:
+        monkeypatch.setattr(dynamo_type.Item, "__init__", unpatched)
+
+
+def _query_patch_off(monkeypatch: pytest.MonkeyPatch) -> None:
+    from moto.dynamodb.models.table import Table
+
+    unpatched = getattr(Table.query, "unpatched", None)
+    if unpatched is not None:
+        monkeypatch.setattr(Table, "query", unpatched[0])
+        monkeypatch.setattr(Table, "all_items", unpatched[1])
+
+
 @pytest.fixture(params=["patched", "stock"])
 def moto_as(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     """moto with every patch (``apply()``), or as shipped; the worker's state is put back afterwards
@@ -68,6 +99,9 @@ def moto_as(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> 
         moto_transactions.uninstall()
         _serialize_patch_off(monkeypatch)
         _sqs_patch_off(monkeypatch)
+        _sns_patch_off(monkeypatch)
+        _size_patch_off(monkeypatch)
+        _query_patch_off(monkeypatch)
     try:
         yield request.param
     finally:
@@ -95,6 +129,19 @@ def table_copies(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     return copies
 
 
+def _create_table(client: Any, table: str, attributes: tuple[tuple[str, str], ...] = (), **options: Any) -> None:
+    """A table keyed pk (hash) + sk (range), strings; ``attributes``: more (name, type) for its indexes."""
+    client.create_table(
+        TableName=table,
+        BillingMode="PAY_PER_REQUEST",
+        AttributeDefinitions=[
+            {"AttributeName": name, "AttributeType": kind} for name, kind in (("pk", "S"), ("sk", "S"), *attributes)
+        ],
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+        **options,
+    )
+
+
 @pytest.fixture()
 def ddb(moto_as: str, table_copies: list[str]) -> Iterator[tuple[Any, str]]:
     # Unique per test: under a session-wide mock_aws of another suite in the same worker (integration's
@@ -102,15 +149,7 @@ def ddb(moto_as: str, table_copies: list[str]) -> Iterator[tuple[Any, str]]:
     table = "moto-patches-" + uuid.uuid4().hex[:8]
     with mock_aws():
         client = boto3.client("dynamodb", region_name="us-east-1")
-        client.create_table(
-            TableName=table,
-            BillingMode="PAY_PER_REQUEST",
-            AttributeDefinitions=[
-                {"AttributeName": "pk", "AttributeType": "S"},
-                {"AttributeName": "sk", "AttributeType": "S"},
-            ],
-            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
-        )
+        _create_table(client, table)
         for n in range(50):
             client.put_item(TableName=table, Item={"pk": {"S": "p"}, "sk": {"S": f"{n:03d}"}, "v": {"N": "1"}})
         table_copies.clear()
@@ -269,6 +308,213 @@ def test_a_send_does_not_count_the_queue_and_fifo_deduplication_still_holds(
         assert [m["Body"] for m in fifo_messages] == ["same"]
         attributes = sqs.get_queue_attributes(QueueUrl=standard, AttributeNames=["ApproximateNumberOfMessages"])
         assert attributes["Attributes"]["ApproximateNumberOfMessages"] == "3"
+
+
+# --- one_sns_signing_cert: every delivery signed, with one certificate -------------------------------
+
+
+def _string_to_sign(envelope: dict[str, Any]) -> bytes:
+    """What SNS signs for a Notification (AWS: "Verifying the signatures of Amazon SNS messages")."""
+    fields = (
+        ["Message", "MessageId"] + (["Subject"] if "Subject" in envelope else []) + ["Timestamp", "TopicArn", "Type"]
+    )
+    return "".join(f"{name}\n{envelope[name]}\n" for name in fields).encode()
+
+
+def test_sns_deliveries_are_signed_and_verify_against_their_signing_cert(moto_as: str):
+    import base64
+    import json
+
+    import requests
+    from cryptography import x509
+    from cryptography.exceptions import InvalidSignature
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import padding
+
+    with mock_aws():
+        sns = boto3.client("sns", region_name="us-east-1")
+        sqs = boto3.client("sqs", region_name="us-east-1")
+        name = "moto-patches-" + uuid.uuid4().hex[:8]
+        topic = sns.create_topic(Name=name)["TopicArn"]
+        queue = sqs.create_queue(QueueName=name)["QueueUrl"]
+        queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn)
+        # When three messages are published (one alone, two in a batch, with attributes)
+        sns.publish(TopicArn=topic, Message="first")
+        sns.publish_batch(
+            TopicArn=topic,
+            PublishBatchRequestEntries=[
+                {
+                    "Id": str(n),
+                    "Message": f"batched {n}",
+                    "MessageAttributes": {"kind": {"DataType": "String", "StringValue": "k"}},
+                }
+                for n in range(2)
+            ],
+        )
+        received = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10)["Messages"]
+        envelopes = [json.loads(m["Body"]) for m in received]
+        # Then each envelope has SNS's fields, and its signature verifies with the certificate its
+        # SigningCertURL serves
+        assert sorted(e["Message"] for e in envelopes) == ["batched 0", "batched 1", "first"]
+        for envelope in envelopes:
+            assert {
+                "Type", "MessageId", "TopicArn", "Message", "Timestamp", "SignatureVersion", "Signature",
+                "SigningCertURL", "UnsubscribeURL",
+            } <= set(envelope)  # fmt: skip
+            assert envelope["Type"] == "Notification" and envelope["TopicArn"] == topic
+            assert envelope["SignatureVersion"] == "2"
+            assert ("MessageAttributes" in envelope) is envelope["Message"].startswith("batched")
+            cert = x509.load_pem_x509_certificate(requests.get(envelope["SigningCertURL"], timeout=5).content)
+            cert.public_key().verify(  # type: ignore[union-attr,call-arg]
+                base64.b64decode(envelope["Signature"]),
+                _string_to_sign(envelope),
+                padding.PKCS1v15(),  # type: ignore[arg-type]
+                hashes.SHA256(),  # type: ignore[arg-type]
+            )
+            assert cert.subject.rfc4514_string() == "CN=sns.amazonaws.com"
+        # And a tampered message does not verify
+        tampered = {**envelopes[0], "Message": "something else"}
+        cert = x509.load_pem_x509_certificate(requests.get(tampered["SigningCertURL"], timeout=5).content)
+        with pytest.raises(InvalidSignature):
+            cert.public_key().verify(  # type: ignore[union-attr,call-arg]
+                base64.b64decode(tampered["Signature"]),
+                _string_to_sign(tampered),
+                padding.PKCS1v15(),  # type: ignore[arg-type]
+                hashes.SHA256(),  # type: ignore[arg-type]
+            )
+        # And the certificate is one for the subscription (patched), or one per message (stock)
+        certificates = {e["SigningCertURL"] for e in envelopes}
+        assert (len(certificates) == 1) is EXPECTED["one_cert_per_subscription"][moto_as]
+
+
+# --- size_items_once: the 400 KB item limit, checked once --------------------------------------------
+
+
+def test_an_item_is_sized_once_and_the_size_limit_still_holds(ddb, moto_as: str, monkeypatch: pytest.MonkeyPatch):
+    from moto.dynamodb.models import dynamo_type
+
+    client, table = ddb
+    sized: list[int] = []
+    size = dynamo_type.DynamoType.size
+
+    def counted(self: Any) -> int:
+        sized.append(1)
+        return size(self)  # type: ignore[no-any-return]
+
+    monkeypatch.setattr(dynamo_type.DynamoType, "size", counted)
+    attributes = {f"a{n:02d}": {"S": "x"} for n in range(20)}
+    # When an item of 22 attributes is put
+    client.put_item(TableName=table, Item={"pk": {"S": "sized"}, "sk": {"S": "1"}, **attributes})
+    # Then it is stored whole, each attribute sized once (patched) or re-summed per attribute (stock)
+    stored = client.get_item(TableName=table, Key={"pk": {"S": "sized"}, "sk": {"S": "1"}})["Item"]
+    assert stored == {"pk": {"S": "sized"}, "sk": {"S": "1"}, **attributes}
+    # (a few more sizings besides: moto also checks the key lengths)
+    assert (len(sized) < 2 * 22) is EXPECTED["sized_once"][moto_as]
+    # And the size limit is moto's: an item just at it is stored, one byte more is refused whole
+    # (names "pk", "sk", "v" and values "p", "big": 9 bytes of the 405,000; "bigger": 3 more)
+    fits = {"pk": {"S": "p"}, "sk": {"S": "big"}, "v": {"S": "x" * (405000 - 9)}}
+    client.put_item(TableName=table, Item=fits)
+    too_big = {"pk": {"S": "p"}, "sk": {"S": "bigger"}, "v": {"S": "x" * (405000 - 12 + 1)}}
+    with pytest.raises(ClientError, match="Item size has exceeded the maximum allowed size"):
+        client.put_item(TableName=table, Item=too_big)
+    assert "Item" not in client.get_item(TableName=table, Key={"pk": {"S": "p"}, "sk": {"S": "bigger"}})
+    # And BatchWriteItem's items go through the same check
+    with pytest.raises(ClientError, match="Item size has exceeded the maximum allowed size"):
+        client.batch_write_item(RequestItems={table: [{"PutRequest": {"Item": too_big}}]})
+
+
+# --- narrow_queries: a Query sorts its partition, not the table -------------------------------------
+
+
+def test_queries_answer_as_moto_does_sorting_only_their_partition(moto_as: str, monkeypatch: pytest.MonkeyPatch):
+    from moto.dynamodb.models.table import Table
+
+    table = "moto-patches-" + uuid.uuid4().hex[:8]
+    with mock_aws():
+        client = boto3.client("dynamodb", region_name="us-east-1")
+        _create_table(
+            client,
+            table,
+            (("shard", "S"), ("due", "N")),
+            GlobalSecondaryIndexes=[
+                {
+                    "IndexName": "pending",  # sparse: only items with a shard and a due
+                    "KeySchema": [
+                        {"AttributeName": "shard", "KeyType": "HASH"},
+                        {"AttributeName": "due", "KeyType": "RANGE"},
+                    ],
+                    "Projection": {"ProjectionType": "INCLUDE", "NonKeyAttributes": ["n"]},
+                }
+            ],
+        )
+        for n in range(60):
+            item = {"pk": {"S": f"p{n % 3}"}, "sk": {"S": f"{n:03d}"}, "n": {"N": str(n)}, "x": {"S": "-"}}
+            if n % 4 == 0:
+                item |= {"shard": {"S": f"s{n % 8}"}, "due": {"N": str(100 - n % 7)}}
+            client.put_item(TableName=table, Item=item)
+        all_items = Table.all_items
+        sorted_sizes: list[int] = []
+
+        def counted(self: Any) -> Any:
+            found = all_items(self)
+            sorted_sizes.append(len(found))
+            return found
+
+        monkeypatch.setattr(Table, "all_items", counted)
+
+        def pages(**kwargs: Any) -> list[list[tuple[str, str, str]]]:
+            """Every page of a Query: (pk, sk, n) of each item, and the last page's key."""
+            answered, start = [], None
+            while True:
+                page = client.query(TableName=table, **kwargs, **({"ExclusiveStartKey": start} if start else {}))
+                answered.append([(i["pk"]["S"], i["sk"]["S"], i.get("n", {}).get("N", "")) for i in page["Items"]])
+                start = page.get("LastEvaluatedKey")
+                if not start:
+                    return answered
+
+        p1 = {":p": {"S": "p1"}}
+        # When the table and the sparse index are queried: a partition in pages, backwards, with a
+        # range condition, a filter and a projection; an index shard in pages, forwards and backwards;
+        # a partition and a shard that hold nothing
+        table_pages = pages(KeyConditionExpression="pk = :p", ExpressionAttributeValues=p1, Limit=7)
+        backwards = pages(KeyConditionExpression="pk = :p", ExpressionAttributeValues=p1, ScanIndexForward=False)
+        ranged = pages(
+            KeyConditionExpression="pk = :p AND sk BETWEEN :a AND :b",
+            FilterExpression="n > :n",
+            ProjectionExpression="pk, sk",
+            ExpressionAttributeValues={**p1, ":a": {"S": "010"}, ":b": {"S": "040"}, ":n": {"N": "20"}},
+        )
+        shard = {":s": {"S": "s0"}, ":d": {"N": "98"}}
+        index_pages = pages(
+            IndexName="pending",
+            KeyConditionExpression="shard = :s AND due <= :d",
+            ExpressionAttributeValues=shard,
+            Limit=2,
+        )
+        index_backwards = pages(
+            IndexName="pending",
+            KeyConditionExpression="shard = :s",
+            ExpressionAttributeValues={":s": {"S": "s4"}},
+            ScanIndexForward=False,
+        )
+        nothing = pages(KeyConditionExpression="pk = :p", ExpressionAttributeValues={":p": {"S": "none"}})
+        no_shard = pages(
+            IndexName="pending", KeyConditionExpression="shard = :s", ExpressionAttributeValues={":s": {"S": "s1"}}
+        )
+    # Then the answers are moto's (the same for patched and stock)
+    in_p1 = [("p1", f"{n:03d}", str(n)) for n in range(1, 60, 3)]
+    assert [row for page in table_pages for row in page] == in_p1 and [len(p) for p in table_pages] == [7, 7, 6]
+    assert backwards == [in_p1[::-1]]
+    assert ranged == [[("p1", f"{n:03d}", "") for n in range(22, 41, 3)]]
+    s0 = sorted((100 - n % 7, n) for n in range(0, 60, 8) if 100 - n % 7 <= 98)
+    assert [row for page in index_pages for row in page] == [(f"p{n % 3}", f"{n:03d}", str(n)) for _, n in s0]
+    assert all(len(page) <= 2 for page in index_pages)
+    s4 = sorted(((100 - n % 7, n) for n in range(4, 60, 8)), reverse=True)
+    assert index_backwards == [[(f"p{n % 3}", f"{n:03d}", str(n)) for _, n in s4]]
+    assert nothing == [[]] and no_shard == [[]]
+    # And each Query sorted only its candidates (patched), or all 60 items of the table (stock)
+    assert (max(sorted_sizes) == 60) is EXPECTED["query_sorts_the_table"][moto_as]
 
 
 # --- cache_moto_request_lookups: moto still asks, and gets the cached answer -------------------------

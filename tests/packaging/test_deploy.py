@@ -70,6 +70,25 @@ def test_staged_project_carries_the_outputs_and_leaves_the_committed_config_alon
     assert (deploy.ROOT / ".chalice" / "config.json").read_text(encoding="utf-8") == committed
 
 
+def _deployed_sids(project: Path) -> set[str]:
+    policy = json.loads((project / ".chalice" / "policy-dev.json").read_text(encoding="utf-8"))
+    return {statement["Sid"] for statement in policy["Statement"]}
+
+
+def test_issue16_the_deployed_policy_grants_the_ses_suppression_list_only_when_the_stage_turns_it_on(tmp_path: Path):
+    # Given the committed dev policy, which holds the SES statement, and stack outputs
+    committed = json.loads((deploy.ROOT / ".chalice" / "policy-dev.json").read_text(encoding="utf-8"))
+    assert deploy.SES_SUPPRESSION_SID in {statement["Sid"] for statement in committed["Statement"]}
+    environment = deploy.stage_environment("dev", {key: f"value-{key}" for key in TEMPLATE_OUTPUT_ENV}, None)
+    # When the dev copy is built with the setting unset, the deployed policy leaves the grant out
+    off = deploy.build_project("dev", deploy.staged_config("dev", environment), tmp_path / "off")
+    assert _deployed_sids(off) == {s["Sid"] for s in committed["Statement"]} - {deploy.SES_SUPPRESSION_SID}
+    # When the stage sets OPTOUT_SES_SUPPRESSION=tenant, it keeps it
+    config = deploy.staged_config("dev", {**environment, "OPTOUT_SES_SUPPRESSION": "tenant"})
+    on = deploy.build_project("dev", config, tmp_path / "on")
+    assert _deployed_sids(on) == {s["Sid"] for s in committed["Statement"]}
+
+
 def test_deploy_stops_before_chalice_when_a_secret_is_missing(aws: dict[str, Any]):
     # Given only the token keys exist for the stage
     aws["ssm"].put_parameter(Name=f"/optout/{STAGE}/token-keys", Value="k1:x", Type="SecureString")

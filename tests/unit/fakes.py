@@ -394,9 +394,36 @@ class FakeCheckRecords:
         )
 
 
-def fake_services(*, follow_ups: tuple[AfterChangeHook, ...] = (), now: datetime = NOW) -> Services:
+class FakeSesSuppressionList:
+    """The SES suppression list: what was put and deleted, in order; ``fail`` makes calls raise."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, ...]] = []
+        self.listed: dict[tuple[str | None, str], str] = {}  # (tenant, address) -> reason
+        self.fail = False
+
+    def put(self, email: str, reason: str, tenant: str | None) -> None:
+        if self.fail:
+            raise RuntimeError("SES unavailable")
+        self.calls.append(("put", email, reason, tenant or ""))
+        self.listed[(tenant, email)] = reason
+
+    def delete(self, email: str, tenant: str | None) -> bool:
+        if self.fail:
+            raise RuntimeError("SES unavailable")
+        self.calls.append(("delete", email, tenant or ""))
+        return self.listed.pop((tenant, email), None) is not None
+
+
+def fake_services(
+    *,
+    follow_ups: tuple[AfterChangeHook, ...] = (),
+    now: datetime = NOW,
+    config: Config | None = None,
+    ses_suppression: FakeSesSuppressionList | None = None,
+) -> Services:
     """A ``Services`` on in-memory fakes, its clock stopped at ``now``."""
-    config = Config()
+    config = config or Config()
     contacts = FakeContacts()
     dnd = FakeDnd(config, contacts)
     enrollments = FakeEnrollments()
@@ -423,5 +450,6 @@ def fake_services(*, follow_ups: tuple[AfterChangeHook, ...] = (), now: datetime
         suppression_jobs_queue=FakeQueue(),
         check_records=FakeCheckRecords(contacts, dnd, enrollments),
         follow_ups=follow_ups,
+        ses_suppression=ses_suppression,
         clock=lambda: now,
     )

@@ -24,13 +24,16 @@ from botocore import xform_name
 
 ROOT = Path(__file__).resolve().parents[2]
 CHALICE_DIR = ROOT / ".chalice"
-SCANNED_SERVICES = ("dynamodb", "sqs", "sns", "ssm", "s3")
+SCANNED_SERVICES = ("dynamodb", "sqs", "sns", "ssm", "s3", "sesv2")
 STAGES = ("dev", "prod")
 
 # Operations whose IAM action is not their own name.
 IAM_ALIASES = {
     ("dynamodb", "TransactGetItems"): {"dynamodb:GetItem"},
     ("sns", "PublishBatch"): {"sns:Publish"},
+    # SESv2's operations are authorised under the IAM prefix ses.
+    ("sesv2", "PutSuppressedDestination"): {"ses:PutSuppressedDestination"},
+    ("sesv2", "DeleteSuppressedDestination"): {"ses:DeleteSuppressedDestination"},
 }
 # TransactWriteItems is authorised per item kind (there is no dynamodb:TransactWriteItems action).
 TRANSACT_ITEM_ACTIONS = {
@@ -43,6 +46,11 @@ TRANSACT_ITEM_ACTIONS = {
 # segments when tracing is on, and the SQS event-source mapping's polling for each consumed queue.
 LOG_ACTIONS = {"logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents"}
 XRAY_ACTIONS = {"xray:PutTraceSegments", "xray:PutTelemetryRecords"}
+# The SES suppression list (OPTOUT_SES_SUPPRESSION, issue 16 point 5): the account-level list has no
+# resource-level permissions (a tenant is only an optional resource), so these take Resource "*".
+# They sit in their own statement, which infra/deploy.py leaves out where the stage keeps it off.
+SES_SUPPRESSION_ACTIONS = {"ses:PutSuppressedDestination", "ses:DeleteSuppressedDestination"}
+STAR_RESOURCE_ACTIONS = (XRAY_ACTIONS, SES_SUPPRESSION_ACTIONS)
 EVENT_SOURCE_SQS_ACTIONS = {"sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"}
 # Tables encrypted with the stage's customer-managed key (infra/template.yaml TableKey): DynamoDB
 # uses the key on the caller's behalf, so the caller needs these on it (reads, writes, new data keys).
@@ -420,7 +428,9 @@ def test_no_wildcard_actions_and_no_star_resource_beyond_xray(stage: str):
             prefix, name = action.split(":")
             assert name.lower() in known[prefix], f"{action} is not an IAM action"
         if "*" in _as_list(statement["Resource"]):
-            assert set(actions) <= XRAY_ACTIONS, f"Resource '*' only for X-Ray, not {actions}"
+            assert any(set(actions) <= allowed for allowed in STAR_RESOURCE_ACTIONS), (
+                f"Resource '*' only for X-Ray or the SES suppression list (one statement each), not {actions}"
+            )
 
 
 @pytest.mark.parametrize("stage", STAGES)
@@ -451,7 +461,7 @@ def test_resources_are_the_stages_own(stage: str):
                     "StringLike": {"kms:ViaService": "dynamodb.*.amazonaws.com"},
                 }, statement["Sid"]
             assert resource in allowed, f"{resource} is not one of stage {stage}'s resources"
-            service = resource.split(":")[2] if resource != "*" else "xray"
+            service = resource.split(":")[2] if resource != "*" else _as_list(statement["Action"])[0].split(":")[0]
             assert all(a.startswith(service + ":") for a in _as_list(statement["Action"])), statement["Sid"]
 
 
@@ -488,3 +498,22 @@ def test_prod_policy_is_dev_policy_for_its_own_stage():
     dev = json.dumps(policy("dev"), sort_keys=True)
     expected = dev.replace("optout-dev", "optout-prod").replace("/optout/dev", "/optout/prod")
     assert json.loads(expected) == policy("prod")
+
+
+def test_ses_suppression_grant_is_its_own_statement_and_deployed_only_where_the_stage_turns_it_on():
+    """Issue 16 point 5: the SES suppression-list actions are granted in one statement of their own,
+    and the deploy copy of the stage's policy keeps it only with OPTOUT_SES_SUPPRESSION on."""
+    from infra.deploy import SES_SUPPRESSION_SID, stage_policy
+
+    for stage in STAGES:
+        # Given the committed policy: the SES actions in exactly one statement, with nothing else
+        [ses] = [s for s in statements(stage) if set(_as_list(s["Action"])) & SES_SUPPRESSION_ACTIONS]
+        assert ses["Sid"] == SES_SUPPRESSION_SID and set(ses["Action"]) == SES_SUPPRESSION_ACTIONS
+        assert ses["Resource"] == "*"
+        # When deployed with the setting off (or unset), the statement is gone and nothing else is
+        for environment in ({}, {"OPTOUT_SES_SUPPRESSION": "off"}, {"OPTOUT_SES_SUPPRESSION": ""}):
+            deployed = stage_policy(policy(stage), environment)["Statement"]
+            assert deployed == [s for s in statements(stage) if s["Sid"] != SES_SUPPRESSION_SID]
+        # And with account or tenant scope the policy is the committed one
+        for scope in ("account", "tenant"):
+            assert stage_policy(policy(stage), {"OPTOUT_SES_SUPPRESSION": scope}) == policy(stage)
