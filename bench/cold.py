@@ -66,7 +66,8 @@ def stage_env(stage: str = "dev") -> dict[str, str]:
     env = {
         k: v
         for k, v in os.environ.items()
-        if not k.startswith(("OPTOUT_", "AWS_", "POWERTOOLS_")) and k != "PYTHONPATH"
+        # PYTHONPYCACHEPREFIX (the Makefile's): Lambda reads the pycs beside the sources
+        if not k.startswith(("OPTOUT_", "AWS_", "POWERTOOLS_")) and k not in ("PYTHONPATH", "PYTHONPYCACHEPREFIX")
     }
     account, region = "123456789012", "us-east-1"
     for output, variable in TEMPLATE_OUTPUT_ENV.items():
