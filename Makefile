@@ -7,6 +7,11 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PIP    := $(BIN)/python -m pip --disable-pip-version-check
 
+# Bytecode caches go under build/, never beside the sources: a chalicelib/__pycache__ would be zipped
+# by `chalice package` with timestamp pycs that a cold Lambda instance revalidates and recompiles.
+PYTHONPYCACHEPREFIX ?= $(CURDIR)/build/pycache
+export PYTHONPYCACHEPREFIX
+
 # Runtime + dev pins, read from pyproject.toml (the project itself is not a package: app.py + chalicelib/).
 define READ_PINS
 import tomllib

@@ -140,7 +140,7 @@ ROWS: list[tuple[str, str, str]] = [
     ),
     (
         "cold_import_ratio",
-        "import app / import boto3 + 3 clients",
+        "import app + config / boto3 + 3 clients",
         "{cold_import_app_ms} ms vs {cold_import_boto3_clients_ms} ms (median of {cold_import_runs})",
     ),
     (

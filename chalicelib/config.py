@@ -13,10 +13,11 @@ import hashlib
 import os
 from collections.abc import Mapping
 from contextvars import ContextVar
+from dataclasses import dataclass
 from functools import lru_cache
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import AliasChoices, Field, field_validator
+from pydantic import Field, field_validator
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, EnvSettingsSource, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
 
@@ -146,20 +147,34 @@ class Config(BaseSettings):
             _environ.reset(token)
 
 
-class Runtime(BaseSettings):
+@dataclass(frozen=True)
+class Runtime:
     """What this process runs in, from AWS's and Powertools' own variables (no secrets: safe to read
-    at import, also while ``chalice package`` imports the app)."""
-
-    model_config = SettingsConfigDict(extra="ignore", populate_by_name=True, env_ignore_empty=True)
+    at import, also while ``chalice package`` imports the app). A plain dataclass: five strings read
+    at every import need no settings model (an empty variable counts as unset)."""
 
     # Set by Lambda in every function's environment.
-    function_name: str = Field("", validation_alias=AliasChoices("AWS_LAMBDA_FUNCTION_NAME"))
+    function_name: str = ""
     # The `service` key of every log line and metric dimension, and the metrics' CloudWatch namespace.
-    service: str = Field("optout", validation_alias=AliasChoices("POWERTOOLS_SERVICE_NAME"))
-    metrics_namespace: str = Field("optout", validation_alias=AliasChoices("POWERTOOLS_METRICS_NAMESPACE"))
-    trace_disabled_flag: str = Field("false", validation_alias=AliasChoices("POWERTOOLS_TRACE_DISABLED"))
+    service: str = "optout"
+    metrics_namespace: str = "optout"
+    trace_disabled_flag: str = "false"
     # The stage `chalice package`/`deploy` builds: event-source names are resolved at import.
-    packaged_stage: str = Field("dev", validation_alias=AliasChoices("OPTOUT_STAGE"))
+    packaged_stage: str = "dev"
+
+    # field -> the variable it is read from
+    VARIABLES: ClassVar[dict[str, str]] = {
+        "function_name": "AWS_LAMBDA_FUNCTION_NAME",
+        "service": "POWERTOOLS_SERVICE_NAME",
+        "metrics_namespace": "POWERTOOLS_METRICS_NAMESPACE",
+        "trace_disabled_flag": "POWERTOOLS_TRACE_DISABLED",
+        "packaged_stage": "OPTOUT_STAGE",
+    }
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Runtime:
+        env = os.environ if env is None else env
+        return cls(**{name: env[variable] for name, variable in cls.VARIABLES.items() if env.get(variable)})
 
     @property
     def in_lambda(self) -> bool:
@@ -245,7 +260,7 @@ def get_config() -> Config:
 @lru_cache(maxsize=1)
 def runtime() -> Runtime:
     """Read once per process, like the config."""
-    return Runtime()
+    return Runtime.from_env()
 
 
 def check_deployed_start() -> None:

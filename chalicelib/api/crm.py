@@ -3,7 +3,7 @@ from urllib.parse import unquote, urlencode
 from chalice import Blueprint
 
 from chalicelib.api.http import ApiCall, api_route
-from chalicelib.services.crm import receive_crm_webhook, receive_crm_workspace_webhook
+from chalicelib.api.lazy import crm
 
 bp = Blueprint(__name__)
 
@@ -11,7 +11,7 @@ bp = Blueprint(__name__)
 @api_route(bp, "/v1/webhooks/crm/{provider}", "POST", auth="public")
 def handle_crm_webhook(call: ApiCall, provider):
     """Public: authenticated by the workspace's CRM webhook secret (X-Optout-Signature), not a key."""
-    return receive_crm_webhook(call.services, provider, dict(call.request.headers), call.raw_body)
+    return crm.receive_crm_webhook(call.services, provider, dict(call.request.headers), call.raw_body)
 
 
 @api_route(bp, "/v1/webhooks/crm/{provider}/{workspace_id}", "POST", auth="public")
@@ -27,6 +27,6 @@ def handle_crm_workspace_webhook(call: ApiCall, provider, workspace_id):
     if query:
         uri += "?" + urlencode([(name, value) for name in query for value in query.getlist(name)])
     headers = dict(request.headers)
-    return receive_crm_workspace_webhook(
+    return crm.receive_crm_workspace_webhook(
         call.services, provider, workspace_id, headers, call.raw_body, method=request.method, uri=uri
     )

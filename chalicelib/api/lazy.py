@@ -22,8 +22,19 @@ class LazyModule:
 
 
 if TYPE_CHECKING:
-    from chalicelib.services import email_webhooks, exclusions, flags, jobs, replies, sms, suppressions, unsubscribe
+    from chalicelib.services import (
+        crm,
+        email_webhooks,
+        exclusions,
+        flags,
+        jobs,
+        replies,
+        sms,
+        suppressions,
+        unsubscribe,
+    )
 else:
+    crm = LazyModule("chalicelib.services.crm")
     email_webhooks = LazyModule("chalicelib.services.email_webhooks")
     exclusions = LazyModule("chalicelib.services.exclusions")
     flags = LazyModule("chalicelib.services.flags")

@@ -57,7 +57,7 @@ WARNING_MARKETING_OPT_OUT = "marketing_opt_out"
 class DndEntry(BaseModel):
     """One active reason for DND on one channel/direction of one subject."""
 
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", defer_build=True)
 
     reason: str
     kind: Kind
@@ -70,7 +70,7 @@ class DndState(BaseModel):
     """The DND entries of one subject (a contact or an address), keyed by reason so a
     weaker reason never overwrites a stronger one (R2)."""
 
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", defer_build=True)
 
     outbound: dict[str, dict[str, DndEntry]] = Field(default_factory=dict)
     inbound: dict[str, DndEntry] = Field(default_factory=dict)
@@ -105,7 +105,7 @@ def _crm_provider_schema(schema: dict[str, Any]) -> None:
 
 
 class CrmSettings(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     # One of chalicelib/crm/registry.py's providers (checked there, not spelled out here).
     provider: str = Field(json_schema_extra=_crm_provider_schema)
@@ -139,7 +139,7 @@ def clock_minutes(value: str) -> int:
 class QuietHoursSettings(BaseModel):
     """R17: no sends on the listed channels while it is night where the recipient is (off by default)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     enabled: bool = False
     channels: list[Channel] = Field(default_factory=lambda: list(QUIET_HOURS_CHANNELS), max_length=len(CHANNELS))
@@ -176,7 +176,7 @@ class SmsKeywords(BaseModel):
     """A workspace's own keywords per class (R15), on top of the built-in ones. Stored normalized
     (upper case, accents removed, single spaces); a word of another class -- built in or not -- is 422."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     opt_out: list[str] = Field(default_factory=list, max_length=50)
     opt_in: list[str] = Field(default_factory=list, max_length=50)
@@ -206,7 +206,7 @@ class SmsKeywords(BaseModel):
 class SmsTexts(BaseModel):
     """Keyword replies in one language; a missing one falls back to the workspace's default text."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     stop: str | None = Field(default=None, min_length=1, max_length=320)
     start: str | None = Field(default=None, min_length=1, max_length=320)
@@ -237,7 +237,7 @@ class PageSettings(BaseModel):
     """The workspace's brand on its unsubscribe page and preference center (R16, setting ``page``).
     Shown to the person, escaped; the logo is an <img> their browser loads, never fetched by us."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     brand_name: str | None = Field(default=None, min_length=1, max_length=100)
     logo_url: str | None = Field(default=None, max_length=2048, description="https only")
@@ -282,7 +282,7 @@ class PageSettings(BaseModel):
 class WorkspaceSettings(BaseModel):
     """Per-workspace behaviour switches (API.md /v1/settings)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     manual_sends_respect_dnd: bool = True
     unsubscribe_all_channels: bool = True
@@ -355,7 +355,7 @@ class Topic(BaseModel):
     this topic stands for, so a provider's group unsubscribe lands on the topic.
     """
 
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", defer_build=True)
 
     topic_id: str
     name: str
@@ -368,7 +368,7 @@ class Topic(BaseModel):
 
 
 class Sequence(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     sequence_id: str
     exclusions_enabled: bool = True
@@ -378,7 +378,7 @@ class Sequence(BaseModel):
 
 
 class Audience(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     audience_id: str
     disabled_exclusions: list[str] = Field(default_factory=list)
@@ -388,7 +388,7 @@ ConditionOp = Literal["eq", "neq", "in", "not_in", "ends_with", "contains", "wit
 
 
 class Condition(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     field: str
     op: ConditionOp
@@ -399,7 +399,7 @@ class Condition(BaseModel):
 class ExclusionRule(BaseModel):
     """A business exclusion (R10). Conditions are stored normalized."""
 
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", defer_build=True)
 
     exclusion_id: str
     name: str

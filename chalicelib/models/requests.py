@@ -2,8 +2,8 @@
 the one way a body becomes a model or a 422 naming each field it refuses.
 
 chalicelib/openapi.py documents every route's body from these models (``model_json_schema``), so
-a field added here appears in /openapi.json by itself. Models of rarely used routes build their
-validators on first use (``defer_build``): every route shares one cold start (issue 6).
+a field added here appears in /openapi.json by itself. Every model builds its validators on first
+use (``defer_build``), so a cold start pays only for the bodies its first requests parse.
 """
 
 from __future__ import annotations
@@ -32,7 +32,11 @@ Model = TypeVar("Model", bound=BaseModel)
 
 class RequestBody(BaseModel):
     """A request body. ``invalid``: the 422's message when ``parse()`` refuses one; the other
-    class keywords are the model's config (``extra``, ``defer_build``)."""
+    class keywords are the model's config (``extra``)."""
+
+    # Validators are built on a model's first use, not at import: a cold start builds only the
+    # bodies its first requests parse.
+    model_config = ConfigDict(defer_build=True)
 
     invalid_message: ClassVar[str] = "invalid input"
 
@@ -94,7 +98,7 @@ class RecipientBody(RequestBody):
     phone: str | None = None
 
 
-class ContactBody(RequestBody, extra="forbid", defer_build=True, invalid="invalid contact"):
+class ContactBody(RequestBody, extra="forbid", invalid="invalid contact"):
     """PUT /v1/contacts/{contact_id}."""
 
     email: str | None = Field(default=None, max_length=320)
@@ -113,7 +117,7 @@ class ContactBody(RequestBody, extra="forbid", defer_build=True, invalid="invali
         return value
 
 
-class DndBody(RecipientBody, defer_build=True, invalid="invalid DND change"):
+class DndBody(RecipientBody, invalid="invalid DND change"):
     """POST /v1/dnd."""
 
     channel: ChannelOrAll
@@ -160,7 +164,7 @@ class CheckBody(RecipientBody, invalid="invalid send-check"):
 # --- exclusions, sequences, enrollments, replies -----------------------------------------------
 
 
-class RuleBody(RequestBody, extra="forbid", defer_build=True, invalid="invalid exclusion"):
+class RuleBody(RequestBody, extra="forbid", invalid="invalid exclusion"):
     """POST /v1/exclusions and /v1/exclusions/preview."""
 
     name: str = Field(min_length=1, max_length=200)
@@ -172,7 +176,7 @@ class RuleBody(RequestBody, extra="forbid", defer_build=True, invalid="invalid e
     confirm: bool = False
 
 
-class RulePatch(RequestBody, extra="forbid", defer_build=True, invalid="invalid exclusion change"):
+class RulePatch(RequestBody, extra="forbid", invalid="invalid exclusion change"):
     """PATCH /v1/exclusions/{exclusion_id}."""
 
     name: str | None = Field(default=None, min_length=1, max_length=200)
@@ -185,7 +189,7 @@ class RulePatch(RequestBody, extra="forbid", defer_build=True, invalid="invalid 
     exclusion_id: str | None = None
 
 
-class SequenceBody(RequestBody, extra="forbid", defer_build=True, invalid="invalid sequence"):
+class SequenceBody(RequestBody, extra="forbid", invalid="invalid sequence"):
     """PUT /v1/sequences/{sequence_id}."""
 
     exclusions_enabled: bool = True
@@ -194,13 +198,13 @@ class SequenceBody(RequestBody, extra="forbid", defer_build=True, invalid="inval
     unenroll_company_on_reply: bool = False
 
 
-class AudienceBody(RequestBody, extra="forbid", defer_build=True, invalid="invalid audience"):
+class AudienceBody(RequestBody, extra="forbid", invalid="invalid audience"):
     """PUT /v1/audiences/{audience_id}."""
 
     disabled_exclusions: list[str] = Field(default_factory=list, max_length=1000)
 
 
-class EnrollBody(RequestBody, extra="forbid", defer_build=True, invalid="invalid enrollment"):
+class EnrollBody(RequestBody, extra="forbid", invalid="invalid enrollment"):
     """POST /v1/sequences/{sequence_id}/enrollments."""
 
     contact_id: str
@@ -208,7 +212,7 @@ class EnrollBody(RequestBody, extra="forbid", defer_build=True, invalid="invalid
     mode: Mode = "automated"
 
 
-class UnenrollmentBody(RequestBody, extra="forbid", defer_build=True, invalid="invalid unenrollment"):
+class UnenrollmentBody(RequestBody, extra="forbid", invalid="invalid unenrollment"):
     """POST /v1/unenrollments."""
 
     sequence_id: str | None = None
@@ -218,7 +222,7 @@ class UnenrollmentBody(RequestBody, extra="forbid", defer_build=True, invalid="i
     reason: str | None = Field(default=None, min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")
 
 
-class ReplyBody(RequestBody, extra="forbid", defer_build=True, invalid="invalid reply"):
+class ReplyBody(RequestBody, extra="forbid", invalid="invalid reply"):
     """POST /v1/replies."""
 
     contact_id: str
@@ -233,7 +237,7 @@ class ReplyBody(RequestBody, extra="forbid", defer_build=True, invalid="invalid 
 # --- flags, topics, subscriptions, suppressions -------------------------------------------------
 
 
-class ResolveFlagBody(RequestBody, extra="forbid", defer_build=True, invalid="invalid flag resolution"):
+class ResolveFlagBody(RequestBody, extra="forbid", invalid="invalid flag resolution"):
     """POST /v1/flags/{flag_id}."""
 
     resolution: Literal["opt_out", "dismiss"]
@@ -251,7 +255,7 @@ class ResolveFlagBody(RequestBody, extra="forbid", defer_build=True, invalid="in
         return value
 
 
-class TopicBody(RequestBody, extra="forbid", defer_build=True, invalid="invalid topic"):
+class TopicBody(RequestBody, extra="forbid", invalid="invalid topic"):
     """PUT /v1/topics/{topic_id}."""
 
     name: str = Field(min_length=1, max_length=200)
@@ -267,7 +271,7 @@ class TopicBody(RequestBody, extra="forbid", defer_build=True, invalid="invalid 
         return value
 
 
-class SubscriptionBody(RecipientBody, defer_build=True, invalid="invalid subscription change"):
+class SubscriptionBody(RecipientBody, invalid="invalid subscription change"):
     """POST /v1/subscriptions."""
 
     topic_id: str = Field(min_length=1, max_length=128)
@@ -289,13 +293,13 @@ class EntryFilters(RequestBody):
     until: str | None = None
 
 
-class SuppressionFilters(EntryFilters, extra="forbid", defer_build=True, invalid="invalid filters"):
+class SuppressionFilters(EntryFilters, extra="forbid", invalid="invalid filters"):
     """The query of GET /v1/suppressions, and the filters of an export."""
 
     kind: Kind | None = None
 
 
-class ExportBody(EntryFilters, extra="forbid", defer_build=True, invalid="invalid export"):
+class ExportBody(EntryFilters, extra="forbid", invalid="invalid export"):
     """POST /v1/exports. The filters of GET /v1/suppressions, at the top level (the entry kind as
     ``entry_kind``, since ``kind`` names the export) or in a ``filters`` object (with ``kind``)."""
 
