@@ -21,8 +21,12 @@ again resumes from it; a finished one starts over (and finds nothing to do). It 
 (no keys, no addresses). Tables come from stack ``optout-<stage>``'s outputs, as ``make deploy``
 finds them, or with ``--from-env`` from the ``OPTOUT_*_TABLE`` variables (e.g. the local stack).
 
+It needs its own IAM permissions (``--print-policy``): Scan is granted to the operator, never to
+the functions.
+
 Usage: python -m infra.backfill --stage dev [--region eu-west-1] [--segments 4] [--page-size 500]
        [--checkpoint FILE] [--restart]
+       python -m infra.backfill --stage dev --print-policy
 """
 
 from __future__ import annotations
@@ -43,6 +47,7 @@ from typing import Any
 import boto3
 from botocore.config import Config as BotoConfig
 from botocore.exceptions import ClientError
+from pydantic import ValidationError
 
 from chalicelib.errors import StoreUnavailable
 from chalicelib.models.domain import DndState
@@ -98,6 +103,7 @@ class Counts:
     indexed: int = 0  # index items written
     already_indexed: int = 0  # index items that were there already
     raced: int = 0  # subjects read and planned again after a live change won the race
+    unreadable: int = 0  # subjects whose stored DND state does not validate (the live path refuses them too)
     audit_updated: int = 0  # audit entries given their audit_shard
     audit_already: int = 0  # audit entries that had it by the time of the update
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
@@ -260,7 +266,7 @@ class Backfill:
 
     def _index_subjects(self, subject_table: str, subjects: list[dict[str, Any]]) -> None:
         self.counts.add(subjects=len(subjects))
-        planned = {subject["pk"]: index_puts(self.tables.suppressions, subject) for subject in subjects}
+        planned = {subject["pk"]: self._plan(subject) for subject in subjects}
         present = self._indexed([put_pk(put) for puts in planned.values() for put in puts])
         for subject in subjects:
             if planned[subject["pk"]]:
@@ -286,9 +292,16 @@ class Backfill:
             fresh = self._read_subject(subject_table, subject["pk"])
             if fresh is None:
                 return
-            subject, puts = fresh, index_puts(self.tables.suppressions, fresh)
+            subject, puts = fresh, self._plan(fresh)
             present = self._indexed([put_pk(put) for put in puts])
         raise BackfillStalled(f"a subject of {subject_table} kept changing; run again to resume")
+
+    def _plan(self, subject: dict[str, Any]) -> list[dict[str, Any]]:
+        try:
+            return index_puts(self.tables.suppressions, subject)
+        except ValidationError:
+            self.counts.add(unreadable=1)
+            return []
 
     def _read_subject(self, subject_table: str, pk: str) -> dict[str, Any] | None:
         found = from_item(
@@ -326,6 +339,56 @@ class Backfill:
                 self.counts.add(audit_updated=1)
 
 
+def operator_policy(stage: str) -> dict[str, Any]:
+    """What the operator running the backfill needs on stage ``stage``, and no more. Not the app's:
+    the functions' policies (.chalice/policy-<stage>.json) never get Scan."""
+
+    def tables(*names: str) -> list[str]:
+        return [f"arn:aws:dynamodb:*:*:table/optout-{stage}-{name}" for name in names]
+
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "StackOutputs",
+                "Effect": "Allow",
+                "Action": ["cloudformation:DescribeStacks"],
+                "Resource": f"arn:aws:cloudformation:*:*:stack/{stack_name(stage)}/*",
+            },
+            {
+                "Sid": "ScanOnce",
+                "Effect": "Allow",
+                "Action": ["dynamodb:Scan"],
+                "Resource": tables("contacts", "dnd", "audit"),
+            },
+            {
+                "Sid": "SubjectsUnchanged",
+                "Effect": "Allow",
+                "Action": ["dynamodb:GetItem", "dynamodb:ConditionCheckItem"],
+                "Resource": tables("contacts", "dnd"),
+            },
+            {
+                "Sid": "SuppressionIndex",
+                "Effect": "Allow",
+                "Action": ["dynamodb:BatchGetItem", "dynamodb:PutItem"],
+                "Resource": tables("suppressions"),
+            },
+            {"Sid": "AuditShard", "Effect": "Allow", "Action": ["dynamodb:UpdateItem"], "Resource": tables("audit")},
+            {
+                # dev and prod tables are encrypted with the stage's own key (infra/template.yaml TableKey).
+                "Sid": "TableKey",
+                "Effect": "Allow",
+                "Action": ["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey"],
+                "Resource": "arn:aws:kms:*:*:key/*",
+                "Condition": {
+                    "ForAnyValue:StringEquals": {"kms:ResourceAliases": f"alias/optout-{stage}-tables"},
+                    "StringLike": {"kms:ViaService": "dynamodb.*.amazonaws.com"},
+                },
+            },
+        ],
+    }
+
+
 def stack_outputs(cfn: Any, stage: str) -> dict[str, str]:
     try:
         stack = cfn.describe_stacks(StackName=stack_name(stage))["Stacks"][0]
@@ -348,7 +411,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--restart", action="store_true", help="ignore an unfinished checkpoint and scan from the start"
     )
+    parser.add_argument("--print-policy", action="store_true", help="print the IAM policy the run needs; run nothing")
     args = parser.parse_args(argv)
+    if args.print_policy:
+        if not args.stage:
+            parser.error("--print-policy needs --stage")
+        print(json.dumps(operator_policy(args.stage), indent=2))
+        return 0
     if not 1 <= args.segments <= 64:
         parser.error("--segments must be 1..64")
     if not 1 <= args.page_size <= 10_000:
@@ -373,6 +442,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"stopped ({message}); counts so far: {backfill.counts.summary()}; run again to resume", file=sys.stderr)
         return 1
     print(json.dumps(counts.as_dict()))
+    if counts.unreadable:
+        print(f"{counts.unreadable} subjects hold DND state that does not validate: not indexed", file=sys.stderr)
+        return 1
     return 0
 
 
