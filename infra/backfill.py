@@ -40,7 +40,6 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field, fields
-from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -215,14 +214,22 @@ class Backfill:
         self.page_size = page_size
         self.report = report
         self.counts = Counts()
+        self._stopping = threading.Event()
 
     def run(self) -> Counts:
         if self.checkpoint.resumed:
             self.report(f"resuming from {self.checkpoint.path}")
         for phase in PHASES:
-            segments = range(self.checkpoint.segments)
-            with ThreadPoolExecutor(max_workers=self.checkpoint.segments, thread_name_prefix="backfill") as pool:
-                list(pool.map(partial(self._scan_segment, phase), segments))  # re-raises a segment's error
+            pool = ThreadPoolExecutor(max_workers=self.checkpoint.segments, thread_name_prefix="backfill")
+            try:
+                futures = [pool.submit(self._scan_segment, phase, n) for n in range(self.checkpoint.segments)]
+                for future in futures:
+                    future.result()  # re-raises a segment's error
+            except BaseException:
+                self._stopping.set()  # Ctrl-C or a failed segment: the others stop after their page
+                raise
+            finally:
+                pool.shutdown(wait=True)  # every finished page is in the checkpoint
             self.report(f"{phase}: done ({self.counts.summary()})")
         self.checkpoint.finish()
         return self.counts
@@ -242,12 +249,10 @@ class Backfill:
             kwargs["ProjectionExpression"] = "pk, sk"
             kwargs["FilterExpression"] = "attribute_not_exists(audit_shard)"
         else:
-            # ``version`` and ``dnd`` are not reserved words, but names keep the expression safe.
-            kwargs["ProjectionExpression"] = "pk, ws, #v, #d, contact_id"
-            kwargs["FilterExpression"] = "attribute_exists(#d) AND attribute_exists(ws)"
-            kwargs["ExpressionAttributeNames"] = {"#v": "version", "#d": "dnd"}
+            kwargs["ProjectionExpression"] = "pk, ws, version, dnd, contact_id"
+            kwargs["FilterExpression"] = "attribute_exists(dnd) AND attribute_exists(ws)"
         cursor = saved["cursor"]
-        while True:
+        while not self._stopping.is_set():
             if cursor:
                 kwargs["ExclusiveStartKey"] = cursor
             page = self.ddb.scan(**kwargs)
@@ -437,8 +442,8 @@ def main(argv: list[str] | None = None) -> int:
     backfill = Backfill(ddb, tables, checkpoint, page_size=args.page_size, report=lambda line: print(line, flush=True))
     try:
         counts = backfill.run()
-    except (BackfillStalled, StoreUnavailable, ClientError) as exc:
-        message = exc.response["Error"]["Code"] if isinstance(exc, ClientError) else str(exc)
+    except (BackfillStalled, StoreUnavailable, ClientError, KeyboardInterrupt) as exc:
+        message = exc.response["Error"]["Code"] if isinstance(exc, ClientError) else str(exc) or "interrupted"
         print(f"stopped ({message}); counts so far: {backfill.counts.summary()}; run again to resume", file=sys.stderr)
         return 1
     print(json.dumps(counts.as_dict()))

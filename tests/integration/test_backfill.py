@@ -238,18 +238,8 @@ def test_r18_backfill_command_reads_the_stack_and_prints_counts_only(
     old_release_data(api)
     as_first_release(aws_env, api.workspace_id)  # type: ignore[attr-defined]
     # When the operator runs the command for that stage
-    argv = [
-        "--stage",
-        "test",
-        "--region",
-        "us-east-1",
-        "--segments",
-        "2",
-        "--page-size",
-        "10000",
-        "--checkpoint",
-        str(tmp_path / "c.json"),
-    ]
+    argv = ["--stage", "test", "--region", "us-east-1", "--segments", "2", "--page-size", "10000"]
+    argv += ["--checkpoint", str(tmp_path / "c.json")]
     assert main(argv) == 0
     # Then the entries are listed, and the output is counts and table names: no address, no contact id
     assert len(page_all(api, "", 100)) == 6
