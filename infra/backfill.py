@@ -59,6 +59,9 @@ from infra.deploy import ROOT, stack_name
 PUTS_PER_TRANSACTION = 99
 # Reads and plans of one subject before the run stops (live changes kept winning the race).
 MAX_ATTEMPTS = 8
+# Cancellation reasons of a lost race (a live change, or an index item written meanwhile); "None" is
+# the code of the transaction's items that were not the cause. Any other reason stops the run.
+RACE_REASONS = frozenset({"ConditionalCheckFailed", "TransactionConflict", "None", None})
 PHASES = ("contacts", "dnd", "audit")
 # Stack output of each table (infra/template.yaml Outputs).
 TABLE_OUTPUTS = {
@@ -120,7 +123,8 @@ class Counts:
 
 
 class BackfillStalled(Exception):
-    """A subject kept changing under the backfill; the run stops so that its page is read again."""
+    """A subject kept changing under the backfill, or DynamoDB refused a write: the run stops before
+    its page is checkpointed, so that the page is read again on the next run."""
 
 
 def index_puts(suppressions_table: str, subject: dict[str, Any]) -> list[dict[str, Any]]:
@@ -284,7 +288,13 @@ class Backfill:
             missing = [put for put in puts if put_pk(put) not in present]
             written, lost = 0, False
             for request in backfill_transactions(subject_table, subject, missing):
-                if transact_write(self.ddb, request) is not None:
+                reasons = transact_write(self.ddb, request)
+                if reasons is not None:
+                    refused = {r for r in reasons if r not in RACE_REASONS}
+                    if refused:
+                        raise BackfillStalled(
+                            f"DynamoDB refused an index write of {subject_table}: {sorted(map(str, refused))}"
+                        )
                     lost = True  # the subject changed (or an index item appeared): plan again
                     break
                 written += len(request) - 1
