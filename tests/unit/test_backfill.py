@@ -7,13 +7,19 @@ from __future__ import annotations
 import json
 from pathlib import Path
 from typing import Any
+from unittest.mock import patch
 
+import boto3
 import pytest
+from botocore.stub import Stubber
 
 from chalicelib.models.domain import DndEntry, DndState
+from chalicelib.store.items import to_item
 from chalicelib.store.suppressions import index_actions
 from infra.backfill import (
     PUTS_PER_TRANSACTION,
+    Backfill,
+    BackfillStalled,
     Checkpoint,
     Counts,
     Tables,
@@ -148,3 +154,36 @@ def test_r18_the_operator_policy_grants_what_the_backfill_calls_and_scan_stays_o
     for stage in ("dev", "prod"):
         lambda_policy = json.loads((ROOT / ".chalice" / f"policy-{stage}.json").read_text(encoding="utf-8"))
         assert "dynamodb:Scan" not in granted(lambda_policy)
+
+
+def stubbed_backfill(tmp_path: Path) -> tuple[Backfill, Stubber]:
+    ddb = boto3.client("dynamodb", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x")
+    backfill = Backfill(ddb, TABLES, Checkpoint(tmp_path / "c.json", TABLES, 1), report=lambda _: None)
+    return backfill, Stubber(ddb)
+
+
+def cancelled(stubber: Stubber, *codes: str) -> None:
+    stubber.add_client_error(
+        "transact_write_items",
+        service_error_code="TransactionCanceledException",
+        modeled_fields={"CancellationReasons": [{"Code": code} for code in codes]},
+    )
+
+
+def test_r18_a_lost_race_reads_the_subject_again_and_a_refused_write_stops_the_run(tmp_path: Path):
+    subject = contact_item(DndState(outbound={"sms": {"manual": entry("manual")}}))
+    puts = index_puts(TABLES.suppressions, subject)
+    # Given the subject's version changed before the write, and its entry is gone when read again
+    backfill, stubber = stubbed_backfill(tmp_path)
+    cancelled(stubber, "ConditionalCheckFailed", "None")
+    stubber.add_response("get_item", {"Item": to_item({**subject, "version": 4, "dnd": DndState().model_dump()})})
+    with stubber, patch("infra.backfill.time.sleep"):
+        backfill._index_subject(TABLES.contacts, subject, puts, set())
+    # Then it was read again, nothing is written, and the race is counted
+    stubber.assert_no_pending_responses()
+    assert (backfill.counts.raced, backfill.counts.indexed) == (1, 0)
+    # Given DynamoDB refuses the write for another reason: the run stops, naming it
+    backfill, stubber = stubbed_backfill(tmp_path)
+    cancelled(stubber, "None", "ValidationError")
+    with stubber, pytest.raises(BackfillStalled, match="ValidationError"):
+        backfill._index_subject(TABLES.contacts, subject, puts, set())
