@@ -6,12 +6,40 @@ from dataclasses import dataclass, field
 from typing import Any
 
 
+@dataclass(frozen=True, slots=True)
+class Contact:
+    """A contact as the contact store reads it (R1-R3): its normalized addresses and attributes,
+    its contact-level DND as stored (``DndState.model_validate(contact.dnd)`` reads it) and the
+    keyed-hash address keys (``email_key``/``phone_key``) that name its address items. An erased
+    contact is a tombstone (``deleted``): id, DND and version only. Attributes this record does not
+    name are kept in ``extra``."""
+
+    contact_id: str
+    workspace_id: str
+    email: str | None = None
+    phone: str | None = None
+    company_domain: str | None = None
+    attributes: dict[str, Any] = field(default_factory=dict)
+    dnd: dict[str, Any] = field(default_factory=dict)
+    version: int = 0
+    email_key: str | None = None
+    phone_key: str | None = None
+    created_at: str | None = None
+    updated_at: str | None = None
+    deleted: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def address(self, kind: str) -> tuple[str | None, str | None]:
+        """(address key, normalized address) of the contact's ``email`` or ``phone``."""
+        return (self.email_key, self.email) if kind == "email" else (self.phone_key, self.phone)
+
+
 @dataclass
 class CheckRecords:
     """Everything a send-check verdict reads, by what the check names: live contacts by contact id,
     address items by address key, enrollments by (sequence_id, contact_id)."""
 
-    contacts: dict[str, dict[str, Any]] = field(default_factory=dict)
+    contacts: dict[str, Contact] = field(default_factory=dict)
     addresses: dict[str, dict[str, Any]] = field(default_factory=dict)
     enrollments: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
 

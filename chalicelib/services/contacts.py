@@ -9,6 +9,7 @@ from chalicelib.logic.dnd_rules import dnd_view, is_do_not_contact
 from chalicelib.logic.normalize import is_valid_id, normalize_domain, normalize_email, normalize_phone
 from chalicelib.logic.quiet_hours import valid_state, valid_timezone
 from chalicelib.models.domain import DndState
+from chalicelib.models.records import Contact
 from chalicelib.models.requests import ContactBody, parse
 from chalicelib.services.context import Services, iso
 from chalicelib.services.recipients import address_pk, contact_address_pks
@@ -73,33 +74,33 @@ def put_contact(services: Services, workspace_id: str, contact_id: str, body: di
     crm_id = crm_record_id(parsed.attributes.get("crm_id"))
     if crm_id is not None:
         fields["crm_key"] = keys.crm_key(workspace_id, crm_id)
-    item = services.contacts.put(workspace_id, contact_id, fields, iso(services.clock()))
-    return contact_view(services, item)
+    contact = services.contacts.put(workspace_id, contact_id, fields, iso(services.clock()))
+    return contact_view(services, contact)
 
 
-def contact_states(services: Services, contact: dict[str, Any]) -> list[DndState]:
+def contact_states(services: Services, contact: Contact) -> list[DndState]:
     items = services.dnd.get_address_items(list(contact_address_pks(contact).values()))
-    states = [DndState.model_validate(contact.get("dnd") or {})]
+    states = [DndState.model_validate(contact.dnd)]
     states.extend(DndState.model_validate(item.get("dnd") or {}) for item in items.values())
     return states
 
 
-def contact_view(services: Services, contact: dict[str, Any], states: list[DndState] | None = None) -> dict[str, Any]:
+def contact_view(services: Services, contact: Contact, states: list[DndState] | None = None) -> dict[str, Any]:
     from chalicelib.logic.topics import topics_view
 
     states = states if states is not None else contact_states(services, contact)
-    topics = services.config_cache.get(contact["ws"]).topics
+    topics = services.config_cache.get(contact.workspace_id).topics
     return {
-        "contact_id": contact["contact_id"],
-        "email": contact.get("email"),
-        "phone": contact.get("phone"),
-        "company_domain": contact.get("company_domain"),
-        "attributes": contact.get("attributes") or {},
+        "contact_id": contact.contact_id,
+        "email": contact.email,
+        "phone": contact.phone,
+        "company_domain": contact.company_domain,
+        "attributes": contact.attributes,
         "dnd": dnd_view(states),
         "do_not_contact": is_do_not_contact(states),
         "topics": topics_view(states, topics),
-        "created_at": contact.get("created_at"),
-        "updated_at": contact.get("updated_at"),
+        "created_at": contact.created_at,
+        "updated_at": contact.updated_at,
     }
 
 

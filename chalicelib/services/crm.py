@@ -239,7 +239,7 @@ def write_back(
     contact = services.contacts.get(workspace_id, contact_id)
     if contact is None:
         return "no_contact"
-    crm_id = (contact.get("attributes") or {}).get("crm_id")
+    crm_id = contact.attributes.get("crm_id")
     if isinstance(crm_id, bool) or not isinstance(crm_id, str | int) or not str(crm_id).strip():
         logger.warning("contact has no attributes.crm_id; CRM write-back skipped", extra=log)
         return "no_crm_id"

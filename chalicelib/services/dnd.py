@@ -30,12 +30,13 @@ from chalicelib.models.domain import (
     Source,
     address_channels,
 )
+from chalicelib.models.records import Contact
 from chalicelib.models.requests import AuditSearchBody, DndBody, parse
 from chalicelib.observability import SERVICE, record_dnd_change
 from chalicelib.services.context import Services, iso
 from chalicelib.services.recipients import Target, address_pk, contact_address_pks
 from chalicelib.store import keys
-from chalicelib.store.dnd import AuditRecord, DuplicateEvent, Subject, subject_from_item
+from chalicelib.store.dnd import AuditRecord, DuplicateEvent, Subject, contact_dnd_subject, subject_from_item
 
 logger = Logger(service=SERVICE, child=True)  # a child of the service logger: correlation ids
 MAX_ATTEMPTS = 6
@@ -86,7 +87,7 @@ class DndResult:
     changed: bool
     duplicate: bool
     states: list[DndState]
-    contact: dict[str, Any] | None
+    contact: Contact | None
     audit: list[dict[str, Any]] = field(default_factory=list)
     contact_ids: list[str] = field(default_factory=list)
     sequence_scope: str | None = None
@@ -95,13 +96,13 @@ class DndResult:
     address_pks: dict[str, str] = field(default_factory=dict)
 
 
-def _load_subjects(services: Services, change: DndChange) -> tuple[dict[str, Any] | None, dict[str, Subject]]:
+def _load_subjects(services: Services, change: DndChange) -> tuple[Contact | None, dict[str, Subject]]:
     return load_target_subjects(services, change.workspace_id, change.target, change.erased_address_pks)
 
 
 def load_target_subjects(
     services: Services, ws: str, target: Target, erased_address_pks: dict[AddressKind, str] | None = None
-) -> tuple[dict[str, Any] | None, dict[str, Subject]]:
+) -> tuple[Contact | None, dict[str, Subject]]:
     """Subjects covering the target: 'contact' and/or 'email'/'phone' address subjects.
     ``erased_address_pks`` (unsubscribe links, R3): if the contact was erased, its tombstone and
     these address keys stand in for it."""
@@ -125,10 +126,7 @@ def load_target_subjects(
     items = services.dnd.get_address_items(list(address_pks.values()))
     subjects: dict[str, Subject] = {}
     if contact is not None:
-        pk = keys.contact_pk(ws, contact["contact_id"])
-        subjects["contact"] = subject_from_item(
-            services.config.contacts_table, pk, f"{ws}#{keys.contact_subject(contact['contact_id'])}", ws, contact
-        )
+        subjects["contact"] = contact_dnd_subject(services.config.contacts_table, contact)
     for kind, pk in address_pks.items():
         subjects[kind] = subject_from_item(services.config.dnd_table, pk, pk, ws, items.get(pk))
     return contact, subjects
@@ -644,7 +642,7 @@ def record_flag(
     outbox = _outbox_item(services, "flag", change, subjects, [entry], states)
     address_kind = CHANNEL_ADDRESS.get(channel)
     address = subjects.get(address_kind) if address_kind else None
-    contact_ids = [contact["contact_id"]] if contact else []
+    contact_ids = [contact.contact_id] if contact else []
     if not contact_ids and address is not None and address_kind:
         contact_ids = services.contacts.contact_ids_with_address(address.pk, address_kind)
     flag = {

@@ -110,7 +110,7 @@ def enroll(services: Services, workspace_id: str, sequence_id: str, body: dict[s
         raise NotFound("contact not found", fields={"contact_id": "no such contact"})
     sequence = sequence_for(services, workspace_id, sequence_id, register=True)
     store = services.enrollments
-    company = contact.get("company_domain")
+    company = contact.company_domain
     for _attempt in range(3):
         previous = store.get(workspace_id, sequence_id, parsed.contact_id)
         company_count = (

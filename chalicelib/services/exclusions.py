@@ -17,6 +17,7 @@ from chalicelib.errors import Conflict, InvalidAddress, InvalidInput, NotFound
 from chalicelib.logic.exclusions import MAX_LIST_VALUES, compile_rules, normalize_conditions
 from chalicelib.logic.normalize import is_valid_id, normalize_domain, normalize_email
 from chalicelib.models.domain import Condition, ExclusionRule
+from chalicelib.models.records import Contact
 from chalicelib.models.requests import RuleBody, RulePatch, parse
 from chalicelib.services.context import Services, iso
 from chalicelib.services.jobs import iter_exclusion_matches, start_unenroll_job
@@ -46,16 +47,16 @@ def _parse_rule(body: dict[str, Any]) -> tuple[RuleBody, list[Condition]]:
 # --- matching over the workspace's contacts ----------------------------------------------------
 
 
-def match_contacts(services: Services, workspace_id: str, rule: ExclusionRule) -> tuple[int, dict[str, dict[str, Any]]]:
+def match_contacts(services: Services, workspace_id: str, rule: ExclusionRule) -> tuple[int, dict[str, Contact]]:
     """(contacts in the workspace, matching contacts by id) for a rule's conditions."""
     compiled = compile_rules([rule])[0]
     now = services.clock()
     total = 0
-    matched: dict[str, dict[str, Any]] = {}
+    matched: dict[str, Contact] = {}
     for contact in iter_workspace_contacts(services.config, workspace_id):
         total += 1
         if compiled.matches(match_subject(contact, Target()), now):
-            matched[contact["contact_id"]] = contact
+            matched[contact.contact_id] = contact
     return total, matched
 
 

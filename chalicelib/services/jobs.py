@@ -33,6 +33,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from chalicelib.errors import InvalidInput, NotFound, StoreUnavailable
 from chalicelib.logic.exclusions import CompiledRule, compile_rules, matching_rules
 from chalicelib.logic.normalize import is_valid_id
+from chalicelib.models.records import Contact
 from chalicelib.models.requests import UnenrollmentBody, parse
 from chalicelib.observability import record_unenrollments
 from chalicelib.services.context import Services, iso
@@ -320,7 +321,7 @@ def exclusion_page(
     sequence_id: str,
     start_key: dict[str, Any] | None,
     now: datetime,
-    contacts: dict[str, dict[str, Any]] | None = None,
+    contacts: dict[str, Contact] | None = None,
 ) -> ExclusionPage:
     """One page of a sequence's active enrollments whose contact the rule excludes from that
     sequence, with the hierarchy (enabled, ruleset on, audience not disabling it) applied.
@@ -362,7 +363,7 @@ def iter_exclusion_matches(
     compiled: list[CompiledRule],
     config: WorkspaceConfig,
     now: datetime,
-    contacts: dict[str, dict[str, Any]] | None = None,
+    contacts: dict[str, Contact] | None = None,
 ) -> Iterator[tuple[str, str]]:
     """Every (sequence_id, contact_id) the rule would unenroll: the planner's pages, in full."""
     for sequence_id in sorted(s.sequence_id for s in config.sequences.values() if s.exclusions_enabled):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chalicelib.errors import InvalidAddress, InvalidInput
 from chalicelib.logic.exclusions import MatchSubject
@@ -11,6 +11,9 @@ from chalicelib.logic.normalize import email_domain, is_valid_id, normalize_emai
 from chalicelib.models.domain import AddressKind
 from chalicelib.services.context import Services
 from chalicelib.store import keys
+
+if TYPE_CHECKING:
+    from chalicelib.models.records import Contact
 
 
 @dataclass(frozen=True)
@@ -57,20 +60,20 @@ def address_pk(services: Services, workspace_id: str, kind: AddressKind, normali
     return keys.address_pk(workspace_id, kind, keys.address_hash(services.config.address_key, kind, normalized))
 
 
-def contact_address_pks(contact: dict[str, Any]) -> dict[AddressKind, str]:
+def contact_address_pks(contact: Contact) -> dict[AddressKind, str]:
     found: dict[AddressKind, str] = {}
-    if contact.get("email_key"):
-        found["email"] = contact["email_key"]
-    if contact.get("phone_key"):
-        found["phone"] = contact["phone_key"]
+    if contact.email_key:
+        found["email"] = contact.email_key
+    if contact.phone_key:
+        found["phone"] = contact.phone_key
     return found
 
 
-def match_subject(contact: dict[str, Any] | None, target: Target) -> MatchSubject:
-    email = (contact or {}).get("email") or target.email
+def match_subject(contact: Contact | None, target: Target) -> MatchSubject:
+    email = (contact.email if contact else None) or target.email
     return MatchSubject(
         email=email,
         email_domain=email_domain(email) if email else None,
-        company_domain=(contact or {}).get("company_domain"),
-        attributes=(contact or {}).get("attributes") or {},
+        company_domain=contact.company_domain if contact else None,
+        attributes=contact.attributes if contact else {},
     )

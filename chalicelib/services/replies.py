@@ -39,7 +39,7 @@ def record_reply(services: Services, workspace_id: str, body: dict[str, Any]) ->
     own = store.get(workspace_id, reply.sequence_id, reply.contact_id)
     if own is not None:
         candidates[reply.contact_id] = own
-    company = contact.get("company_domain")
+    company = contact.company_domain
     if sequence.unenroll_company_on_reply and company:
         for item in store.active_for_company(workspace_id, reply.sequence_id, company):
             candidates.setdefault(item["contact_id"], item)

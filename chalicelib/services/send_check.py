@@ -19,6 +19,7 @@ from chalicelib.errors import InvalidInput, NotFound
 from chalicelib.logic.normalize import is_valid_id
 from chalicelib.logic.verdict import CheckRequest, Policy, Recipient, decide_send
 from chalicelib.models.domain import CHANNEL_ADDRESS, AddressKind, DndState, Topic
+from chalicelib.models.records import Contact
 from chalicelib.models.requests import CheckBody, SendCheckBatchBody, parse
 from chalicelib.observability import record_send_check
 from chalicelib.services.context import Services
@@ -52,7 +53,7 @@ class _Check:
     target: Target
     named: dict[AddressKind, str] = field(default_factory=dict)  # normalized, as the request named them
     given: dict[AddressKind, str] = field(default_factory=dict)  # their address pks
-    contact: dict[str, Any] | None = None
+    contact: Contact | None = None
     pks: list[str] = field(default_factory=list)  # the address items its verdict reads
     enrollment_key: tuple[str, str] | None = None  # (sequence_id, contact_id)
 
@@ -176,13 +177,13 @@ def check_many(
                 }
             )
             continue
-        states = [DndState.model_validate((contact or {}).get("dnd") or {})]
+        states = [DndState.model_validate(contact.dnd if contact else {})]
         states.extend(
             DndState.model_validate(found.addresses[pk].get("dnd") or {}) for pk in check.pks if pk in found.addresses
         )
         enrollment = found.enrollments.get(check.enrollment_key) if check.enrollment_key else None
         # Quiet hours (R17) place the number the send will use: the one the check names, else the contact's.
-        phone = check.named.get("phone") or (contact or {}).get("phone") or target.phone
+        phone = check.named.get("phone") or (contact.phone if contact else None) or target.phone
         recipient = Recipient(target.contact_id, match_subject(contact, target), states, enrollment, phone=phone)
         body = check.body
         request = CheckRequest(

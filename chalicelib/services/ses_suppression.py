@@ -135,6 +135,6 @@ def _address(services: Services, workspace_id: str, email_pk: str, contact_ids: 
     contacts = services.contacts.get_many(workspace_id, contact_ids)
     for contact_id in contact_ids:
         contact = contacts.get(contact_id)
-        if contact is not None and contact.get("email_key") == email_pk and contact.get("email"):
-            return str(contact["email"])
+        if contact is not None and contact.email_key == email_pk and contact.email:
+            return contact.email
     return None

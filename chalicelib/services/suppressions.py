@@ -516,8 +516,9 @@ def _export_rows(services: Services, ws: str, items: list[dict[str, Any]], audit
         }
         if kind in ("email", "phone"):
             holder = by_id.get(ids[0]) if ids else None
-            if holder is not None and holder.get(f"{kind}_key") == pk:
-                row[kind] = holder.get(kind)  # the contact's current address (R3: nothing else kept)
+            key, address = holder.address(kind) if holder is not None else (None, None)
+            if key == pk:
+                row[kind] = address  # the contact's current address (R3: nothing else kept)
             else:
                 row["address_hash"] = pk.rsplit("#", 1)[1]
         rows.append(row)

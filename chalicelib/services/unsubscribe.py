@@ -128,10 +128,10 @@ def mint_link(services: Services, workspace_id: str, body: dict[str, Any]) -> di
         claims_args["contact_id"] = target.contact_id
         # So the link still suppresses the addresses once the contact is erased (R3).
         secret = services.config.address_key
-        if contact.get("email"):
-            claims_args["email_digest"] = keys.address_hash(secret, "email", contact["email"])
-        if contact.get("phone"):
-            claims_args["phone_digest"] = keys.address_hash(secret, "phone", contact["phone"])
+        if contact.email:
+            claims_args["email_digest"] = keys.address_hash(secret, "email", contact.email)
+        if contact.phone:
+            claims_args["phone_digest"] = keys.address_hash(secret, "phone", contact.phone)
     else:
         if channel != "email":
             raise InvalidInput(
@@ -170,7 +170,7 @@ def _link(services: Services, token: str) -> _Link:
     contact = services.contacts.get_raw(claims.workspace_id, claims.contact_id)
     if contact is None:
         raise InvalidLink("this link is not valid")
-    return _Link(claims, contact_erased=bool(contact.get("deleted")))
+    return _Link(claims, contact_erased=contact.deleted)
 
 
 def _erased_address_pks(link: _Link) -> dict[AddressKind, str] | None:

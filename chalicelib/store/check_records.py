@@ -10,7 +10,7 @@ from chalicelib.config import Config
 from chalicelib.models.records import CheckRecords
 from chalicelib.store import keys
 from chalicelib.store.batch import batch_get
-from chalicelib.store.contacts import ContactStore
+from chalicelib.store.contacts import ContactStore, contact_from_item
 from chalicelib.store.items import to_item
 
 
@@ -30,9 +30,9 @@ class CheckRecordStore:
         """The live contacts, address items and enrollments ((sequence_id, contact_id)) that exist."""
         found = CheckRecords()
         if len(contact_ids) == 1 and not address_pks and not enrollments:
-            item = self._contacts.get(workspace_id, contact_ids[0])  # one contact: one GetItem
-            if item is not None:
-                found.contacts[contact_ids[0]] = item
+            contact = self._contacts.get(workspace_id, contact_ids[0])  # one contact: one GetItem
+            if contact is not None:
+                found.contacts[contact_ids[0]] = contact
             return found
         contacts_table, dnd_table = self.config.contacts_table, self.config.dnd_table
         enrollments_table = self.config.enrollments_table
@@ -45,7 +45,7 @@ class CheckRecordStore:
         items = batch_get({table: table_keys for table, table_keys in wanted.items() if table_keys})
         for item in items.get(contacts_table, []):
             if not item.get("deleted"):
-                found.contacts[item["contact_id"]] = item
+                found.contacts[item["contact_id"]] = contact_from_item(item)
         for item in items.get(dnd_table, []):
             found.addresses[item["pk"]] = item
         for item in items.get(enrollments_table, []):

@@ -9,6 +9,7 @@ from botocore.exceptions import ClientError
 
 from chalicelib.config import Config
 from chalicelib.errors import NotFound
+from chalicelib.models.records import Contact
 from chalicelib.store import keys
 from chalicelib.store.aws import client
 from chalicelib.store.batch import batch_get, query_index
@@ -27,6 +28,49 @@ PERSONAL_FIELDS = (
 MAX_CONTACTS_PER_CRM_ID = 10
 # A workspace with at most this many contacts: a batch's contact lookup reads them all in one Query.
 WORKSPACE_CONTACTS_AT_ONCE = 1000
+# What Contact names, and the keys the store derives (the item key, the workspace and the company
+# and CRM index keys): the rest of an item goes to Contact.extra.
+_CONTACT_ATTRIBUTES = frozenset(
+    (
+        "pk",
+        "ws",
+        "contact_id",
+        "email",
+        "phone",
+        "company_domain",
+        "attributes",
+        "dnd",
+        "version",
+        "email_key",
+        "phone_key",
+        "company_key",
+        "crm_key",
+        "created_at",
+        "updated_at",
+        "deleted",
+    )
+)
+
+
+def contact_from_item(item: dict[str, Any]) -> Contact:
+    """The typed contact of a stored item (or a tombstone); the workspace is ``ws``, else the key's prefix."""
+    get = item.get
+    return Contact(
+        contact_id=item["contact_id"],
+        workspace_id=get("ws") or item["pk"].partition("#")[0],
+        email=get("email"),
+        phone=get("phone"),
+        company_domain=get("company_domain"),
+        attributes=get("attributes") or {},
+        dnd=get("dnd") or {},
+        version=int(get("version") or 0),
+        email_key=get("email_key"),
+        phone_key=get("phone_key"),
+        created_at=get("created_at"),
+        updated_at=get("updated_at"),
+        deleted=bool(get("deleted")),
+        extra={k: v for k, v in item.items() if k not in _CONTACT_ATTRIBUTES},
+    )
 
 
 class ContactStore:
@@ -38,23 +82,27 @@ class ContactStore:
     def key(self, workspace_id: str, contact_id: str) -> dict[str, Any]:
         return to_item({"pk": keys.contact_pk(workspace_id, contact_id)})
 
-    def get(self, workspace_id: str, contact_id: str) -> dict[str, Any] | None:
+    def get(self, workspace_id: str, contact_id: str) -> Contact | None:
         """The live contact, or None when unknown or deleted (consistent read)."""
-        item = self.get_raw(workspace_id, contact_id)
-        return None if item is None or item.get("deleted") else item
+        contact = self.get_raw(workspace_id, contact_id)
+        return None if contact is None or contact.deleted else contact
 
-    def get_raw(self, workspace_id: str, contact_id: str) -> dict[str, Any] | None:
+    def get_raw(self, workspace_id: str, contact_id: str) -> Contact | None:
+        """The contact, or its tombstone once erased (``deleted``), or None when unknown."""
         found = self._ddb.get_item(TableName=self.table, Key=self.key(workspace_id, contact_id), ConsistentRead=True)
-        return from_item(found.get("Item"))
+        item = from_item(found.get("Item"))
+        return None if item is None else contact_from_item(item)
 
-    def get_many(self, workspace_id: str, contact_ids: list[str]) -> dict[str, dict[str, Any]]:
+    def get_many(self, workspace_id: str, contact_ids: list[str]) -> dict[str, Contact]:
         """The live ones of these contacts, by id (BatchGetItem, consistent)."""
         if not contact_ids:
             return {}
         found = batch_get({self.table: [self.key(workspace_id, cid) for cid in contact_ids]})
-        return {item["contact_id"]: item for item in found.get(self.table, []) if not item.get("deleted")}
+        return {
+            item["contact_id"]: contact_from_item(item) for item in found.get(self.table, []) if not item.get("deleted")
+        }
 
-    def put(self, workspace_id: str, contact_id: str, fields: dict[str, Any], now: str) -> dict[str, Any]:
+    def put(self, workspace_id: str, contact_id: str, fields: dict[str, Any], now: str) -> Contact:
         """Replace the contact's personal fields; DND and version survive (a PUT is not a reset)."""
         sets = {"ws": workspace_id, "contact_id": contact_id, "updated_at": now}
         sets.update({k: v for k, v in fields.items() if v not in (None, {}, "")})
@@ -76,7 +124,7 @@ class ContactStore:
             ExpressionAttributeValues=values,
             ReturnValues="ALL_NEW",
         )
-        return from_item(result["Attributes"]) or {}
+        return contact_from_item(from_item(result["Attributes"]) or {})
 
     def erase(self, workspace_id: str, contact_id: str, now: str) -> None:
         """Erase personal data; keep a tombstone with contact-level DND (R3)."""

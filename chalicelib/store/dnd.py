@@ -17,6 +17,8 @@ from botocore.exceptions import ClientError
 from chalicelib.config import Config
 from chalicelib.errors import ConcurrentUpdate, StoreUnavailable
 from chalicelib.models.domain import DndState
+from chalicelib.models.records import Contact
+from chalicelib.store import keys
 from chalicelib.store.aws import client
 from chalicelib.store.items import from_item, to_item, to_value
 
@@ -65,6 +67,15 @@ def subject_from_item(table: str, pk: str, audit_pk: str, workspace_id: str, ite
         version=int(item.get("version", 0)),
         workspace_id=workspace_id,
         extra=item,
+    )
+
+
+def contact_dnd_subject(table: str, contact: Contact) -> Subject:
+    """The contact-level DND of a contact (or of its tombstone), kept on the contact's own item."""
+    ws, contact_id = contact.workspace_id, contact.contact_id
+    item = {"contact_id": contact_id, "dnd": contact.dnd, "version": contact.version}
+    return subject_from_item(
+        table, keys.contact_pk(ws, contact_id), f"{ws}#{keys.contact_subject(contact_id)}", ws, item
     )
 
 

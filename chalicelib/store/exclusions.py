@@ -26,8 +26,10 @@ from botocore.exceptions import ClientError
 from chalicelib.config import Config
 from chalicelib.errors import InvalidInput, NotFound
 from chalicelib.models.domain import ExclusionRule
+from chalicelib.models.records import Contact
 from chalicelib.store.aws import client
 from chalicelib.store.batch import query_index, query_prefix, write_all
+from chalicelib.store.contacts import contact_from_item
 from chalicelib.store.items import from_item, to_item
 
 RULE_PREFIX = "rule#"
@@ -227,9 +229,9 @@ class ExclusionStore:
         write_all(self._ddb, self.table, [{"DeleteRequest": {"Key": key}} for key in item_keys])
 
 
-def iter_workspace_contacts(config: Config, workspace_id: str) -> Iterator[dict[str, Any]]:
+def iter_workspace_contacts(config: Config, workspace_id: str) -> Iterator[Contact]:
     """Every live contact of a workspace, page by page (by_workspace index: a Query, not a Scan).
     What rule previews, the breadth guard and imports evaluate a rule against."""
     for item in query_index(client("dynamodb"), config.contacts_table, "by_workspace", "ws", workspace_id):
         if not item.get("deleted"):
-            yield item
+            yield contact_from_item(item)

@@ -14,9 +14,10 @@ from typing import Any
 from chalicelib.config import Config
 from chalicelib.errors import ConcurrentUpdate, NotFound
 from chalicelib.models.domain import WorkspaceSettings
-from chalicelib.models.records import CheckRecords, Job, OutboxItem
+from chalicelib.models.records import CheckRecords, Contact, Job, OutboxItem
 from chalicelib.services.context import AfterChangeHook, Services
 from chalicelib.store import keys
+from chalicelib.store.contacts import contact_from_item
 from chalicelib.store.dnd import AuditRecord, DuplicateEvent, Subject
 from chalicelib.store.enrollments import ACTIVE, UNENROLLED
 from chalicelib.store.jobs import job_from_item, new_job
@@ -55,18 +56,18 @@ class FakeContacts:
     def key(self, workspace_id: str, contact_id: str) -> dict[str, Any]:
         return {"pk": keys.contact_pk(workspace_id, contact_id)}
 
-    def get(self, workspace_id: str, contact_id: str) -> dict[str, Any] | None:
-        item = self.get_raw(workspace_id, contact_id)
-        return None if item is None or item.get("deleted") else item
+    def get(self, workspace_id: str, contact_id: str) -> Contact | None:
+        contact = self.get_raw(workspace_id, contact_id)
+        return None if contact is None or contact.deleted else contact
 
-    def get_raw(self, workspace_id: str, contact_id: str) -> dict[str, Any] | None:
+    def get_raw(self, workspace_id: str, contact_id: str) -> Contact | None:
         item = self.items.get((workspace_id, contact_id))
-        return dict(item) if item is not None else None
+        return contact_from_item(dict(item)) if item is not None else None
 
-    def get_many(self, workspace_id: str, contact_ids: list[str]) -> dict[str, dict[str, Any]]:
-        return {cid: item for cid in contact_ids if (item := self.get(workspace_id, cid)) is not None}
+    def get_many(self, workspace_id: str, contact_ids: list[str]) -> dict[str, Contact]:
+        return {cid: contact for cid in contact_ids if (contact := self.get(workspace_id, cid)) is not None}
 
-    def put(self, workspace_id: str, contact_id: str, fields: dict[str, Any], now: str) -> dict[str, Any]:
+    def put(self, workspace_id: str, contact_id: str, fields: dict[str, Any], now: str) -> Contact:
         current = self.items.get((workspace_id, contact_id), {})
         item = {
             **{k: current[k] for k in ("dnd", "version", "created_at") if k in current},
@@ -78,7 +79,7 @@ class FakeContacts:
         item.setdefault("created_at", now)
         item["version"] = int(item.get("version", 0)) + 1
         self.items[(workspace_id, contact_id)] = item
-        return dict(item)
+        return contact_from_item(dict(item))
 
     def erase(self, workspace_id: str, contact_id: str, now: str) -> None:
         current = self.items.get((workspace_id, contact_id))
