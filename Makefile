@@ -21,7 +21,7 @@ endef
 export READ_PINS
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test unit lint publish-event post-webhook bench package deploy clean openapi fuzz browser-test
+.PHONY: help install run test unit lint publish-event post-webhook bench package deploy backfill clean openapi fuzz browser-test
 
 help:
 	@echo "make run            start the local stack (API, embedded AWS endpoint, dispatcher)"
@@ -36,6 +36,7 @@ help:
 	@echo "make post-webhook PROVIDER=sendgrid|mailgun|postmark EVENT=events/<file>.json   sign + post to the local stack"
 	@echo "make package [STAGE=dev]    chalice package into build/package/<stage> + cfn-lint (no AWS account needed)"
 	@echo "make deploy STAGE=dev|prod  deploy the data stack, then the Chalice app (needs AWS credentials)"
+	@echo "make backfill STAGE=dev|prod  once, after upgrading a stage from the first release: index its old DND/audit entries"
 	@echo "make install        create .venv and install the pinned dependencies"
 	@echo "make clean          remove caches and build output (rm -rf .venv for a full reset)"
 
@@ -122,6 +123,13 @@ package: install
 deploy: install
 	@test -n "$(STAGE)" || { echo "usage: make deploy STAGE=dev|prod" >&2; exit 2; }
 	$(BIN)/python -m infra.deploy --stage $(STAGE)
+
+# One-off, after `make deploy` upgraded a stage from the first release (README, Deploy): puts its older
+# DND and audit entries into the R18 indexes. Resumable (build/backfill/<stage>.json), idempotent.
+# Needs the operator permissions of `python -m infra.backfill --stage <stage> --print-policy`.
+backfill: install
+	@test -n "$(STAGE)" || { echo "usage: make backfill STAGE=dev|prod [BACKFILL_ARGS=--segments 8]" >&2; exit 2; }
+	$(BIN)/python -m infra.backfill --stage $(STAGE) $(BACKFILL_ARGS)
 
 clean:
 	rm -rf build .pytest_cache .mypy_cache .ruff_cache test-artifacts

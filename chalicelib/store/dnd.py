@@ -145,7 +145,7 @@ class DndStore:
         index items (chalicelib/store/suppressions.py), the audit entries, then the exactly-once
         ``markers`` (each conditional on not existing yet)."""
         from chalicelib.models.domain import DndState
-        from chalicelib.store.suppressions import index_actions, shard_of
+        from chalicelib.store.suppressions import audit_shard, index_actions
 
         items: list[dict[str, Any]] = []
         for subject in subjects:
@@ -215,7 +215,6 @@ class DndStore:
             )
         for index, record in enumerate(audit):
             sk = f"{record.at}#{time.time_ns():x}{index:02d}"
-            workspace_id = record.audit_pk.split("#", 1)[0]
             items.append(
                 {
                     "Put": {
@@ -224,7 +223,7 @@ class DndStore:
                             {
                                 "pk": record.audit_pk,
                                 "sk": sk,
-                                "audit_shard": shard_of(workspace_id, record.audit_pk + sk),
+                                "audit_shard": audit_shard(record.audit_pk, sk),
                                 **record.entry,
                             }
                         ),

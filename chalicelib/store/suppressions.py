@@ -39,6 +39,11 @@ def shard_of(workspace_id: str, text: str) -> str:
     return f"{workspace_id}#{zlib.crc32(text.encode()) % SHARDS:02d}"
 
 
+def audit_shard(audit_pk: str, sk: str) -> str:
+    """The ``by_workspace`` shard of an audit entry: its workspace is the first part of its pk."""
+    return shard_of(audit_pk.split("#", 1)[0], audit_pk + sk)
+
+
 def subject_kind(subject_pk: str) -> str:
     """email | phone (address items, ``<ws>#e#<hash>``/``<ws>#p#<hash>``) or contact."""
     parts = subject_pk.split("#")
