@@ -20,6 +20,7 @@ from chalicelib.models.domain import (
     Sequence,
     WorkspaceSettings,
 )
+from chalicelib.models.records import Enrollment
 
 
 @dataclass(frozen=True)
@@ -41,7 +42,7 @@ class Recipient:
     contact_id: str | None
     subject: MatchSubject
     states: list[DndState] = field(default_factory=list)
-    enrollment: dict[str, Any] | None = None
+    enrollment: Enrollment | None = None
     phone: str | None = None  # E.164, for quiet hours (R17)
 
 
@@ -59,7 +60,7 @@ def _exclusion_blocks(
     policy: Policy, recipient: Recipient, sequence_id: str | None, audience_id: str | None, now: datetime
 ) -> list[dict[str, Any]]:
     if audience_id is None and recipient.enrollment is not None:
-        audience_id = recipient.enrollment.get("audience_id")
+        audience_id = recipient.enrollment.audience_id
     hits = matching_rules(
         policy.rules,
         recipient.subject,
@@ -118,7 +119,7 @@ def decide_send(request: CheckRequest, recipient: Recipient, policy: Policy, now
     blocked_by.extend(topic_blocks)
     blocked_by.extend(_exclusion_blocks(policy, recipient, request.sequence_id, request.audience_id, now))
     if request.sequence_id is not None:
-        status = (recipient.enrollment or {}).get("status")
+        status = recipient.enrollment.status if recipient.enrollment is not None else None
         if status != "active":
             blocked_by.append({"type": "enrollment", "reason": "unenrolled" if status else "not_enrolled"})
     quiet = quiet_hours_block(
@@ -148,11 +149,12 @@ def decide_enrollment(
     if is_do_not_contact(recipient.states):
         blocked_by.append({"type": "dnd", "reason": "do_not_contact"})
     blocked_by.extend(_exclusion_blocks(policy, recipient, sequence.sequence_id, audience_id, now))
-    enrollment = recipient.enrollment or {}
-    if enrollment.get("status") == "active":
+    enrollment = recipient.enrollment
+    status = enrollment.status if enrollment is not None else None
+    if status == "active":
         blocked_by.append({"type": "enrollment", "reason": "already_enrolled"})
-    unenrolled_at = enrollment.get("unenrolled_at")
-    if enrollment.get("status") == "unenrolled" and unenrolled_at and sequence.reenroll_cooldown_days:
+    unenrolled_at = enrollment.unenrolled_at if enrollment is not None else None
+    if status == "unenrolled" and unenrolled_at and sequence.reenroll_cooldown_days:
         until = datetime.fromisoformat(unenrolled_at) + timedelta(days=sequence.reenroll_cooldown_days)
         if now < until:
             blocked_by.append({"type": "cooldown", "reason": "reenroll_cooldown", "until": until.isoformat()})

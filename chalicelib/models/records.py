@@ -34,6 +34,28 @@ class Contact:
         return (self.email_key, self.email) if kind == "email" else (self.phone_key, self.phone)
 
 
+@dataclass(frozen=True, slots=True)
+class Enrollment:
+    """An enrollment (R11) as the enrollment store reads it: a contact in a sequence, its status
+    (``active``/``unenrolled``), how and from which audience it was enrolled, when it started and
+    ended (``unenrolled_at`` starts the re-enrollment cooldown), and the version its optimistic
+    writes check. Read from a page that asked for some attributes only, the others are None.
+    Attributes this record does not name are kept in ``extra``."""
+
+    workspace_id: str
+    sequence_id: str
+    contact_id: str
+    status: str | None = None
+    audience_id: str | None = None
+    mode: str | None = None
+    company_domain: str | None = None
+    enrolled_at: str | None = None
+    unenrolled_at: str | None = None
+    unenroll_reason: str | None = None
+    version: int = 0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
 @dataclass
 class CheckRecords:
     """Everything a send-check verdict reads, by what the check names: live contacts by contact id,
@@ -41,7 +63,7 @@ class CheckRecords:
 
     contacts: dict[str, Contact] = field(default_factory=dict)
     addresses: dict[str, dict[str, Any]] = field(default_factory=dict)
-    enrollments: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
+    enrollments: dict[tuple[str, str], Enrollment] = field(default_factory=dict)
 
     def merge(self, other: CheckRecords) -> None:
         self.contacts.update(other.contacts)

@@ -17,6 +17,7 @@ from chalicelib.logic.dnd_rules import is_do_not_contact
 from chalicelib.logic.normalize import is_valid_id
 from chalicelib.logic.verdict import Recipient, decide_enrollment
 from chalicelib.models.domain import Audience, Sequence
+from chalicelib.models.records import Enrollment
 from chalicelib.models.requests import AudienceBody, EnrollBody, SequenceBody, parse
 from chalicelib.observability import SERVICE
 from chalicelib.services.context import Services, iso
@@ -134,7 +135,7 @@ def enroll(services: Services, workspace_id: str, sequence_id: str, body: dict[s
         if blocked_by:
             raise Conflict("enrollment refused", code="enrollment_blocked", extra={"blocked_by": blocked_by})
         try:
-            item = store.enroll(
+            enrollment = store.enroll(
                 workspace_id,
                 sequence_id,
                 parsed.contact_id,
@@ -146,25 +147,22 @@ def enroll(services: Services, workspace_id: str, sequence_id: str, body: dict[s
             )
         except EnrollmentChanged:
             continue
-        return enrollment_view(item)
+        return enrollment_view(enrollment)
     raise ConcurrentUpdate("the enrollment kept changing; retry")
 
 
-def enrollment_view(item: dict[str, Any]) -> dict[str, Any]:
-    return {
-        name: item.get(name)
-        for name in (
-            "contact_id",
-            "sequence_id",
-            "status",
-            "audience_id",
-            "mode",
-            "enrolled_at",
-            "unenrolled_at",
-            "unenroll_reason",
-        )
-        if item.get(name) is not None
+def enrollment_view(enrollment: Enrollment) -> dict[str, Any]:
+    view = {
+        "contact_id": enrollment.contact_id,
+        "sequence_id": enrollment.sequence_id,
+        "status": enrollment.status,
+        "audience_id": enrollment.audience_id,
+        "mode": enrollment.mode,
+        "enrolled_at": enrollment.enrolled_at,
+        "unenrolled_at": enrollment.unenrolled_at,
+        "unenroll_reason": enrollment.unenroll_reason,
     }
+    return {name: value for name, value in view.items() if value is not None}
 
 
 def unenroll(services: Services, workspace_id: str, sequence_id: str, contact_id: str) -> dict[str, Any]:
@@ -172,11 +170,11 @@ def unenroll(services: Services, workspace_id: str, sequence_id: str, contact_id
     require_id(sequence_id, "sequence_id")
     require_id(contact_id, "contact_id")
     store = services.enrollments
-    item = store.get(workspace_id, sequence_id, contact_id)
-    if item is None:
+    enrollment = store.get(workspace_id, sequence_id, contact_id)
+    if enrollment is None:
         raise NotFound("enrollment not found", fields={"contact_id": "not enrolled in this sequence"})
-    store.unenroll_one(item, iso(services.clock()), REASON_MANUAL_UNENROLL)
-    return enrollment_view(store.get(workspace_id, sequence_id, contact_id) or item)
+    store.unenroll_one(enrollment, iso(services.clock()), REASON_MANUAL_UNENROLL)
+    return enrollment_view(store.get(workspace_id, sequence_id, contact_id) or enrollment)
 
 
 def list_enrollments(services: Services, workspace_id: str, sequence_id: str, params: dict[str, str]) -> dict[str, Any]:
@@ -191,8 +189,8 @@ def list_enrollments(services: Services, workspace_id: str, sequence_id: str, pa
     if not 1 <= limit <= MAX_PAGE:
         raise InvalidInput("invalid limit", fields={"limit": f"1 to {MAX_PAGE}"})
     start = decode_cursor(params.get("cursor"))
-    items, last = services.enrollments.page(workspace_id, sequence_id, status, limit=limit, start_key=start)
-    return {"enrollments": [enrollment_view(i) for i in items], "next": encode_cursor(last)}
+    found, last = services.enrollments.page(workspace_id, sequence_id, status, limit=limit, start_key=start)
+    return {"enrollments": [enrollment_view(enrollment) for enrollment in found], "next": encode_cursor(last)}
 
 
 def unenroll_contacts(
@@ -213,11 +211,11 @@ def unenroll_contacts(
         return 0
     store = services.enrollments
     if sequence_id is not None:
-        items = list(store.get_many((workspace_id, sequence_id, cid) for cid in ids).values())
+        found = list(store.get_many((workspace_id, sequence_id, cid) for cid in ids).values())
     else:
-        items = [item for cid in ids for item in store.active_for_contact(workspace_id, cid)]
+        found = [enrollment for cid in ids for enrollment in store.active_for_contact(workspace_id, cid)]
     at = iso(services.clock())
-    return sum(1 for item in items if item.get("status") == ACTIVE and store.unenroll_one(item, at, reason))
+    return sum(1 for e in found if e.status == ACTIVE and store.unenroll_one(e, at, reason))
 
 
 def unenroll_on_do_not_contact(services: Services, workspace_id: str, result: DndResult) -> None:

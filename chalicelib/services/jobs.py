@@ -262,7 +262,7 @@ def _plan_page(services: Services, message: PlanStep) -> tuple[list[list[list[st
     store = services.enrollments
     by = source.get("by")
     if by == "status":
-        items, last = store.page(
+        found, last = store.page(
             ws,
             source["sequence_id"],
             source.get("status") or ACTIVE,
@@ -270,7 +270,7 @@ def _plan_page(services: Services, message: PlanStep) -> tuple[list[list[list[st
             start_key=cursor.get("key"),
             attributes=("contact_id",),
         )
-        pairs = [(source["sequence_id"], item["contact_id"]) for item in items]
+        pairs = [(source["sequence_id"], enrollment.contact_id) for enrollment in found]
         return _batches(pairs), ({"key": last} if last else None)
     if by == "contacts":
         contact_ids: list[str] = source["contact_ids"]
@@ -280,7 +280,7 @@ def _plan_page(services: Services, message: PlanStep) -> tuple[list[list[list[st
             pairs = [(source["sequence_id"], cid) for cid in chunk]
         else:
             chunk = contact_ids[offset : offset + CONTACTS_PER_PLAN_STEP]
-            pairs = [(item["sequence_id"], cid) for cid in chunk for item in store.active_for_contact(ws, cid)]
+            pairs = [(e.sequence_id, cid) for cid in chunk for e in store.active_for_contact(ws, cid)]
         end = offset + len(chunk)
         return _batches(pairs), ({"offset": end} if end < len(contact_ids) else None)
     if by == "exclusion":
@@ -327,7 +327,7 @@ def exclusion_page(
     sequence, with the hierarchy (enabled, ruleset on, audience not disabling it) applied.
     ``contacts`` (id -> item) saves the contact reads when the caller already has them."""
     store = services.enrollments
-    items, last = store.page(
+    enrollments, last = store.page(
         workspace_id,
         sequence_id,
         ACTIVE,
@@ -336,14 +336,14 @@ def exclusion_page(
         attributes=("contact_id", "audience_id"),
     )
     if contacts is None:
-        contacts = services.contacts.get_many(workspace_id, [item["contact_id"] for item in items])
+        contacts = services.contacts.get_many(workspace_id, [e.contact_id for e in enrollments])
     sequence = config.sequences.get(sequence_id)
     matched: list[str] = []
-    for item in items:
-        contact = contacts.get(item["contact_id"])
+    for enrollment in enrollments:
+        contact = contacts.get(enrollment.contact_id)
         if contact is None:
             continue
-        audience = config.audiences.get(item["audience_id"]) if item.get("audience_id") else None
+        audience = config.audiences.get(enrollment.audience_id) if enrollment.audience_id else None
         hits = matching_rules(
             compiled,
             match_subject(contact, Target()),
@@ -353,7 +353,7 @@ def exclusion_page(
             audience=audience,
         )
         if hits:
-            matched.append(item["contact_id"])
+            matched.append(enrollment.contact_id)
     return ExclusionPage(contact_ids=matched, next_key=last)
 
 

@@ -11,6 +11,7 @@ from chalicelib.logic.auto_reply import is_auto_reply
 from chalicelib.logic.reply_intent import asks_to_unsubscribe, own_words
 from chalicelib.logic.revocation import classify_revocation
 from chalicelib.models.domain import REASON_REPLY_UNSUBSCRIBE
+from chalicelib.models.records import Enrollment
 from chalicelib.models.requests import ReplyBody, parse
 from chalicelib.services.context import Services, iso
 from chalicelib.services.dnd import DndChange, apply_dnd_change, record_flag
@@ -35,19 +36,19 @@ def record_reply(services: Services, workspace_id: str, body: dict[str, Any]) ->
         return {"unenrolled": [], "opted_out": False, "ignored": "auto_reply"}
     store = services.enrollments
 
-    candidates: dict[str, dict[str, Any]] = {}
+    candidates: dict[str, Enrollment] = {}
     own = store.get(workspace_id, reply.sequence_id, reply.contact_id)
     if own is not None:
         candidates[reply.contact_id] = own
     company = contact.company_domain
     if sequence.unenroll_company_on_reply and company:
-        for item in store.active_for_company(workspace_id, reply.sequence_id, company):
-            candidates.setdefault(item["contact_id"], item)
+        for enrollment in store.active_for_company(workspace_id, reply.sequence_id, company):
+            candidates.setdefault(enrollment.contact_id, enrollment)
     at = iso(services.clock())
     unenrolled = [
         contact_id
-        for contact_id, item in candidates.items()
-        if item.get("status") == ACTIVE and store.unenroll_one(item, at, REASON_REPLIED)
+        for contact_id, enrollment in candidates.items()
+        if enrollment.status == ACTIVE and store.unenroll_one(enrollment, at, REASON_REPLIED)
     ]
 
     intent = asks_to_unsubscribe(reply.body)

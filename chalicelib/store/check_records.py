@@ -11,6 +11,7 @@ from chalicelib.models.records import CheckRecords
 from chalicelib.store import keys
 from chalicelib.store.batch import batch_get
 from chalicelib.store.contacts import ContactStore, contact_from_item
+from chalicelib.store.enrollments import enrollment_from_item
 from chalicelib.store.items import to_item
 
 
@@ -49,5 +50,5 @@ class CheckRecordStore:
         for item in items.get(dnd_table, []):
             found.addresses[item["pk"]] = item
         for item in items.get(enrollments_table, []):
-            found.enrollments[enrollment_keys[(item["pk"], item["sk"])]] = item
+            found.enrollments[enrollment_keys[(item["pk"], item["sk"])]] = enrollment_from_item(item)
         return found

@@ -18,6 +18,7 @@ from botocore.exceptions import ClientError
 from chalicelib.config import Config
 from chalicelib.errors import InvalidInput
 from chalicelib.logic.bounded_json import loads_bounded
+from chalicelib.models.records import Enrollment
 from chalicelib.store import keys
 from chalicelib.store.aws import client
 from chalicelib.store.batch import batch_get, query_index, read_all, write_all
@@ -32,6 +33,28 @@ _GSI_ONLY_WHILE_ACTIVE = ("seq_company",)
 # What an active enrollment holds that its key does not give (unenrolled_at/unenroll_reason: an
 # active item has none; a re-enrollment writes a fresh item).
 _READ_FOR_REWRITE = ("sk", "status", "audience_id", "mode", "company_domain", "enrolled_at", "version")
+# What Enrollment names, and the keys the store derives (the item key, the workspace and the index
+# keys): the rest of an item goes to Enrollment.extra.
+_ENROLLMENT_ATTRIBUTES = frozenset(
+    (
+        "pk",
+        "sk",
+        "ws",
+        "sequence_id",
+        "contact_id",
+        "status",
+        "audience_id",
+        "mode",
+        "company_domain",
+        "enrolled_at",
+        "unenrolled_at",
+        "unenroll_reason",
+        "version",
+        "contact_key",
+        "seq_status",
+        "seq_company",
+    )
+)
 
 
 class EnrollmentChanged(Exception):
@@ -44,6 +67,54 @@ def seq_status(workspace_id: str, sequence_id: str, status: str) -> str:
 
 def seq_company(workspace_id: str, sequence_id: str, company_domain: str) -> str:
     return f"{keys.enrollment_pk(workspace_id, sequence_id)}#{company_domain}"
+
+
+def enrollment_from_item(
+    item: dict[str, Any], workspace_id: str | None = None, sequence_id: str | None = None
+) -> Enrollment:
+    """The typed enrollment of a stored item, or of the projection a page asked for: there the
+    workspace and sequence the query named stand in for the attributes it did not read."""
+    get = item.get
+    return Enrollment(
+        workspace_id=get("ws") or workspace_id or item["pk"].partition("#")[0],
+        sequence_id=get("sequence_id") or sequence_id or item["pk"].partition("#")[2],
+        contact_id=get("contact_id") or item["sk"],
+        status=get("status"),
+        audience_id=get("audience_id"),
+        mode=get("mode"),
+        company_domain=get("company_domain"),
+        enrolled_at=get("enrolled_at"),
+        unenrolled_at=get("unenrolled_at"),
+        unenroll_reason=get("unenroll_reason"),
+        version=int(get("version") or 0),
+        extra={k: v for k, v in item.items() if k not in _ENROLLMENT_ATTRIBUTES},
+    )
+
+
+def enrollment_item(enrollment: Enrollment) -> dict[str, Any]:
+    """The stored item of an enrollment: its attributes plus the key and index keys derived from
+    them (``seq_company`` only while active); None values are not written."""
+    ws, sequence_id, contact_id = enrollment.workspace_id, enrollment.sequence_id, enrollment.contact_id
+    status, company_domain = enrollment.status or ACTIVE, enrollment.company_domain
+    return {
+        **enrollment.extra,
+        "pk": keys.enrollment_pk(ws, sequence_id),
+        "sk": contact_id,
+        "ws": ws,
+        "sequence_id": sequence_id,
+        "contact_id": contact_id,
+        "status": status,
+        "audience_id": enrollment.audience_id,
+        "mode": enrollment.mode,
+        "company_domain": company_domain,
+        "enrolled_at": enrollment.enrolled_at,
+        "unenrolled_at": enrollment.unenrolled_at,
+        "unenroll_reason": enrollment.unenroll_reason,
+        "contact_key": keys.contact_pk(ws, contact_id),
+        "seq_status": seq_status(ws, sequence_id, status),
+        "seq_company": (seq_company(ws, sequence_id, company_domain) if company_domain and status == ACTIVE else None),
+        "version": enrollment.version,
+    }
 
 
 def unenrolled_item(item: dict[str, Any], at: str, reason: str) -> dict[str, Any]:
@@ -87,19 +158,21 @@ class EnrollmentStore:
     def key(self, workspace_id: str, sequence_id: str, contact_id: str) -> dict[str, Any]:
         return to_item({"pk": keys.enrollment_pk(workspace_id, sequence_id), "sk": contact_id})
 
-    def get(self, workspace_id: str, sequence_id: str, contact_id: str) -> dict[str, Any] | None:
+    def get(self, workspace_id: str, sequence_id: str, contact_id: str) -> Enrollment | None:
         found = self._ddb.get_item(
             TableName=self.table, Key=self.key(workspace_id, sequence_id, contact_id), ConsistentRead=True
         )
-        return from_item(found.get("Item"))
+        item = from_item(found.get("Item"))
+        return None if item is None else enrollment_from_item(item)
 
-    def get_many(self, pairs: Iterable[tuple[str, str, str]]) -> dict[tuple[str, str], dict[str, Any]]:
-        """(ws, sequence_id, contact_id) -> items found, keyed by (sequence_id, contact_id)."""
+    def get_many(self, pairs: Iterable[tuple[str, str, str]]) -> dict[tuple[str, str], Enrollment]:
+        """(ws, sequence_id, contact_id) -> enrollments found, keyed by (sequence_id, contact_id)."""
         wanted = [self.key(ws, seq, cid) for ws, seq, cid in pairs]
         if not wanted:
             return {}
         found = batch_get({self.table: wanted})
-        return {(item["sequence_id"], item["contact_id"]): item for item in found.get(self.table, [])}
+        enrollments = (enrollment_from_item(item) for item in found.get(self.table, []))
+        return {(enrollment.sequence_id, enrollment.contact_id): enrollment for enrollment in enrollments}
 
     def enroll(
         self,
@@ -107,50 +180,45 @@ class EnrollmentStore:
         sequence_id: str,
         contact_id: str,
         *,
-        previous: dict[str, Any] | None,
+        previous: Enrollment | None,
         audience_id: str | None,
         mode: str,
         company_domain: str | None,
         at: str,
-    ) -> dict[str, Any]:
+    ) -> Enrollment:
         """Write an active enrollment, only if the item is still what the decision read."""
-        item: dict[str, Any] = {
-            "pk": keys.enrollment_pk(workspace_id, sequence_id),
-            "sk": contact_id,
-            "ws": workspace_id,
-            "sequence_id": sequence_id,
-            "contact_id": contact_id,
-            "status": ACTIVE,
-            "audience_id": audience_id,
-            "mode": mode,
-            "company_domain": company_domain,
-            "enrolled_at": at,
-            "contact_key": keys.contact_pk(workspace_id, contact_id),
-            "seq_status": seq_status(workspace_id, sequence_id, ACTIVE),
-            "seq_company": seq_company(workspace_id, sequence_id, company_domain) if company_domain else None,
-            "version": int((previous or {}).get("version") or 0) + 1,
-        }
+        enrollment = Enrollment(
+            workspace_id,
+            sequence_id,
+            contact_id,
+            status=ACTIVE,
+            audience_id=audience_id,
+            mode=mode,
+            company_domain=company_domain,
+            enrolled_at=at,
+            version=(previous.version if previous is not None else 0) + 1,
+        )
         if previous is None:
             condition: dict[str, Any] = {"ConditionExpression": "attribute_not_exists(pk)"}
         else:
             condition = {
                 "ConditionExpression": "#v = :v",
                 "ExpressionAttributeNames": {"#v": "version"},
-                "ExpressionAttributeValues": {":v": to_value(int(previous.get("version") or 0))},
+                "ExpressionAttributeValues": {":v": to_value(previous.version)},
             }
         try:
-            self._ddb.put_item(TableName=self.table, Item=to_item(item), **condition)
+            self._ddb.put_item(TableName=self.table, Item=to_item(enrollment_item(enrollment)), **condition)
         except ClientError as exc:
             if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
                 raise EnrollmentChanged() from None
             raise
-        return item
+        return enrollment
 
-    def unenroll_one(self, item: dict[str, Any], at: str, reason: str) -> bool:
+    def unenroll_one(self, enrollment: Enrollment, at: str, reason: str) -> bool:
         """Unenroll one active enrollment; False when it was no longer active."""
-        if item.get("status") != ACTIVE:
+        if enrollment.status != ACTIVE:
             return False
-        return self._unenroll(item["ws"], item["sequence_id"], item["contact_id"], at, reason)
+        return self._unenroll(enrollment.workspace_id, enrollment.sequence_id, enrollment.contact_id, at, reason)
 
     def unenroll_batch(self, workspace_id: str, pairs: list[tuple[str, str]], at: str, reason: str) -> int:
         """Unenroll the still-active ones of up to 100 (sequence_id, contact_id) pairs: one
@@ -229,9 +297,9 @@ class EnrollmentStore:
         limit: int,
         start_key: dict[str, Any] | None = None,
         attributes: tuple[str, ...] | None = None,
-    ) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
-        """One page of a sequence's enrollments (by status via the by_status index), plain items
-        and the plain LastEvaluatedKey. ``attributes`` reads only those (planners need a contact id,
+    ) -> tuple[list[Enrollment], dict[str, Any] | None]:
+        """One page of a sequence's enrollments (by status via the by_status index), and the plain
+        LastEvaluatedKey (the cursor). ``attributes`` reads only those (planners need a contact id,
         not the whole item: reading 1,000 full items a page cost more than the writes they plan)."""
         kwargs: dict[str, Any] = {"TableName": self.table, "Limit": limit}
         if attributes:
@@ -256,23 +324,19 @@ class EnrollmentStore:
             if exc.response["Error"]["Code"] == "ValidationException" and start_key:
                 raise InvalidInput("invalid cursor", fields={"cursor": "not a cursor this API returned"}) from None
             raise
-        items = [from_item(i) or {} for i in response.get("Items", [])]
-        return items, from_item(response.get("LastEvaluatedKey"))
+        found = [enrollment_from_item(from_item(i) or {}, workspace_id, sequence_id) for i in response.get("Items", [])]
+        return found, from_item(response.get("LastEvaluatedKey"))
 
-    def active_for_contact(self, workspace_id: str, contact_id: str) -> list[dict[str, Any]]:
+    def active_for_contact(self, workspace_id: str, contact_id: str) -> list[Enrollment]:
         """Every active enrollment of a contact, across sequences (by_contact index)."""
-        return [
-            item
-            for item in self._query_all("by_contact", "contact_key", keys.contact_pk(workspace_id, contact_id))
-            if item.get("status") == ACTIVE
-        ]
+        return self._active("by_contact", "contact_key", keys.contact_pk(workspace_id, contact_id))
 
-    def active_for_company(self, workspace_id: str, sequence_id: str, company_domain: str) -> list[dict[str, Any]]:
-        key = seq_company(workspace_id, sequence_id, company_domain)
-        return [item for item in self._query_all("by_company", "seq_company", key) if item.get("status") == ACTIVE]
+    def active_for_company(self, workspace_id: str, sequence_id: str, company_domain: str) -> list[Enrollment]:
+        return self._active("by_company", "seq_company", seq_company(workspace_id, sequence_id, company_domain))
 
     def count_active_for_company(self, workspace_id: str, sequence_id: str, company_domain: str) -> int:
         return len(self.active_for_company(workspace_id, sequence_id, company_domain))
 
-    def _query_all(self, index: str, attribute: str, value: str) -> list[dict[str, Any]]:
-        return list(query_index(self._ddb, self.table, index, attribute, value))
+    def _active(self, index: str, attribute: str, value: str) -> list[Enrollment]:
+        items = query_index(self._ddb, self.table, index, attribute, value)
+        return [enrollment_from_item(item) for item in items if item.get("status") == ACTIVE]

@@ -310,12 +310,12 @@ def test_r11_redelivery_is_harmless(api, queue):
     # When every batch message is processed, and then all of them again
     assert queue.invoke(batches)
     store = EnrollmentStore(__import__("chalicelib.config", fromlist=["get_config"]).get_config())
-    first = store.get(api.workspace_id, "s1", "c42")["unenrolled_at"]
+    first = store.get(api.workspace_id, "s1", "c42").unenrolled_at
     assert queue.invoke(batches)
     # Then nothing is counted twice and the cooldown start did not move
     final = job(api, answer["job_id"])
     assert (final["status"], final["total"], final["processed"], final["unenrolled"]) == ("done", 150, 150, 150)
-    assert store.get(api.workspace_id, "s1", "c42")["unenrolled_at"] == first
+    assert store.get(api.workspace_id, "s1", "c42").unenrolled_at == first
 
 
 def test_r11_poison_message_reaches_the_dlq_without_blocking_the_rest(api, queue):
@@ -405,7 +405,7 @@ def test_r11_bulk_unenrollment_keeps_every_attribute_of_the_enrollment(api, queu
     """The worker rewrites each item with a batched put: whatever it does not read would be lost.
     The stored item must be exactly the enrollment as written by EnrollmentStore.enroll, unenrolled."""
     from chalicelib.config import get_config
-    from chalicelib.store.enrollments import EnrollmentStore, unenrolled_item
+    from chalicelib.store.enrollments import EnrollmentStore, enrollment_item, unenrolled_item
 
     store = EnrollmentStore(get_config())
     ids = seed_contacts(api, 3)
@@ -413,15 +413,17 @@ def test_r11_bulk_unenrollment_keeps_every_attribute_of_the_enrollment(api, queu
     for sequence_id in sequences:
         seed_enrollments(api, sequence_id, [])  # registers the sequence
         for n, cid in enumerate(ids):
-            before[(sequence_id, cid)] = store.enroll(
-                api.workspace_id,
-                sequence_id,
-                cid,
-                previous=None,
-                audience_id="partners" if n else None,
-                mode="manual",
-                company_domain="acme.example" if n != 1 else None,
-                at=f"2026-01-0{n + 1}T00:00:00Z",
+            before[(sequence_id, cid)] = enrollment_item(
+                store.enroll(
+                    api.workspace_id,
+                    sequence_id,
+                    cid,
+                    previous=None,
+                    audience_id="partners" if n else None,
+                    mode="manual",
+                    company_domain="acme.example" if n != 1 else None,
+                    at=f"2026-01-0{n + 1}T00:00:00Z",
+                )
             )
     body = {"contact_ids": ids} if len(sequences) > 1 else {"sequence_id": "s1"}
     status, answer = api.post("/v1/unenrollments", body)

@@ -81,7 +81,7 @@ def enroll(api: Api, sequence_id: str, contact_id: str = "c1") -> None:
 def enrollment_status(api: Api, sequence_id: str, contact_id: str = "c1") -> str:
     from chalicelib.services.context import get_services
 
-    return get_services().enrollments.get(api.workspace_id, sequence_id, contact_id)["status"]
+    return get_services().enrollments.get(api.workspace_id, sequence_id, contact_id).status
 
 
 # --- minting -----------------------------------------------------------------------------------

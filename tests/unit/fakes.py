@@ -14,12 +14,12 @@ from typing import Any
 from chalicelib.config import Config
 from chalicelib.errors import ConcurrentUpdate, NotFound
 from chalicelib.models.domain import WorkspaceSettings
-from chalicelib.models.records import CheckRecords, Contact, Job, OutboxItem
+from chalicelib.models.records import CheckRecords, Contact, Enrollment, Job, OutboxItem
 from chalicelib.services.context import AfterChangeHook, Services
 from chalicelib.store import keys
 from chalicelib.store.contacts import contact_from_item
 from chalicelib.store.dnd import AuditRecord, DuplicateEvent, Subject
-from chalicelib.store.enrollments import ACTIVE, UNENROLLED
+from chalicelib.store.enrollments import ACTIVE, UNENROLLED, enrollment_from_item
 from chalicelib.store.jobs import job_from_item, new_job
 from chalicelib.store.outbox import outbox_from_item, outbox_pk, shard_of
 from chalicelib.store.workspaces import WorkspaceConfig
@@ -298,37 +298,41 @@ class FakeEnrollments:
     def key(self, workspace_id: str, sequence_id: str, contact_id: str) -> dict[str, Any]:
         return {"pk": keys.enrollment_pk(workspace_id, sequence_id), "sk": contact_id}
 
-    def get(self, workspace_id: str, sequence_id: str, contact_id: str) -> dict[str, Any] | None:
+    def get(self, workspace_id: str, sequence_id: str, contact_id: str) -> Enrollment | None:
         item = self.items.get((workspace_id, sequence_id, contact_id))
-        return dict(item) if item is not None else None
+        return enrollment_from_item(dict(item)) if item is not None else None
 
-    def get_many(self, pairs: Iterable[tuple[str, str, str]]) -> dict[tuple[str, str], dict[str, Any]]:
-        return {(seq, cid): dict(self.items[(ws, seq, cid)]) for ws, seq, cid in pairs if (ws, seq, cid) in self.items}
+    def get_many(self, pairs: Iterable[tuple[str, str, str]]) -> dict[tuple[str, str], Enrollment]:
+        return {
+            (seq, cid): enrollment_from_item(dict(self.items[(ws, seq, cid)]))
+            for ws, seq, cid in pairs
+            if (ws, seq, cid) in self.items
+        }
 
     def enroll(
         self, workspace_id, sequence_id, contact_id, *, previous, audience_id, mode, company_domain, at
-    ) -> dict[str, Any]:
+    ) -> Enrollment:
         self.add(workspace_id, sequence_id, contact_id)
         item = self.items[(workspace_id, sequence_id, contact_id)]
         item.update(audience_id=audience_id, mode=mode, company_domain=company_domain, enrolled_at=at)
-        return dict(item)
+        return enrollment_from_item(dict(item))
 
-    def unenroll_one(self, item: dict[str, Any], at: str, reason: str) -> bool:
-        stored = self.items.get((item["ws"], item["sequence_id"], item["contact_id"]))
+    def unenroll_one(self, enrollment: Enrollment, at: str, reason: str) -> bool:
+        return self._unenroll(enrollment.workspace_id, enrollment.sequence_id, enrollment.contact_id, at, reason)
+
+    def _unenroll(self, workspace_id: str, sequence_id: str, contact_id: str, at: str, reason: str) -> bool:
+        stored = self.items.get((workspace_id, sequence_id, contact_id))
         if stored is None or stored["status"] != ACTIVE:
             return False
         stored.update(status=UNENROLLED, unenrolled_at=at, unenroll_reason=reason)
         return True
 
     def unenroll_batch(self, workspace_id: str, pairs: list[tuple[str, str]], at: str, reason: str) -> int:
-        return sum(
-            self.unenroll_one({"ws": workspace_id, "sequence_id": seq, "contact_id": cid}, at, reason)
-            for seq, cid in dict.fromkeys(pairs)
-        )
+        return sum(self._unenroll(workspace_id, seq, cid, at, reason) for seq, cid in dict.fromkeys(pairs))
 
     def page(
         self, workspace_id, sequence_id, status, *, limit, start_key=None, attributes=None
-    ) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
+    ) -> tuple[list[Enrollment], dict[str, Any] | None]:
         matching = sorted(
             (item for (ws, seq, _), item in self.items.items() if ws == workspace_id and seq == sequence_id),
             key=lambda item: item["contact_id"],
@@ -337,18 +341,18 @@ class FakeEnrollments:
         offset = int((start_key or {}).get("offset", 0))
         page = matching[offset : offset + limit]
         more = offset + limit < len(matching)
-        return [dict(item) for item in page], ({"offset": offset + limit} if more else None)
+        return [enrollment_from_item(dict(item)) for item in page], ({"offset": offset + limit} if more else None)
 
-    def active_for_contact(self, workspace_id: str, contact_id: str) -> list[dict[str, Any]]:
+    def active_for_contact(self, workspace_id: str, contact_id: str) -> list[Enrollment]:
         return [
-            dict(item)
+            enrollment_from_item(dict(item))
             for (ws, _, cid), item in self.items.items()
             if ws == workspace_id and cid == contact_id and item["status"] == ACTIVE
         ]
 
-    def active_for_company(self, workspace_id: str, sequence_id: str, company_domain: str) -> list[dict[str, Any]]:
+    def active_for_company(self, workspace_id: str, sequence_id: str, company_domain: str) -> list[Enrollment]:
         return [
-            dict(item)
+            enrollment_from_item(dict(item))
             for (ws, seq, _), item in self.items.items()
             if (ws, seq) == (workspace_id, sequence_id)
             and item.get("company_domain") == company_domain

@@ -29,6 +29,7 @@ from chalicelib.models.domain import (
     Sequence,
     WorkspaceSettings,
 )
+from chalicelib.models.records import Enrollment
 
 EXAMPLES = int(os.environ.get("PROPERTY_EXAMPLES", "100"))
 PROPERTY = settings(max_examples=EXAMPLES, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
@@ -302,7 +303,7 @@ def test_r4_verdict_agrees_with_the_reference_model(s):
         "c1",
         MatchSubject(email=email, email_domain=email.split("@")[1] if email else None),
         s["states"],
-        s["enrollment"],
+        Enrollment("w1", "s1", "c1", **s["enrollment"]) if s["enrollment"] is not None else None,
     )
     # When the verdict is asked
     answer = decide_send(

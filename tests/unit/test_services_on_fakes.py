@@ -211,7 +211,7 @@ def test_r11_a_status_job_plans_batches_applies_them_once_and_finishes():
     view = job_view(services, WS, job_id)
     assert (view["status"], view["processed"], view["unenrolled"]) == ("done", 250, 250)
     assert services.enrollments.active_for_contact(WS, "c000") == []
-    assert services.enrollments.get(WS, "s1", "c000")["unenrolled_at"] == "2026-03-02T15:00:00.000000Z"  # type: ignore[index]
+    assert services.enrollments.get(WS, "s1", "c000").unenrolled_at == "2026-03-02T15:00:00.000000Z"  # type: ignore[union-attr]
 
 
 def test_r11_a_job_that_cannot_be_queued_is_marked_failed():

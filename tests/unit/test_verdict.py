@@ -9,6 +9,7 @@ import pytest
 from chalicelib.logic.exclusions import MatchSubject, compile_rules
 from chalicelib.logic.verdict import CheckRequest, Policy, Recipient, decide_enrollment, decide_send
 from chalicelib.models.domain import Audience, DndEntry, DndState, ExclusionRule, Sequence, WorkspaceSettings
+from chalicelib.models.records import Enrollment
 
 NOW = datetime(2024, 6, 1, 12, 0, tzinfo=UTC)
 
@@ -36,7 +37,8 @@ def recipient(
     company: str | None = "example.com",
 ) -> Recipient:
     subject = MatchSubject(email=email, email_domain=email.rsplit("@", 1)[1], company_domain=company)
-    return Recipient("c1", subject, states or [DndState()], enrollment)
+    record = Enrollment("w1", "s1", "c1", **enrollment) if enrollment is not None else None
+    return Recipient("c1", subject, states or [DndState()], record)
 
 
 def gmail_rule(**flags) -> ExclusionRule:
