@@ -22,7 +22,9 @@ from chalicelib.crm.registry import CRM_PROVIDERS
 from chalicelib.email_providers.registry import EMAIL_PROVIDERS
 from chalicelib.models.domain import CHANNELS, CrmSettings, WorkspaceSettings
 from chalicelib.models.requests import (
+    ID_PATTERN,
     AudienceBody,
+    AuditSearchBody,
     CheckBody,
     ContactBody,
     DndBody,
@@ -32,12 +34,13 @@ from chalicelib.models.requests import (
     ResolveFlagBody,
     RuleBody,
     RulePatch,
+    SendCheckBatchBody,
     SequenceBody,
     SubscriptionBody,
     TopicBody,
     UnenrollmentBody,
+    UnsubscribeLinkBody,
 )
-from chalicelib.services.send_check import MAX_BATCH
 from chalicelib.services.workspaces import WRITE_ONLY_CRM, WRITE_ONLY_PROVIDER_SECRETS
 
 OPENAPI_VERSION = "3.1.0"
@@ -49,8 +52,6 @@ HTML = "text/html"
 XML = "text/xml"
 FORM = "application/x-www-form-urlencoded"
 MULTIPART = "multipart/form-data"
-
-ID_PATTERN = r"^[A-Za-z0-9_.:@+\-]{1,128}$"
 
 
 def ref(name: str) -> dict[str, Any]:
@@ -101,12 +102,6 @@ SCHEMAS: dict[str, dict[str, Any]] = {
         ),
         "description": "Operator-only settings; ses_identities cannot be changed with a workspace key.",
     },
-    "AuditSearchBody": {
-        **obj([], {"contact_id": {"type": "string", "pattern": ID_PATTERN}, "email": STR, "phone": STR}, extra=False),
-        "description": "Exactly one of contact_id, email, phone.",
-        "minProperties": 1,
-        "maxProperties": 1,
-    },
     "SettingsPatch": {
         "description": "Any subset of the settings; twilio_auth_token and the email provider secrets are write-only.",
         "type": "object",
@@ -124,24 +119,6 @@ SCHEMAS: dict[str, dict[str, Any]] = {
         },
         "title": "Settings",
     },
-    "SendCheckBatchBody": obj(
-        ["checks"],
-        {"checks": {"type": "array", "minItems": 1, "maxItems": MAX_BATCH, "items": ref("CheckBody")}},
-    ),
-    "UnsubscribeLinkBody": obj(
-        [],
-        {
-            "contact_id": {"type": "string", "pattern": ID_PATTERN},
-            "email": {"type": "string", "maxLength": 320},
-            "channel": {**CHANNEL, "default": "email"},
-            "sequence_id": {"type": "string", "pattern": ID_PATTERN},
-            "topic_id": {
-                "type": "string",
-                "pattern": ID_PATTERN,
-                "description": "a topic link (R16): one-click leaves that topic; its page is the preference center",
-            },
-        },
-    ),
     "UnsubscribeForm": {
         "type": "object",
         "properties": {
@@ -185,6 +162,9 @@ REQUEST_MODELS: dict[str, type[BaseModel]] = {
     "TopicBody": TopicBody,
     "SubscriptionBody": SubscriptionBody,
     "WorkspaceSettings": WorkspaceSettings,
+    "AuditSearchBody": AuditSearchBody,
+    "SendCheckBatchBody": SendCheckBatchBody,
+    "UnsubscribeLinkBody": UnsubscribeLinkBody,
 }
 
 

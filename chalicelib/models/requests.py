@@ -9,15 +9,31 @@ use (``defer_build``), so a cold start pays only for the bodies its first reques
 from __future__ import annotations
 
 import json
-from typing import Any, ClassVar, Literal, TypeVar
+from typing import Annotated, Any, ClassVar, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainValidator,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
 
 from chalicelib.errors import InvalidInput
+from chalicelib.logic.normalize import is_valid_id
 from chalicelib.models.domain import Channel, ChannelOrAll, Direction, Kind, Mode, Purpose, Source
 
 FREE_TEXT_MAX = 500
 MAX_CONTACT_IDS = 1000  # per POST /v1/unenrollments
+MAX_BATCH = 100  # checks per POST /v1/send-check/batch
+# What chalicelib.logic.normalize.is_valid_id accepts, as documented (it also refuses ids of dots only).
+ID_PATTERN = r"^[A-Za-z0-9_.:@+\-]{1,128}$"
+ID_RULE = "1-128 of A-Z a-z 0-9 _ . : @ + -"
 # What DynamoDB can store (numbers: 38 digits, magnitude < 1e126; maps: non-empty keys, 32
 # levels; items: 400 KB), kept well inside so bad input is a 422, never a failed write (503).
 MAX_ATTRIBUTES_BYTES = 64 * 1024
@@ -51,14 +67,44 @@ def pydantic_fields(exc: ValidationError, prefix: str = "") -> dict[str, str]:
     return {prefix + ".".join(str(p) for p in error["loc"]): error["msg"] for error in exc.errors()}
 
 
+def refusal(reason: str, message: str | None = None) -> PydanticCustomError:
+    """A validator's refusal of a field, worded as ``reason`` (a ValueError's text would get
+    pydantic's "Value error, " prefix); ``message``: the 422's message when it is the first refusal
+    (else the model's ``invalid`` message)."""
+    return PydanticCustomError("refused", reason, {"message": message} if message else None)
+
+
 def parse(model: type[Model], data: Any, message: str | None = None, *, prefix: str = "") -> Model:
-    """``data`` as a ``model``, or InvalidInput (422) naming every field it refuses."""
+    """``data`` as a ``model``, or InvalidInput (422) naming every field it refuses.
+
+    A validator may also raise InvalidInput itself, for a refusal that names a field of its own
+    choosing (a rule across fields, a field the model does not take); it reaches the caller as is."""
     try:
         return model.model_validate(data)
     except ValidationError as exc:
+        errors = exc.errors()
+        if message is None and errors:
+            message = (errors[0].get("ctx") or {}).get("message")
         if message is None:
             message = model.invalid_message if issubclass(model, RequestBody) else "invalid input"
         raise InvalidInput(message, fields=pydantic_fields(exc, prefix)) from None
+
+
+def _valid_id(value: Any, info: ValidationInfo) -> Any:
+    if not is_valid_id(value):
+        raise refusal(ID_RULE, f"invalid {info.field_name}")
+    return value
+
+
+# An id (contact, sequence, ...): it becomes part of DynamoDB keys and of our URLs' paths.
+Id = Annotated[str, Field(pattern=ID_PATTERN), BeforeValidator(_valid_id)]
+# An id the service checks itself (a recipient's as every recipient's, a topic's by looking it up),
+# with the same pattern documented.
+UncheckedId = Annotated[str, Field(json_schema_extra={"pattern": ID_PATTERN})]
+
+
+def _as_given(value: Any) -> Any:
+    return value
 
 
 def _attribute_problem(value: Any, depth: int = 0) -> str | None:
@@ -307,3 +353,65 @@ class ExportBody(EntryFilters, extra="forbid", invalid="invalid export"):
     format: Literal["csv", "ndjson"] = "csv"
     entry_kind: Kind | None = None
     filters: SuppressionFilters | None = None
+
+
+# --- audit search, batch send-check, unsubscribe links -------------------------------------------
+
+
+class AuditSearchBody(RequestBody, invalid="invalid audit search"):
+    """POST /v1/audit/search: the query of GET /v1/audit in the body. Which one is given, and the
+    address itself, are checked as the GET's are (chalicelib/services/recipients.py parse_target)."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "description": "Exactly one of contact_id, email, phone.",
+            "minProperties": 1,
+            "maxProperties": 1,
+        },
+    )
+
+    contact_id: UncheckedId | None = None
+    email: str | None = None
+    phone: str | None = None
+
+
+def _checks(value: Any) -> Any:
+    if not isinstance(value, list):
+        raise refusal("required list of send-check bodies", "checks must be a list")
+    if not 1 <= len(value) <= MAX_BATCH:
+        raise refusal(f"1 to {MAX_BATCH} items", f"1 to {MAX_BATCH} checks per batch")
+    return value
+
+
+# Each check is parsed as a CheckBody by the service, which names a refused field checks[<i>].<name>.
+SendCheck = Annotated[Any, PlainValidator(_as_given, json_schema_input_type=CheckBody)]
+
+
+class SendCheckBatchBody(RequestBody, extra="ignore", invalid="invalid send-check batch"):
+    """POST /v1/send-check/batch."""
+
+    checks: Annotated[list[SendCheck], BeforeValidator(_checks), Field(min_length=1, max_length=MAX_BATCH)]
+
+
+class UnsubscribeLinkBody(RequestBody, extra="ignore", invalid="invalid unsubscribe link"):
+    """POST /v1/unsubscribe-links. The recipient (contact_id or email) is checked as every
+    recipient is (parse_target); the topic against the workspace's topics."""
+
+    contact_id: UncheckedId | None = None
+    email: Annotated[str, Field(json_schema_extra={"maxLength": 320})] | None = None  # as normalize_email checks
+    channel: Channel = "email"
+    sequence_id: Id | None = None
+    topic_id: UncheckedId | None = Field(
+        default=None,
+        description="a topic link (R16): one-click leaves that topic; its page is the preference center",
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_phone(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("phone") not in (None, ""):
+            raise InvalidInput(
+                "unsubscribe links are for a contact or an email address", fields={"phone": "use contact_id or email"}
+            )
+        return data

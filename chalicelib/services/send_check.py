@@ -20,13 +20,11 @@ from chalicelib.logic.normalize import is_valid_id
 from chalicelib.logic.verdict import CheckRequest, Policy, Recipient, decide_send
 from chalicelib.models.domain import CHANNEL_ADDRESS, AddressKind, DndState, Topic
 from chalicelib.models.records import Contact
-from chalicelib.models.requests import CheckBody, parse
+from chalicelib.models.requests import CheckBody, SendCheckBatchBody, parse
 from chalicelib.observability import record_send_check
 from chalicelib.services.context import Services
 from chalicelib.services.recipients import Target, address_pk, contact_address_pks, match_subject, parse_target
 from chalicelib.store.workspaces import WorkspaceConfig
-
-MAX_BATCH = 100
 
 
 def policy_for(config: WorkspaceConfig) -> Policy:
@@ -207,9 +205,5 @@ def check_one(services: Services, workspace_id: str, body: Any) -> dict[str, Any
 
 
 def check_batch(services: Services, workspace_id: str, body: Any) -> dict[str, Any]:
-    if not isinstance(body, dict) or not isinstance(body.get("checks"), list):
-        raise InvalidInput("checks must be a list", fields={"checks": "required list of send-check bodies"})
-    checks = body["checks"]
-    if not checks or len(checks) > MAX_BATCH:
-        raise InvalidInput(f"1 to {MAX_BATCH} checks per batch", fields={"checks": f"1 to {MAX_BATCH} items"})
-    return {"results": check_many(services, workspace_id, checks)}
+    """POST /v1/send-check/batch: 1 to MAX_BATCH checks, each refused field named checks[<i>].<name>."""
+    return {"results": check_many(services, workspace_id, parse(SendCheckBatchBody, body).checks)}

@@ -25,7 +25,6 @@ from aws_lambda_powertools import Logger
 
 from chalicelib.errors import InvalidInput, NotFound
 from chalicelib.logic import tokens
-from chalicelib.logic.normalize import is_valid_id
 from chalicelib.logic.preferences import PREFERENCES_FORM, pair_value, parse_pairs, preference_changes
 from chalicelib.models.domain import (
     CHANNEL_ADDRESS,
@@ -35,6 +34,7 @@ from chalicelib.models.domain import (
     PageSettings,
     SubscriptionStatus,
 )
+from chalicelib.models.requests import UnsubscribeLinkBody, parse
 from chalicelib.observability import SERVICE
 from chalicelib.services.context import Services
 from chalicelib.services.dnd import DndChange, apply_dnd_change
@@ -100,20 +100,11 @@ class PreferenceView:
 
 def mint_link(services: Services, workspace_id: str, body: dict[str, Any]) -> dict[str, Any]:
     """POST /v1/unsubscribe-links: the URL plus the RFC 8058 headers for the message."""
-    if body.get("phone") not in (None, ""):
-        raise InvalidInput(
-            "unsubscribe links are for a contact or an email address", fields={"phone": "use contact_id or email"}
-        )
-    channel = body.get("channel", "email")
-    if channel not in CHANNELS:
-        raise InvalidInput("invalid channel", fields={"channel": "one of " + ", ".join(CHANNELS)})
-    sequence_id = body.get("sequence_id")
-    if sequence_id is not None and not is_valid_id(sequence_id):
-        raise InvalidInput("invalid sequence_id", fields={"sequence_id": "1-128 of A-Z a-z 0-9 _ . : @ + -"})
+    link = parse(UnsubscribeLinkBody, body)
+    channel, sequence_id, topic_id = link.channel, link.sequence_id, link.topic_id
     config = services.config_cache.get(workspace_id)
-    topic_id = body.get("topic_id")
     if topic_id is not None:
-        topic = config.topics.get(topic_id) if isinstance(topic_id, str) else None
+        topic = config.topics.get(topic_id)
         if topic is None or topic.deleted:
             raise InvalidInput("unknown topic", fields={"topic_id": "no such topic"})
         if channel not in topic.channels:
@@ -121,7 +112,7 @@ def mint_link(services: Services, workspace_id: str, body: dict[str, Any]) -> di
                 f"topic {topic_id} does not use channel {channel}",
                 fields={"channel": "one of the topic's channels: " + ", ".join(topic.channels)},
             )
-    target = parse_target({k: body.get(k) for k in ("contact_id", "email")}, config.settings.default_phone_region)
+    target = parse_target(link.model_dump(include={"contact_id", "email"}), config.settings.default_phone_region)
     now = int(services.clock().timestamp())
     claims_args: dict[str, Any] = {
         "workspace_id": workspace_id,
