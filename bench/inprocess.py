@@ -123,23 +123,13 @@ class Bench:
 
     def enrollment_item(self, sequence_id: str, contact_id: str, at: str) -> dict[str, Any]:
         """An active enrollment as ``EnrollmentStore.enroll`` writes it (seeded in bulk here)."""
-        from chalicelib.store import keys
-        from chalicelib.store.enrollments import ACTIVE, seq_status
+        from chalicelib.models.records import Enrollment
+        from chalicelib.store.enrollments import ACTIVE, enrollment_item
 
-        ws = self.workspace_id
-        return {
-            "pk": keys.enrollment_pk(ws, sequence_id),
-            "sk": contact_id,
-            "ws": ws,
-            "sequence_id": sequence_id,
-            "contact_id": contact_id,
-            "status": ACTIVE,
-            "mode": "automated",
-            "enrolled_at": at,
-            "contact_key": keys.contact_pk(ws, contact_id),
-            "seq_status": seq_status(ws, sequence_id, ACTIVE),
-            "version": 1,
-        }
+        enrollment = Enrollment(
+            self.workspace_id, sequence_id, contact_id, status=ACTIVE, mode="automated", enrolled_at=at, version=1
+        )
+        return enrollment_item(enrollment)
 
     def put_items(self, table: str, items: list[dict[str, Any]]) -> None:
         from chalicelib.store.items import to_item

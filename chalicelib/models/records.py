@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    from chalicelib.models.domain import Mode
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,14 +48,14 @@ class Enrollment:
     workspace_id: str
     sequence_id: str
     contact_id: str
-    status: str | None = None
+    status: Literal["active", "unenrolled"] | None = None
+    mode: Mode | None = None
     audience_id: str | None = None
-    mode: str | None = None
     company_domain: str | None = None
+    version: int = 0
     enrolled_at: str | None = None
     unenrolled_at: str | None = None
     unenroll_reason: str | None = None
-    version: int = 0
     extra: dict[str, Any] = field(default_factory=dict)
 
 

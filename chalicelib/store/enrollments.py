@@ -11,7 +11,7 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any, Final
 
 from botocore.exceptions import ClientError
 
@@ -24,8 +24,11 @@ from chalicelib.store.aws import client
 from chalicelib.store.batch import batch_get, query_index, read_all, write_all
 from chalicelib.store.items import from_item, to_item, to_value
 
-ACTIVE = "active"
-UNENROLLED = "unenrolled"
+if TYPE_CHECKING:
+    from chalicelib.models.domain import Mode
+
+ACTIVE: Final = "active"
+UNENROLLED: Final = "unenrolled"
 STATUSES = (ACTIVE, UNENROLLED)
 _GSI_ONLY_WHILE_ACTIVE = ("seq_company",)
 # Every attribute of an enrollment item that its key does not determine (pk, sk and the
@@ -182,7 +185,7 @@ class EnrollmentStore:
         *,
         previous: Enrollment | None,
         audience_id: str | None,
-        mode: str,
+        mode: Mode,
         company_domain: str | None,
         at: str,
     ) -> Enrollment:
