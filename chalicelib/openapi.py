@@ -3,8 +3,9 @@
 Request bodies come from the pydantic models the services validate with (chalicelib/models/
 requests.py), responses from the models of chalicelib/models/responses.py (``model_json_schema``,
 their ``$defs`` hoisted into components), so a field added to a model appears here by itself; the
-few bodies no model describes are written out below. ``OPERATIONS`` must name exactly the routes registered on the
-app: tests/unit/test_openapi.py fails on a route missing here or listed here without a route.
+two form-encoded bodies no model describes are written out below. ``OPERATIONS`` must name exactly
+the routes registered on the app: tests/unit/test_openapi.py fails on a route missing here or listed
+here without a route.
 """
 
 from __future__ import annotations
@@ -23,10 +24,12 @@ from chalicelib.email_providers.registry import EMAIL_PROVIDERS
 from chalicelib.models.domain import CHANNELS, CrmSettings, WorkspaceSettings
 from chalicelib.models.requests import (
     ID_PATTERN,
+    AdminWorkspacePatch,
     AudienceBody,
     AuditSearchBody,
     CheckBody,
     ContactBody,
+    CreateWorkspaceBody,
     DndBody,
     EnrollBody,
     ExportBody,
@@ -36,6 +39,7 @@ from chalicelib.models.requests import (
     RulePatch,
     SendCheckBatchBody,
     SequenceBody,
+    SettingsPatch,
     SubscriptionBody,
     TopicBody,
     UnenrollmentBody,
@@ -58,60 +62,16 @@ def ref(name: str) -> dict[str, Any]:
     return {"$ref": REF.format(model=name)}
 
 
-def nullable(schema: dict[str, Any]) -> dict[str, Any]:
-    return {"anyOf": [schema, {"type": "null"}]}
-
-
-def obj(required: list[str], properties: dict[str, Any], *, extra: bool = True) -> dict[str, Any]:
-    schema: dict[str, Any] = {"type": "object", "required": required, "properties": properties}
-    if not extra:
-        schema["additionalProperties"] = False
-    return schema
-
-
 STR = {"type": "string"}
-BOOL = {"type": "boolean"}
-COUNT = {"type": "integer", "minimum": 0}
 CHANNEL = {"type": "string", "enum": list(CHANNELS)}
 
-# The request bodies no service model validates (their services check them field by field); every
-# other component comes from a model: REQUEST_MODELS, chalicelib.models.responses.RESPONSE_MODELS.
+# The components no model describes: the settings as answered (WorkspaceSettings with the secrets
+# replaced by <name>_set flags, finished in _settings_view_schemas), and the two form-encoded bodies,
+# which the routes read as forms (repeated keys; Twilio signs every parameter it posts, so unknown
+# ones are taken, never refused). Every other component comes from a model: REQUEST_MODELS,
+# chalicelib.models.responses.RESPONSE_MODELS.
 SCHEMAS: dict[str, dict[str, Any]] = {
-    "CreateWorkspaceBody": obj(
-        ["workspace_id"],
-        {
-            "workspace_id": {"type": "string", "pattern": ID_PATTERN},
-            "twilio_auth_token": {"type": "string", "minLength": 1},
-            "settings": ref("WorkspaceSettings"),
-        },
-    ),
-    "AdminWorkspacePatch": {
-        **obj(
-            [],
-            {
-                "ses_identities": {
-                    "type": "array",
-                    "items": STR,
-                    "description": "Sending domains, addresses or SES identity ARNs of this workspace; no "
-                    "freemail domain or public suffix (422); one registered elsewhere is 409 identity_taken.",
-                },
-                "twilio_auth_token": {"type": "string", "minLength": 1},
-                "settings": ref("SettingsPatch"),
-            },
-            extra=False,
-        ),
-        "description": "Operator-only settings; ses_identities cannot be changed with a workspace key.",
-    },
-    "SettingsPatch": {
-        "description": "Any subset of the settings; twilio_auth_token and the email provider secrets are write-only.",
-        "type": "object",
-        "properties": {
-            **{k: v for k, v in WorkspaceSettings.model_json_schema(ref_template=REF)["properties"].items()},
-            "twilio_auth_token": {"type": "string", "minLength": 1},
-        },
-    },
     "Settings": {
-        # The settings as answered: WorkspaceSettings with the secrets replaced by <name>_set flags.
         **{
             k: v
             for k, v in WorkspaceSettings.model_json_schema(ref_template=REF, mode="serialization").items()
@@ -165,6 +125,9 @@ REQUEST_MODELS: dict[str, type[BaseModel]] = {
     "AuditSearchBody": AuditSearchBody,
     "SendCheckBatchBody": SendCheckBatchBody,
     "UnsubscribeLinkBody": UnsubscribeLinkBody,
+    "CreateWorkspaceBody": CreateWorkspaceBody,
+    "AdminWorkspacePatch": AdminWorkspacePatch,
+    "SettingsPatch": SettingsPatch,
 }
 
 

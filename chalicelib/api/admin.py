@@ -8,10 +8,7 @@ bp = Blueprint(__name__)
 
 @api_route(bp, "/v1/admin/workspaces", "POST", auth="admin", body="json", status=201)
 def handle_create_workspace(call: ApiCall):
-    body = call.body
-    return create_workspace(
-        call.services, body.get("workspace_id"), body.get("settings"), body.get("twilio_auth_token")
-    )
+    return create_workspace(call.services, call.body)
 
 
 @api_route(bp, "/v1/admin/workspaces/{workspace_id}", "PATCH", auth="admin", body="json")

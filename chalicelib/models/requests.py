@@ -19,14 +19,27 @@ from pydantic import (
     PlainValidator,
     ValidationError,
     ValidationInfo,
+    create_model,
     field_validator,
     model_validator,
 )
+from pydantic.fields import FieldInfo
 from pydantic_core import PydanticCustomError
 
 from chalicelib.errors import InvalidInput
 from chalicelib.logic.normalize import is_valid_id
-from chalicelib.models.domain import Channel, ChannelOrAll, Direction, Kind, Mode, Purpose, Source
+from chalicelib.models.domain import (
+    Channel,
+    ChannelOrAll,
+    CrmSettings,
+    Direction,
+    Kind,
+    Mode,
+    Purpose,
+    QuietHoursSettings,
+    Source,
+    WorkspaceSettings,
+)
 
 FREE_TEXT_MAX = 500
 MAX_CONTACT_IDS = 1000  # per POST /v1/unenrollments
@@ -90,14 +103,19 @@ def parse(model: type[Model], data: Any, message: str | None = None, *, prefix: 
         raise InvalidInput(message, fields=pydantic_fields(exc, prefix)) from None
 
 
-def _valid_id(value: Any, info: ValidationInfo) -> Any:
-    if not is_valid_id(value):
-        raise refusal(ID_RULE, f"invalid {info.field_name}")
-    return value
+def id_rule(reason: str) -> BeforeValidator:
+    """Refuse what is_valid_id refuses, the field named with ``reason``."""
+
+    def valid_id(value: Any, info: ValidationInfo) -> Any:
+        if not is_valid_id(value):
+            raise refusal(reason, f"invalid {info.field_name}")
+        return value
+
+    return BeforeValidator(valid_id)
 
 
 # An id (contact, sequence, ...): it becomes part of DynamoDB keys and of our URLs' paths.
-Id = Annotated[str, Field(pattern=ID_PATTERN), BeforeValidator(_valid_id)]
+Id = Annotated[str, Field(pattern=ID_PATTERN), id_rule(ID_RULE)]
 # An id the service checks itself (a recipient's as every recipient's, a topic's by looking it up),
 # with the same pattern documented.
 UncheckedId = Annotated[str, Field(json_schema_extra={"pattern": ID_PATTERN})]
@@ -415,3 +433,114 @@ class UnsubscribeLinkBody(RequestBody, extra="ignore", invalid="invalid unsubscr
                 "unsubscribe links are for a contact or an email address", fields={"phone": "use contact_id or email"}
             )
         return data
+
+
+# --- workspaces and settings (admin and workspace keys) ------------------------------------------
+
+
+def _object(value: Any, info: ValidationInfo) -> Any:
+    if value is not None and not isinstance(value, dict):
+        raise refusal("must be an object", f"{info.field_name} must be an object")
+    return None if value is None else dict(value)
+
+
+def object_of(model: Any) -> PlainValidator:
+    """A JSON object the service validates as ``model`` itself (merged with the stored values, or
+    with paths of its own), documented as ``model``; here it is only checked to be an object."""
+    return PlainValidator(_object, json_schema_input_type=model)
+
+
+def _non_empty_string(value: Any, info: ValidationInfo) -> Any:
+    if not isinstance(value, str) or not value:
+        raise refusal("must be a non-empty string", f"invalid {info.field_name}")
+    return value
+
+
+Secret = Annotated[str, Field(min_length=1), BeforeValidator(_non_empty_string)]
+
+
+def _no_default(schema: dict[str, Any]) -> None:
+    schema.pop("default", None)
+
+
+def unchanged(**kwargs: Any) -> Any:
+    """A patch field's default: absent means unchanged (None stands for "not given" and is never
+    validated), so no default is documented."""
+    return Field(default=None, json_schema_extra=_no_default, **kwargs)
+
+
+class SettingsPatchBody(RequestBody, extra="forbid", invalid="invalid settings"):
+    """What every settings patch has besides the settings themselves (SettingsPatch below)."""
+
+    twilio_auth_token: Secret | None = Field(default=None, description="write-only; null: unchanged")
+
+    def changes(self) -> dict[str, Any]:
+        """The settings it names, as validated (not twilio_auth_token, which is stored apart)."""
+        return {name: getattr(self, name) for name in self.model_fields_set - {"twilio_auth_token"}}
+
+
+# Objects a patch gives in part (quiet_hours: only the keys it names change) or with write-only
+# values left out (crm): validated once merged with the stored settings.
+_MERGED_SETTINGS: dict[str, Any] = {
+    "crm": Annotated[dict[str, Any] | None, object_of(CrmSettings | None)],
+    "quiet_hours": Annotated[dict[str, Any], object_of(QuietHoursSettings)],
+}
+
+
+def _patch_field(name: str, field: FieldInfo) -> tuple[Any, Any]:
+    if name in _MERGED_SETTINGS:
+        return _MERGED_SETTINGS[name], unchanged()
+    annotation = Annotated[(field.annotation, *field.metadata)] if field.metadata else field.annotation
+    return annotation, unchanged(description=field.description)
+
+
+# PATCH /v1/settings: every setting of WorkspaceSettings, with its type and bounds, none required.
+# Built from WorkspaceSettings so the two cannot drift apart; its validators run on the merged result.
+_PATCH_FIELDS: dict[str, Any] = {
+    name: _patch_field(name, field) for name, field in WorkspaceSettings.model_fields.items()
+}
+SettingsPatch = create_model(
+    "SettingsPatch",
+    __base__=SettingsPatchBody,
+    __module__=__name__,
+    __doc__="Any subset of the settings (absent: unchanged); twilio_auth_token and the email provider secrets "
+    "are write-only. The <name>_set flags GET /v1/settings shows may be sent back; they are ignored.",
+    **_PATCH_FIELDS,
+)
+
+
+class AdminWorkspacePatch(RequestBody, extra="forbid", invalid="invalid workspace change"):
+    """Operator-only settings; ses_identities cannot be changed with a workspace key."""
+
+    ses_identities: list[str] = unchanged(
+        description="Sending domains, addresses or SES identity ARNs of this workspace; no freemail domain or "
+        "public suffix (422); one registered elsewhere is 409 identity_taken."
+    )
+    twilio_auth_token: Secret | None = None
+    settings: Annotated[dict[str, Any] | None, object_of(SettingsPatch | None)] = None
+
+    @model_validator(mode="after")
+    def _each_once(self) -> AdminWorkspacePatch:
+        for name in ("ses_identities", "twilio_auth_token"):
+            if name in self.model_fields_set and name in (self.settings or {}):
+                raise InvalidInput(f"{name} given twice", fields={name: "give it at the top level or in settings"})
+        return self
+
+    def settings_patch(self) -> dict[str, Any]:
+        """The body as one SettingsPatch: ``settings`` and the top-level fields given."""
+        return {
+            **(self.settings or {}),
+            **self.model_dump(include={"ses_identities", "twilio_auth_token"}, exclude_unset=True),
+        }
+
+
+WORKSPACE_ID_RULE = ID_RULE + " (case-sensitive), not only dots"
+
+
+class CreateWorkspaceBody(RequestBody, extra="ignore", invalid="invalid workspace"):
+    """POST /v1/admin/workspaces. The settings are validated as the service saves them
+    (WorkspaceSettings; a refusal is named settings.<name>)."""
+
+    workspace_id: Annotated[str, Field(pattern=ID_PATTERN), id_rule(WORKSPACE_ID_RULE)]
+    twilio_auth_token: Secret | None = None
+    settings: Annotated[dict[str, Any] | None, object_of(WorkspaceSettings | None)] = None

@@ -12,7 +12,13 @@ from chalicelib.errors import Forbidden, InvalidInput, NotFound, Unauthorized
 from chalicelib.logic.destinations import DestinationRefused, check_url
 from chalicelib.logic.normalize import is_valid_id
 from chalicelib.models.domain import CrmSettings, WorkspaceSettings
-from chalicelib.models.requests import parse
+from chalicelib.models.requests import (
+    WORKSPACE_ID_RULE,
+    AdminWorkspacePatch,
+    CreateWorkspaceBody,
+    SettingsPatch,
+    parse,
+)
 from chalicelib.services.context import Services, iso
 from chalicelib.store.workspaces import KEY_PREFIX_LENGTH
 
@@ -90,32 +96,20 @@ def check_identities(identities: list[str], field_name: str) -> None:
 
 
 def _valid_workspace_id(workspace_id: Any) -> str:
+    """A workspace id from a path (a body's is checked by its model, with the same words)."""
     if not is_valid_id(workspace_id):
-        raise InvalidInput(
-            "invalid workspace_id",
-            fields={"workspace_id": "1-128 of A-Z a-z 0-9 _ . : @ + - (case-sensitive), not only dots"},
-        )
+        raise InvalidInput("invalid workspace_id", fields={"workspace_id": WORKSPACE_ID_RULE})
     return str(workspace_id)
 
 
-def _valid_token(twilio_auth_token: Any) -> str | None:
-    if twilio_auth_token is not None and (not isinstance(twilio_auth_token, str) or not twilio_auth_token):
-        raise InvalidInput("invalid twilio_auth_token", fields={"twilio_auth_token": "must be a non-empty string"})
-    return twilio_auth_token
-
-
-def create_workspace(
-    services: Services, workspace_id: Any, settings: Any, twilio_auth_token: Any, api_key: str | None = None
-) -> dict[str, str]:
-    _valid_workspace_id(workspace_id)
-    if settings is not None and not isinstance(settings, dict):
-        raise InvalidInput("settings must be an object", fields={"settings": "must be an object"})
-    _valid_token(twilio_auth_token)
-    parsed = validate_settings(settings or {}, allow_loopback=services.config.loopback_destinations)
+def create_workspace(services: Services, body: dict[str, Any], api_key: str | None = None) -> dict[str, str]:
+    """POST /v1/admin/workspaces (CreateWorkspaceBody); ``api_key``: a given first key (local stack)."""
+    request = parse(CreateWorkspaceBody, body)
+    parsed = validate_settings(request.settings or {}, allow_loopback=services.config.loopback_destinations)
     check_identities(parsed.ses_identities, "settings.ses_identities")
     key = api_key or new_api_key()
-    services.workspaces.create(workspace_id, key, parsed, twilio_auth_token, iso(services.clock()))
-    return {"workspace_id": workspace_id, "api_key": key}
+    services.workspaces.create(request.workspace_id, key, parsed, request.twilio_auth_token, iso(services.clock()))
+    return {"workspace_id": request.workspace_id, "api_key": key}
 
 
 # CRM credentials are write-only like twilio_auth_token: never shown; a PATCH that omits one keeps it.
@@ -153,64 +147,45 @@ def patch_settings(services: Services, workspace_id: str, patch: dict[str, Any])
     return _patch_settings(services, workspace_id, patch, admin=False)
 
 
-ADMIN_PATCH_FIELDS = ("ses_identities", "twilio_auth_token", "settings")
-
-
 def admin_patch_workspace(services: Services, workspace_id: Any, body: dict[str, Any]) -> dict[str, Any]:
     """PATCH /v1/admin/workspaces/{workspace_id} (API.md): ``ses_identities``, ``twilio_auth_token``
     and any other ``settings``; answers the workspace's settings as GET /v1/settings shows them."""
     workspace_id = _valid_workspace_id(workspace_id)
-    unknown = sorted(set(body) - set(ADMIN_PATCH_FIELDS))
-    if unknown:
-        raise InvalidInput("unknown fields", fields={name: "not a field of this request" for name in unknown})
-    settings = body.get("settings")
-    if settings is not None and not isinstance(settings, dict):
-        raise InvalidInput("settings must be an object", fields={"settings": "must be an object"})
-    patch = dict(settings or {})
-    if "ses_identities" in body:
-        if "ses_identities" in patch:
-            raise InvalidInput(
-                "ses_identities given twice", fields={"ses_identities": "give it at the top level or in settings"}
-            )
-        patch["ses_identities"] = body["ses_identities"]
-    if "twilio_auth_token" in body:
-        if "twilio_auth_token" in patch:
-            raise InvalidInput(
-                "twilio_auth_token given twice",
-                fields={"twilio_auth_token": "give it at the top level or in settings"},
-            )
-        patch["twilio_auth_token"] = _valid_token(body["twilio_auth_token"])
+    patch = parse(AdminWorkspacePatch, body).settings_patch()
     view = _patch_settings(services, workspace_id, patch, admin=True)
     return {"workspace_id": workspace_id, "settings": view}
 
 
-def _patch_settings(services: Services, workspace_id: str, patch: dict[str, Any], *, admin: bool) -> dict[str, Any]:
+# The GET view's markers of write-only settings: a patch may send them back as they came.
+SET_MARKERS = frozenset(name + "_set" for name in WRITE_ONLY_PROVIDER_SECRETS)
+
+
+def _patch_settings(services: Services, workspace_id: str, body: dict[str, Any], *, admin: bool) -> dict[str, Any]:
+    """Apply a SettingsPatch: its settings over the stored ones, validated as a whole."""
     current = services.workspaces.get_settings(workspace_id)
-    token = patch.pop("twilio_auth_token", None)
-    if token is not None and (not isinstance(token, str) or not token):
-        raise InvalidInput("invalid twilio_auth_token", fields={"twilio_auth_token": "must be a non-empty string"})
-    crm = patch.get("crm")
+    crm = body.get("crm")
     token_needed = False
     if isinstance(crm, dict) and current.crm is not None:
-        for name in WRITE_ONLY_CRM:
-            crm.pop(name + "_set", None)  # the GET view's markers may be sent back as they came
         # Issue 11: the stored token never follows the mapping to another CRM or URL.
         moved = _crm_destination(crm) != _crm_destination(current.crm)
         token_needed = bool(current.crm.access_token) and "access_token" not in crm and moved
-        for name in WRITE_ONLY_CRM:
-            if name not in crm:
-                crm[name] = None if token_needed and name == "access_token" else getattr(current.crm, name)
-    quiet = patch.get("quiet_hours")
-    if isinstance(quiet, dict):  # a partial quiet_hours object changes only the keys it names
-        patch["quiet_hours"] = {**current.quiet_hours.model_dump(), **quiet}
-    for name in WRITE_ONLY_PROVIDER_SECRETS:
-        patch.pop(name + "_set", None)  # the GET view's markers may be sent back as they came
     token_error = {
         "crm.access_token": "a new token (or null to drop the stored one) when crm.instance_url or crm.provider changes"
     }
     try:
+        patch = parse(SettingsPatch, {name: value for name, value in body.items() if name not in SET_MARKERS})
+        changes = patch.changes()
+        crm = changes.get("crm")
+        if isinstance(crm, dict) and current.crm is not None:
+            for name in WRITE_ONLY_CRM:
+                crm.pop(name + "_set", None)  # the GET view's markers may be sent back as they came
+                if name not in crm:
+                    crm[name] = None if token_needed and name == "access_token" else getattr(current.crm, name)
+        quiet = changes.get("quiet_hours")
+        if isinstance(quiet, dict):  # a partial quiet_hours object changes only the keys it names
+            changes["quiet_hours"] = {**current.quiet_hours.model_dump(), **quiet}
         updated = validate_settings(
-            {**current.model_dump(), **patch}, prefix="", allow_loopback=services.config.loopback_destinations
+            {**current.model_dump(), **changes}, prefix="", allow_loopback=services.config.loopback_destinations
         )
     except InvalidInput as invalid:
         raise InvalidInput(
@@ -230,7 +205,7 @@ def _patch_settings(services: Services, workspace_id: str, patch: dict[str, Any]
             fields={"ses_identities": "set with the admin key: PATCH /v1/admin/workspaces/{workspace_id}"},
         )
     check_identities(added, "ses_identities")
-    services.workspaces.save_settings(workspace_id, updated, current, token)
+    services.workspaces.save_settings(workspace_id, updated, current, patch.twilio_auth_token)
     services.config_cache.invalidate(workspace_id)
     return settings_view(updated)
 

@@ -244,3 +244,12 @@ def test_issue11_a_new_destination_may_drop_the_token_explicitly(api, fake_crm):
     assert body["crm"]["access_token_set"] is False
     status, body = api.patch("/v1/settings", {"crm": {"provider": "hubspot", "mode": "write"}})
     assert (status, body["crm"]["access_token_set"]) == (200, False)
+
+
+def test_issue11_another_refused_setting_and_a_missing_token_are_named_together(api, fake_crm):
+    # Given a stored mapping with its token / When a patch moves it without one and refuses another setting
+    assert api.patch("/v1/settings", {"crm": crm(fake_crm)})[0] == 200
+    status, body = api.patch("/v1/settings", {"soft_bounce_limit": 0, "crm": {"provider": "hubspot"}})
+    # Then both are named in one 422 (issue 12: the patch's model refuses first, the hint still comes)
+    assert status == 422, body
+    assert {"crm.access_token", "soft_bounce_limit"} <= set(body["fields"])

@@ -75,7 +75,17 @@ def _resolve(document: dict, schema: dict) -> dict:
 def test_request_schemas_are_the_pydantic_models_the_services_validate_with(document):
     """Drift check: each JSON request body's schema equals its model's model_json_schema, and the
     model is the one the service module really uses (same object, not a copy)."""
-    from chalicelib.services import contacts, dnd, enrollments, exclusions, jobs, replies, send_check, unsubscribe
+    from chalicelib.services import (
+        contacts,
+        dnd,
+        enrollments,
+        exclusions,
+        jobs,
+        replies,
+        send_check,
+        unsubscribe,
+        workspaces,
+    )
 
     used_by_services = {
         "ContactBody": contacts.ContactBody,
@@ -91,6 +101,9 @@ def test_request_schemas_are_the_pydantic_models_the_services_validate_with(docu
         "AuditSearchBody": dnd.AuditSearchBody,
         "SendCheckBatchBody": send_check.SendCheckBatchBody,
         "UnsubscribeLinkBody": unsubscribe.UnsubscribeLinkBody,
+        "CreateWorkspaceBody": workspaces.CreateWorkspaceBody,
+        "AdminWorkspacePatch": workspaces.AdminWorkspacePatch,
+        "SettingsPatch": workspaces.SettingsPatch,
     }
     for name, model in used_by_services.items():
         assert openapi.REQUEST_MODELS[name] is model, name

@@ -8,11 +8,16 @@ from typing import Any
 import pytest
 
 from chalicelib.errors import InvalidInput
+from chalicelib.models.domain import WorkspaceSettings
 from chalicelib.models.requests import (
     MAX_BATCH,
+    WORKSPACE_ID_RULE,
+    AdminWorkspacePatch,
     AuditSearchBody,
+    CreateWorkspaceBody,
     RequestBody,
     SendCheckBatchBody,
+    SettingsPatch,
     UnsubscribeLinkBody,
     parse,
 )
@@ -68,3 +73,66 @@ def test_audit_search_refuses_other_fields_and_leaves_which_one_to_the_shared_ru
     assert set(refusal(AuditSearchBody, {"contact_id": "s1", "cursor": "x"})[1]) == {"cursor"}
     # Exactly-one is parse_target's rule, the same for GET /v1/audit: empty values count as absent there
     assert parse(AuditSearchBody, {"contact_id": "", "email": "a@example.com"}).email == "a@example.com"
+
+
+# --- workspaces and settings ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("workspace_id", [None, 7, "has space", "a#b", "..", ""])
+def test_r14_a_new_workspace_needs_a_valid_id(workspace_id: Any):
+    body = {} if workspace_id is None else {"workspace_id": workspace_id}
+    message, fields = refusal(CreateWorkspaceBody, body)
+    assert set(fields) == {"workspace_id"}
+    if workspace_id is not None:
+        assert (message, fields["workspace_id"]) == ("invalid workspace_id", WORKSPACE_ID_RULE)
+
+
+@pytest.mark.parametrize("model", [CreateWorkspaceBody, AdminWorkspacePatch])
+def test_r14_settings_must_be_an_object_and_the_token_a_non_empty_string(model: type[RequestBody]):
+    base = {"workspace_id": "ws1"} if model is CreateWorkspaceBody else {}
+    assert refusal(model, {**base, "settings": []}) == ("settings must be an object", {"settings": "must be an object"})
+    for token in (5, ""):
+        assert refusal(model, {**base, "twilio_auth_token": token}) == (
+            "invalid twilio_auth_token",
+            {"twilio_auth_token": "must be a non-empty string"},
+        )
+
+
+def test_r14_a_new_workspace_leaves_its_settings_to_the_service_and_ignores_other_fields():
+    # (validate_settings names a refused setting settings.<name>, as it always did)
+    body = parse(CreateWorkspaceBody, {"workspace_id": "ws1", "settings": {"nope": 1}, "other": True})
+    assert body.settings == {"nope": 1} and body.twilio_auth_token is None
+
+
+def test_r8_the_admin_patch_is_one_settings_patch_and_each_field_is_given_once():
+    body = {"ses_identities": ["a.example.com"], "twilio_auth_token": "t", "settings": {"soft_bounce_limit": 4}}
+    assert parse(AdminWorkspacePatch, body).settings_patch() == {
+        "ses_identities": ["a.example.com"],
+        "twilio_auth_token": "t",
+        "soft_bounce_limit": 4,
+    }
+    assert parse(AdminWorkspacePatch, {}).settings_patch() == {}
+    for name, value in (("ses_identities", ["a.example.com"]), ("twilio_auth_token", None)):
+        assert refusal(AdminWorkspacePatch, {name: value, "settings": {name: value}}) == (
+            f"{name} given twice",
+            {name: "give it at the top level or in settings"},
+        )
+    assert set(refusal(AdminWorkspacePatch, {"api_key": "mine"})[1]) == {"api_key"}
+    assert set(refusal(AdminWorkspacePatch, {"ses_identities": "x.example.com"})[1]) == {"ses_identities"}
+
+
+def test_settings_patch_names_every_setting_it_refuses_and_changes_only_what_it_names():
+    # Given a patch of two settings / Then only those change (no defaults filled in)
+    patch = parse(SettingsPatch, {"soft_bounce_limit": 5, "quiet_hours": {"start": "22:00"}})
+    assert patch.changes() == {"soft_bounce_limit": 5, "quiet_hours": {"start": "22:00"}}
+    # A refusal names the setting as it stands in the body (the same as the merged settings would)
+    assert set(refusal(SettingsPatch, {"soft_bounce_limit": 0, "unknown_setting": 1, "crm": 5})[1]) == {
+        "soft_bounce_limit",
+        "unknown_setting",
+        "crm",
+    }
+    assert set(refusal(SettingsPatch, {"manual_sends_respect_dnd": None})[1]) == {"manual_sends_respect_dnd"}
+
+
+def test_settings_patch_takes_exactly_the_settings_and_the_token():
+    assert set(SettingsPatch.model_fields) == set(WorkspaceSettings.model_fields) | {"twilio_auth_token"}
