@@ -53,9 +53,7 @@ def page_all(shards: Shards, limit: int, until: str | None = None) -> list[str]:
     seen: list[str] = []
     cursor = ""
     for _ in range(10_000):
-        view = Shards(
-            {s: [i for i in found if i["k"] > cursor] for s, found in shards.items.items()}, keep=shards.keep
-        )
+        view = Shards({s: [i for i in found if i["k"] > cursor] for s, found in shards.items.items()}, keep=shards.keep)
         page, cursor_next = merge_shards(SHARD_NAMES, view.fetch_many, "k", until, limit)
         shards.read += view.read
         shards.queries += view.queries
