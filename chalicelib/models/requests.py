@@ -114,6 +114,14 @@ def id_rule(reason: str) -> BeforeValidator:
     return BeforeValidator(valid_id)
 
 
+def require_id(value: Any, name: str, *, prefix: str = "") -> str:
+    """An id taken outside a body model (a path, a query, a field checked on its own): what ``Id``
+    checks, refused as a 422 naming ``prefix + name``."""
+    if not is_valid_id(value):
+        raise InvalidInput(f"invalid {name}", fields={prefix + name: ID_RULE})
+    return str(value)
+
+
 # An id (contact, sequence, ...): it becomes part of DynamoDB keys and of our URLs' paths.
 Id = Annotated[str, Field(pattern=ID_PATTERN), id_rule(ID_RULE)]
 # An id the service checks itself (a recipient's as every recipient's, a topic's by looking it up),

@@ -6,11 +6,11 @@ from typing import Any
 
 from chalicelib.errors import InvalidAddress, InvalidInput, NotFound
 from chalicelib.logic.dnd_rules import dnd_view, is_do_not_contact
-from chalicelib.logic.normalize import is_valid_id, normalize_domain, normalize_email, normalize_phone
+from chalicelib.logic.normalize import normalize_domain, normalize_email, normalize_phone
 from chalicelib.logic.quiet_hours import valid_state, valid_timezone
 from chalicelib.models.domain import DndState
 from chalicelib.models.records import Contact
-from chalicelib.models.requests import ContactBody, parse
+from chalicelib.models.requests import ContactBody, parse, require_id
 from chalicelib.services.context import Services, iso
 from chalicelib.services.recipients import address_pk, contact_address_pks
 from chalicelib.store import keys
@@ -35,12 +35,6 @@ def crm_record_id(value: Any) -> str | None:
         return None
     text = str(value).strip()
     return text if 0 < len(text) <= MAX_CRM_ID else None
-
-
-def require_id(value: str, name: str) -> str:
-    if not is_valid_id(value):
-        raise InvalidInput(f"invalid {name}", fields={name: "1-128 of A-Z a-z 0-9 _ . : @ + -"})
-    return value
 
 
 def put_contact(services: Services, workspace_id: str, contact_id: str, body: dict[str, Any]) -> dict[str, Any]:

@@ -18,7 +18,7 @@ from chalicelib.logic.normalize import is_valid_id
 from chalicelib.logic.verdict import Recipient, decide_enrollment
 from chalicelib.models.domain import Audience, Sequence
 from chalicelib.models.records import Enrollment
-from chalicelib.models.requests import AudienceBody, EnrollBody, SequenceBody, parse
+from chalicelib.models.requests import AudienceBody, EnrollBody, SequenceBody, parse, require_id
 from chalicelib.observability import SERVICE
 from chalicelib.services.context import Services, iso
 from chalicelib.services.dnd import DndResult
@@ -37,12 +37,6 @@ REASON_MANUAL_UNENROLL = "manual"
 REASON_DO_NOT_CONTACT = "do_not_contact"
 INLINE_UNENROLL_LIMIT = 100  # beyond this many contacts, unenrollment runs as a queued job
 MAX_PAGE = 100
-
-
-def require_id(value: Any, name: str) -> str:
-    if not is_valid_id(value):
-        raise InvalidInput(f"invalid {name}", fields={name: "1-128 of A-Z a-z 0-9 _ . : @ + -"})
-    return str(value)
 
 
 # --- sequences and audiences -----------------------------------------------------------------

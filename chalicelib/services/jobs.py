@@ -34,7 +34,7 @@ from chalicelib.errors import InvalidInput, NotFound, StoreUnavailable
 from chalicelib.logic.exclusions import CompiledRule, compile_rules, matching_rules
 from chalicelib.logic.normalize import is_valid_id
 from chalicelib.models.records import Contact
-from chalicelib.models.requests import UnenrollmentBody, parse
+from chalicelib.models.requests import UnenrollmentBody, parse, require_id
 from chalicelib.observability import record_unenrollments
 from chalicelib.services.context import Services, iso
 from chalicelib.services.recipients import Target, match_subject
@@ -96,8 +96,8 @@ def request_unenrollment(services: Services, workspace_id: str, body: dict[str, 
     parsed = parse(UnenrollmentBody, body)
     for name in ("sequence_id", "exclusion_id"):
         value = getattr(parsed, name)
-        if value is not None and not is_valid_id(value):
-            raise InvalidInput(f"invalid {name}", fields={name: "1-128 of A-Z a-z 0-9 _ . : @ + -"})
+        if value is not None:
+            require_id(value, name)
     chosen = [n for n in ("exclusion_id", "contact_ids") if getattr(parsed, n) is not None]
     if len(chosen) > 1 or (not chosen and parsed.sequence_id is None):
         raise InvalidInput(

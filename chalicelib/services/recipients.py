@@ -7,8 +7,9 @@ from typing import TYPE_CHECKING, Any
 
 from chalicelib.errors import InvalidAddress, InvalidInput
 from chalicelib.logic.exclusions import MatchSubject
-from chalicelib.logic.normalize import email_domain, is_valid_id, normalize_email, normalize_phone
+from chalicelib.logic.normalize import email_domain, normalize_email, normalize_phone
 from chalicelib.models.domain import AddressKind
+from chalicelib.models.requests import require_id
 from chalicelib.services.context import Services
 from chalicelib.store import keys
 
@@ -45,9 +46,7 @@ def parse_target(body: dict[str, Any], default_region: str, prefix: str = "") ->
     name = given[0]
     value = body[name]
     if name == "contact_id":
-        if not is_valid_id(value):
-            raise InvalidInput("invalid contact_id", fields={prefix + "contact_id": "1-128 of A-Z a-z 0-9 _ . : @ + -"})
-        return Target(contact_id=value)
+        return Target(contact_id=require_id(value, "contact_id", prefix=prefix))
     try:
         if name == "email":
             return Target(email=normalize_email(value))

@@ -12,10 +12,10 @@ from chalicelib.logic.reply_intent import asks_to_unsubscribe, own_words
 from chalicelib.logic.revocation import classify_revocation
 from chalicelib.models.domain import REASON_REPLY_UNSUBSCRIBE
 from chalicelib.models.records import Enrollment
-from chalicelib.models.requests import ReplyBody, parse
+from chalicelib.models.requests import ReplyBody, parse, require_id
 from chalicelib.services.context import Services, iso
 from chalicelib.services.dnd import DndChange, apply_dnd_change, record_flag
-from chalicelib.services.enrollments import require_id, sequence_for
+from chalicelib.services.enrollments import sequence_for
 from chalicelib.services.recipients import Target
 from chalicelib.store.enrollments import ACTIVE
 

@@ -16,11 +16,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 from chalicelib.errors import InvalidInput, NotFound
-from chalicelib.logic.normalize import is_valid_id
 from chalicelib.logic.verdict import CheckRequest, Policy, Recipient, decide_send
 from chalicelib.models.domain import CHANNEL_ADDRESS, AddressKind, DndState, Topic
 from chalicelib.models.records import Contact
-from chalicelib.models.requests import CheckBody, SendCheckBatchBody, parse
+from chalicelib.models.requests import CheckBody, SendCheckBatchBody, parse, require_id
 from chalicelib.observability import record_send_check
 from chalicelib.services.context import Services
 from chalicelib.services.recipients import Target, address_pk, contact_address_pks, match_subject, parse_target
@@ -79,8 +78,8 @@ def _parse(services: Services, body: Any, region: str, prefix: str, topics: dict
     parse_send_at(check.send_at, prefix + "send_at")
     for name in ("sequence_id", "audience_id", "topic_id"):
         value = getattr(check, name)
-        if value is not None and not is_valid_id(value):
-            raise InvalidInput(f"invalid {name}", fields={prefix + name: "1-128 of A-Z a-z 0-9 _ . : @ + -"})
+        if value is not None:
+            require_id(value, name, prefix=prefix)
     # A deleted topic is still known (its unsubscribes keep blocking); a never-defined one is a typo.
     if check.topic_id is not None and check.topic_id not in topics:
         raise InvalidInput(f"unknown topic {check.topic_id}", fields={prefix + "topic_id": "no such topic"})

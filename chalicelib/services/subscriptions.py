@@ -32,7 +32,7 @@ from chalicelib.models.domain import (
     Topic,
     address_channels,
 )
-from chalicelib.models.requests import SubscriptionBody, parse
+from chalicelib.models.requests import SubscriptionBody, parse, require_id
 from chalicelib.observability import record_dnd_change
 from chalicelib.services.context import Services, iso
 from chalicelib.services.dnd import (
@@ -257,10 +257,9 @@ def request_subscription_change(services: Services, workspace_id: str, body: dic
     """``POST /v1/subscriptions``: one topic, one channel or (default) every channel of the topic
     the target can be reached on."""
     from chalicelib.services.recipients import parse_target
-    from chalicelib.services.topics import require_topic_id
 
     parsed = parse(SubscriptionBody, body)
-    require_topic_id(parsed.topic_id)
+    require_id(parsed.topic_id, "topic_id")
     if parsed.source == "contact" and not parsed.actor:
         raise InvalidInput(
             "the person's own choice recorded by a team member names who heard it",

@@ -11,18 +11,11 @@ from __future__ import annotations
 from typing import Any
 
 from chalicelib.errors import Conflict, InvalidInput, NotFound
-from chalicelib.logic.normalize import is_valid_id
 from chalicelib.models.domain import Topic
-from chalicelib.models.requests import TopicBody, parse
+from chalicelib.models.requests import TopicBody, parse, require_id
 from chalicelib.services.context import Services, iso
 
 MAX_TOPICS = 200
-
-
-def require_topic_id(value: Any, name: str = "topic_id") -> str:
-    if not is_valid_id(value):
-        raise InvalidInput(f"invalid {name}", fields={name: "1-128 of A-Z a-z 0-9 _ . : @ + -"})
-    return str(value)
 
 
 def topic_view(topic: Topic) -> dict[str, Any]:
@@ -30,7 +23,7 @@ def topic_view(topic: Topic) -> dict[str, Any]:
 
 
 def put_topic(services: Services, workspace_id: str, topic_id: str, body: dict[str, Any]) -> dict[str, Any]:
-    require_topic_id(topic_id)
+    require_id(topic_id, "topic_id")
     parsed = parse(TopicBody, body)
     existing = {t.topic_id: t for t in services.workspaces.list_topics(workspace_id)}
     live = [t for t in existing.values() if not t.deleted and t.topic_id != topic_id]
@@ -60,7 +53,7 @@ def list_topics(services: Services, workspace_id: str) -> dict[str, Any]:
 
 
 def get_topic(services: Services, workspace_id: str, topic_id: str) -> dict[str, Any]:
-    require_topic_id(topic_id)
+    require_id(topic_id, "topic_id")
     topic = services.workspaces.get_topic(workspace_id, topic_id)
     if topic is None or topic.deleted:
         raise NotFound("topic not found", fields={"topic_id": "no such topic"})
@@ -69,7 +62,7 @@ def get_topic(services: Services, workspace_id: str, topic_id: str) -> dict[str,
 
 def delete_topic(services: Services, workspace_id: str, topic_id: str) -> None:
     """Tombstone the topic; the unsubscribes recorded for it are kept (and keep blocking)."""
-    require_topic_id(topic_id)
+    require_id(topic_id, "topic_id")
     topic = services.workspaces.get_topic(workspace_id, topic_id)
     if topic is None or topic.deleted:
         raise NotFound("topic not found", fields={"topic_id": "no such topic"})
