@@ -53,7 +53,7 @@ from chalicelib.models.domain import DndState
 from chalicelib.store.batch import MAX_KEYS_PER_REQUEST, read_all, transact_write
 from chalicelib.store.items import from_item, to_item, to_value
 from chalicelib.store.suppressions import audit_shard, index_actions
-from infra.deploy import ROOT, stack_name
+from infra.deploy import ROOT, stack_name, stack_outputs
 
 # A transaction holds at most 100 actions: the ConditionCheck plus 99 Puts.
 PUTS_PER_TRANSACTION = 99
@@ -402,14 +402,6 @@ def operator_policy(stage: str) -> dict[str, Any]:
             },
         ],
     }
-
-
-def stack_outputs(cfn: Any, stage: str) -> dict[str, str]:
-    try:
-        stack = cfn.describe_stacks(StackName=stack_name(stage))["Stacks"][0]
-    except ClientError as exc:
-        raise SystemExit(f"stack {stack_name(stage)} not found: {exc.response['Error']['Message']}") from None
-    return {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
 
 
 def main(argv: list[str] | None = None) -> int:

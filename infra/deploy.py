@@ -101,7 +101,15 @@ def deploy_data_stack(
             print("  no changes", flush=True)
         else:
             cfn.get_waiter("stack_update_complete").wait(StackName=name, WaiterConfig=wait or WAIT)
-    stack = cfn.describe_stacks(StackName=name)["Stacks"][0]
+    return stack_outputs(cfn, stage)
+
+
+def stack_outputs(cfn: Any, stage: str) -> dict[str, str]:
+    """The outputs of stack optout-<stage> (its tables, queues, topics, bucket), by output key."""
+    try:
+        stack = cfn.describe_stacks(StackName=stack_name(stage))["Stacks"][0]
+    except ClientError as exc:
+        raise SystemExit(f"stack {stack_name(stage)} not found: {exc.response['Error']['Message']}") from None
     return {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
 
 
